@@ -1,0 +1,19 @@
+//===- Passes.h - NSA dialect passes ----------------------------*- C++ -*-===//
+
+#ifndef NSA_DIALECT_NSA_TRANSFORMS_PASSES_H
+#define NSA_DIALECT_NSA_TRANSFORMS_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir::nsa {
+
+#define GEN_PASS_DECL
+#include "nsa/Dialect/NSA/Transforms/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "nsa/Dialect/NSA/Transforms/Passes.h.inc"
+
+} // namespace mlir::nsa
+
+#endif // NSA_DIALECT_NSA_TRANSFORMS_PASSES_H

@@ -1,0 +1,365 @@
+//===- NSAOps.cpp - NSA op verifiers --------------------------------------===//
+//
+// Each verifier states its op's layouts (SPEC.md, Shapes and conventions) as
+// named dimensions; LayoutChecker reports the first disagreement. Rules that
+// are not shapes (dtypes, GQA, operand counts, compression mode) follow.
+//
+//===----------------------------------------------------------------------===//
+
+#include "nsa/Dialect/NSA/IR/NSADialect.h"
+
+#include "LayoutChecker.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/TypeUtilities.h"
+
+using namespace mlir;
+using namespace mlir::nsa;
+
+#define GET_OP_CLASSES
+#include "nsa/Dialect/NSA/IR/NSAOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Shared pieces
+//===----------------------------------------------------------------------===//
+
+/// q: [B, T, HQ, Dk] in bf16 or f16.
+static LogicalResult checkQuery(LayoutChecker &c, Value q) {
+  if (failed(c.check(q, "q", {"B", "T", "HQ", "Dk"})))
+    return failure();
+  return c.checkHalf(q, "q");
+}
+
+/// k: [B, tokens, HKV, Dk], v: [B, tokens, HKV, Dv], both in q's dtype, and
+/// the GQA rule between q and k.
+static LogicalResult checkKeysValues(LayoutChecker &c, Value q, Value k,
+                                     StringRef kName, Value v, StringRef vName,
+                                     StringRef tokens) {
+  if (failed(c.check(k, kName, {"B", tokens, "HKV", "Dk"})) ||
+      failed(c.check(v, vName, {"B", tokens, "HKV", "Dv"})) ||
+      failed(c.checkSameElementType(k, kName, q, "q")) ||
+      failed(c.checkSameElementType(v, vName, q, "q")))
+    return failure();
+  return c.checkGQA();
+}
+
+/// o: [B, T, HQ, Dv] in q's dtype; lse: f32 [B, T, HQ].
+static LogicalResult checkOutputAndLse(LayoutChecker &c, Value q, Value o,
+                                       StringRef oName, Value lse) {
+  if (failed(c.check(o, oName, {"B", "T", "HQ", "Dv"})) ||
+      failed(c.checkSameElementType(o, oName, q, "q")) ||
+      failed(c.check(lse, "lse", {"B", "T", "HQ"})))
+    return failure();
+  return c.checkElementType(lse, "lse", Float32Type::get(q.getContext()));
+}
+
+/// Compressed tokens: Nc = Nc(T) whenever T is static.
+static void bindNumCompressed(LayoutChecker &c, ConfigAttr config) {
+  if (std::optional<int64_t> t = c.size("T"))
+    c.bind("Nc", config.getNumCompressed(*t),
+           "Nc(T) = (T - l) / d + 1 (0 if T < l) with T = " +
+               std::to_string(*t));
+}
+
+/// A cotangent has exactly the type of its primal.
+static LogicalResult checkGradType(Operation *op, Value grad,
+                                   StringRef gradName, Value primal,
+                                   StringRef primalName) {
+  if (grad.getType() != primal.getType())
+    return op->emitOpError()
+           << "'" << gradName << "' must have the type of '" << primalName
+           << "' (" << primal.getType() << "), got " << grad.getType();
+  return success();
+}
+
+/// The three attention branches' forward checks; `tokens` names the
+/// dimension k and v run over ("Nc" compressed, "T" otherwise).
+static LogicalResult checkBranch(LayoutChecker &c, ConfigAttr config, Value q,
+                                 Value k, Value v, Value o, Value lse,
+                                 StringRef tokens) {
+  if (failed(checkQuery(c, q)))
+    return failure();
+  if (tokens == "Nc")
+    bindNumCompressed(c, config);
+  if (failed(checkKeysValues(c, q, k, "k", v, "v", tokens)))
+    return failure();
+  return checkOutputAndLse(c, q, o, "o", lse);
+}
+
+/// Backward of a branch: forward checks on the saved o and lse, d_o like o,
+/// and d_q, d_k, d_v like q, k, v.
+template <typename GradOp>
+static LogicalResult checkBranchGrad(GradOp op, LayoutChecker &c,
+                                     StringRef tokens) {
+  if (failed(checkBranch(c, op.getConfig(), op.getQ(), op.getK(), op.getV(),
+                         op.getO(), op.getLse(), tokens)) ||
+      failed(checkGradType(op, op.getDO(), "d_o", op.getO(), "o")) ||
+      failed(checkGradType(op, op.getDQ(), "d_q", op.getQ(), "q")) ||
+      failed(checkGradType(op, op.getDK(), "d_k", op.getK(), "k")))
+    return failure();
+  return checkGradType(op, op.getDV(), "d_v", op.getV(), "v");
+}
+
+/// idx: i32 [B, T, HKV, n] with n from the config.
+static LogicalResult checkIndices(LayoutChecker &c, ConfigAttr config,
+                                  Value idx) {
+  c.bind("n", config.getN(), "config");
+  if (failed(c.check(idx, "idx", {"B", "T", "HKV", "n"})))
+    return failure();
+  return c.checkElementType(idx, "idx",
+                            IntegerType::get(idx.getContext(), 32));
+}
+
+/// Compression operands: input [B, T, H, D]; linear needs weight
+/// [H, l*D, D] and may take pe [H, l, D]; mean takes neither.
+static LogicalResult checkCompressOperands(Operation *op, LayoutChecker &c,
+                                           CompressMode mode,
+                                           ConfigAttr config, Value input,
+                                           Value weight, Value pe) {
+  if (failed(c.check(input, "input", {"B", "T", "H", "D"})) ||
+      failed(c.checkHalf(input, "input")))
+    return failure();
+  if (mode == CompressMode::Mean) {
+    if (weight || pe)
+      return op->emitOpError(
+          "mean compression takes no weight or pe (they belong to linear)");
+    return success();
+  }
+  if (!weight)
+    return op->emitOpError("linear compression needs a weight [H, l*D, D]");
+  c.bind("l", config.getL(), "config");
+  if (std::optional<int64_t> d = c.size("D"))
+    c.bind("l*D", config.getL() * *d, "config l times 'input' D");
+  if (failed(c.check(weight, "weight", {"H", "l*D", "D"})) ||
+      failed(c.checkSameElementType(weight, "weight", input, "input")))
+    return failure();
+  if (!pe)
+    return success();
+  if (failed(c.check(pe, "pe", {"H", "l", "D"})))
+    return failure();
+  return c.checkSameElementType(pe, "pe", input, "input");
+}
+
+//===----------------------------------------------------------------------===//
+// Forward ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult CompressOp::verify() {
+  LayoutChecker c(*this);
+  if (failed(checkCompressOperands(*this, c, getMode(), getConfig(),
+                                   getInput(), getWeight(), getPe())))
+    return failure();
+  bindNumCompressed(c, getConfig());
+  if (failed(c.check(getResult(), "result", {"B", "Nc", "H", "D"})))
+    return failure();
+  return c.checkSameElementType(getResult(), "result", getInput(), "input");
+}
+
+LogicalResult CompressedAttentionOp::verify() {
+  LayoutChecker c(*this);
+  return checkBranch(c, getConfig(), getQ(), getK(), getV(), getO(), getLse(),
+                     "Nc");
+}
+
+LogicalResult SelectBlocksOp::verify() {
+  LayoutChecker c(*this);
+  if (failed(checkQuery(c, getQ())))
+    return failure();
+  bindNumCompressed(c, getConfig());
+  if (failed(c.check(getK(), "k", {"B", "Nc", "HKV", "Dk"})) ||
+      failed(c.checkSameElementType(getK(), "k", getQ(), "q")) ||
+      failed(c.checkGQA()) ||
+      failed(c.check(getLse(), "lse", {"B", "T", "HQ"})) ||
+      failed(c.checkElementType(getLse(), "lse",
+                                Float32Type::get(getContext()))))
+    return failure();
+  return checkIndices(c, getConfig(), getIdx());
+}
+
+LogicalResult SelectedAttentionOp::verify() {
+  LayoutChecker c(*this);
+  if (failed(checkBranch(c, getConfig(), getQ(), getK(), getV(), getO(),
+                         getLse(), "T")))
+    return failure();
+  return checkIndices(c, getConfig(), getIdx());
+}
+
+LogicalResult WindowAttentionOp::verify() {
+  LayoutChecker c(*this);
+  return checkBranch(c, getConfig(), getQ(), getK(), getV(), getO(), getLse(),
+                     "T");
+}
+
+/// gates [B, T, HQ, 3]; the branch outputs and the result [B, T, HQ, Dv], all
+/// in one bf16/f16 dtype.
+static LogicalResult checkCombine(LayoutChecker &c, Value gates,
+                                  ArrayRef<std::pair<Value, StringRef>> outs) {
+  c.bind("3", 3, "the three branches (cmp, slc, win)");
+  if (failed(c.check(gates, "gates", {"B", "T", "HQ", "3"})) ||
+      failed(c.checkHalf(gates, "gates")))
+    return failure();
+  for (auto [value, name] : outs)
+    if (failed(c.check(value, name, {"B", "T", "HQ", "Dv"})) ||
+        failed(c.checkSameElementType(value, name, gates, "gates")))
+      return failure();
+  return success();
+}
+
+LogicalResult CombineOp::verify() {
+  LayoutChecker c(*this);
+  return checkCombine(c, getGates(),
+                      {{getCmp(), "cmp"}, {getSlc(), "slc"},
+                       {getWin(), "win"}, {getO(), "o"}});
+}
+
+/// nsa.attention and nsa.attention_grad share their operands and rules.
+template <typename OpT>
+static LogicalResult checkAttentionOperands(OpT op, LayoutChecker &c) {
+  size_t numKV = op.getKeys().size();
+  if (numKV != 1 && numKV != 3)
+    return op.emitOpError() << "keys must hold 1 tensor (shared by all "
+                               "branches) or 3 (cmp, slc, win), got "
+                            << numKV;
+  if (op.getValues().size() != numKV)
+    return op.emitOpError() << "values must hold as many tensors as keys ("
+                            << numKV << "), got " << op.getValues().size();
+  if (failed(checkQuery(c, op.getQ())))
+    return failure();
+  for (size_t i = 0; i < numKV; ++i) {
+    std::string k = "keys#" + std::to_string(i);
+    std::string v = "values#" + std::to_string(i);
+    if (failed(checkKeysValues(c, op.getQ(), op.getKeys()[i], k,
+                               op.getValues()[i], v, "T")))
+      return failure();
+  }
+  if (failed(checkCombine(c, op.getGates(), {})) ||
+      failed(c.checkSameElementType(op.getGates(), "gates", op.getQ(), "q")))
+    return failure();
+
+  size_t numW = op.getWeights().size(), numPE = op.getPe().size();
+  if (op.getMode() == CompressMode::Mean) {
+    if (numW || numPE)
+      return op.emitOpError(
+          "mean compression takes no weights or pe (they belong to linear)");
+    return success();
+  }
+  if (numW != 2)
+    return op.emitOpError() << "linear compression needs 2 weights (W_k, "
+                               "W_v), got "
+                            << numW;
+  if (numPE != 0 && numPE != 2)
+    return op.emitOpError() << "pe must hold 0 or 2 tensors (PE_k, PE_v), got "
+                            << numPE;
+  // Compression runs on the cmp branch's keys and values.
+  Value kCmp = op.getKeys()[0], vCmp = op.getValues()[0];
+  for (auto [src, i] : {std::pair<Value, size_t>{kCmp, 0}, {vCmp, 1}}) {
+    LayoutChecker one(op);
+    Value pe = numPE ? op.getPe()[i] : Value();
+    if (failed(checkCompressOperands(op, one, CompressMode::Linear,
+                                     op.getConfig(), src,
+                                     op.getWeights()[i], pe)))
+      return failure();
+  }
+  return success();
+}
+
+LogicalResult AttentionOp::verify() {
+  LayoutChecker c(*this);
+  if (failed(checkAttentionOperands(*this, c)) ||
+      failed(c.check(getO(), "o", {"B", "T", "HQ", "Dv"})))
+    return failure();
+  return c.checkSameElementType(getO(), "o", getQ(), "q");
+}
+
+//===----------------------------------------------------------------------===//
+// Backward ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult CompressGradOp::verify() {
+  LayoutChecker c(*this);
+  if (failed(checkCompressOperands(*this, c, getMode(), getConfig(),
+                                   getInput(), getWeight(), getPe())))
+    return failure();
+  bindNumCompressed(c, getConfig());
+  if (failed(c.check(getDResult(), "d_result", {"B", "Nc", "H", "D"})) ||
+      failed(c.checkSameElementType(getDResult(), "d_result", getInput(),
+                                    "input")) ||
+      failed(checkGradType(*this, getDInput(), "d_input", getInput(),
+                           "input")))
+    return failure();
+  if (bool(getDWeight()) != bool(getWeight()))
+    return emitOpError("d_weight must be present exactly when weight is");
+  if (bool(getDPe()) != bool(getPe()))
+    return emitOpError("d_pe must be present exactly when pe is");
+  if (getWeight() && failed(checkGradType(*this, getDWeight(), "d_weight",
+                                          getWeight(), "weight")))
+    return failure();
+  if (getPe())
+    return checkGradType(*this, getDPe(), "d_pe", getPe(), "pe");
+  return success();
+}
+
+LogicalResult CompressedAttentionGradOp::verify() {
+  LayoutChecker c(*this);
+  return checkBranchGrad(*this, c, "Nc");
+}
+
+LogicalResult SelectedAttentionGradOp::verify() {
+  LayoutChecker c(*this);
+  if (failed(checkBranchGrad(*this, c, "T")))
+    return failure();
+  return checkIndices(c, getConfig(), getIdx());
+}
+
+LogicalResult WindowAttentionGradOp::verify() {
+  LayoutChecker c(*this);
+  return checkBranchGrad(*this, c, "T");
+}
+
+LogicalResult CombineGradOp::verify() {
+  LayoutChecker c(*this);
+  if (failed(checkCombine(c, getGates(),
+                          {{getCmp(), "cmp"}, {getSlc(), "slc"},
+                           {getWin(), "win"}, {getDO(), "d_o"}})) ||
+      failed(checkGradType(*this, getDGates(), "d_gates", getGates(),
+                           "gates")))
+    return failure();
+  for (auto [grad, gradName, primal, primalName] :
+       {std::tuple<Value, StringRef, Value, StringRef>{getDCmp(), "d_cmp",
+                                                       getCmp(), "cmp"},
+        {getDSlc(), "d_slc", getSlc(), "slc"},
+        {getDWin(), "d_win", getWin(), "win"}})
+    if (failed(checkGradType(*this, grad, gradName, primal, primalName)))
+      return failure();
+  return success();
+}
+
+LogicalResult AttentionGradOp::verify() {
+  LayoutChecker c(*this);
+  if (failed(checkAttentionOperands(*this, c)) ||
+      failed(c.check(getDO(), "d_o", {"B", "T", "HQ", "Dv"})) ||
+      failed(c.checkSameElementType(getDO(), "d_o", getQ(), "q")) ||
+      failed(checkGradType(*this, getDQ(), "d_q", getQ(), "q")) ||
+      failed(checkGradType(*this, getDGates(), "d_gates", getGates(),
+                           "gates")))
+    return failure();
+  auto checkAll = [&](ValueRange grads, ValueRange primals,
+                      StringRef group) -> LogicalResult {
+    if (grads.size() != primals.size())
+      return emitOpError() << "d_" << group << " must hold one gradient per "
+                           << group << " operand (" << primals.size()
+                           << "), got " << grads.size();
+    for (auto [i, pair] : llvm::enumerate(llvm::zip(grads, primals))) {
+      std::string name = group.str() + "#" + std::to_string(i);
+      if (failed(checkGradType(*this, std::get<0>(pair), "d_" + name,
+                               std::get<1>(pair), name)))
+        return failure();
+    }
+    return success();
+  };
+  if (failed(checkAll(getDKeys(), getKeys(), "keys")) ||
+      failed(checkAll(getDValues(), getValues(), "values")) ||
+      failed(checkAll(getDWeights(), getWeights(), "weights")))
+    return failure();
+  return checkAll(getDPe(), getPe(), "pe");
+}
