@@ -14,6 +14,8 @@ config.test_exec_root = os.path.join(config.nsa_obj_root, "test")
 
 llvm_config.with_system_environment(["HOME", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
+# FileCheck, not and count live beside the LLVM tools, not on PATH.
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 # ptxas is optional (the CUDA toolkit); tests that assemble PTX need it.
 if config.ptxas:

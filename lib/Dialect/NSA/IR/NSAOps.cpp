@@ -283,14 +283,16 @@ LogicalResult CompressGradOp::verify() {
   bindNumCompressed(c, getConfig());
   if (failed(c.check(getDResult(), "d_result", {"B", "Nc", "H", "D"})) ||
       failed(c.checkSameElementType(getDResult(), "d_result", getInput(),
-                                    "input")) ||
-      failed(checkGradType(*this, getDInput(), "d_input", getInput(),
+                                    "input")))
+    return failure();
+  size_t expected = 1 + bool(getWeight()) + bool(getPe());
+  if (getGrads().size() != expected)
+    return emitOpError() << "expected one gradient per differentiable operand "
+                            "(input, weight, pe present: "
+                         << expected << "), got " << getGrads().size();
+  if (failed(checkGradType(*this, getDInput(), "d_input", getInput(),
                            "input")))
     return failure();
-  if (bool(getDWeight()) != bool(getWeight()))
-    return emitOpError("d_weight must be present exactly when weight is");
-  if (bool(getDPe()) != bool(getPe()))
-    return emitOpError("d_pe must be present exactly when pe is");
   if (getWeight() && failed(checkGradType(*this, getDWeight(), "d_weight",
                                           getWeight(), "weight")))
     return failure();
@@ -338,28 +340,28 @@ LogicalResult AttentionGradOp::verify() {
   LayoutChecker c(*this);
   if (failed(checkAttentionOperands(*this, c)) ||
       failed(c.check(getDO(), "d_o", {"B", "T", "HQ", "Dv"})) ||
-      failed(c.checkSameElementType(getDO(), "d_o", getQ(), "q")) ||
-      failed(checkGradType(*this, getDQ(), "d_q", getQ(), "q")) ||
+      failed(c.checkSameElementType(getDO(), "d_o", getQ(), "q")))
+    return failure();
+  if (getGrads().size() != getNumDifferentiableOperands())
+    return emitOpError() << "expected one gradient per differentiable operand "
+                            "(q, keys, values, gates, weights, pe: "
+                         << getNumDifferentiableOperands() << "), got "
+                         << getGrads().size();
+  if (failed(checkGradType(*this, getDQ(), "d_q", getQ(), "q")) ||
       failed(checkGradType(*this, getDGates(), "d_gates", getGates(),
                            "gates")))
     return failure();
-  auto checkAll = [&](ValueRange grads, ValueRange primals,
-                      StringRef group) -> LogicalResult {
-    if (grads.size() != primals.size())
-      return emitOpError() << "d_" << group << " must hold one gradient per "
-                           << group << " operand (" << primals.size()
-                           << "), got " << grads.size();
+  for (auto [grads, primals, group] :
+       {std::tuple<ValueRange, ValueRange, StringRef>{getDKeys(), getKeys(),
+                                                      "keys"},
+        {getDValues(), getValues(), "values"},
+        {getDWeights(), getWeights(), "weights"},
+        {getDPe(), getPe(), "pe"}})
     for (auto [i, pair] : llvm::enumerate(llvm::zip(grads, primals))) {
       std::string name = group.str() + "#" + std::to_string(i);
       if (failed(checkGradType(*this, std::get<0>(pair), "d_" + name,
                                std::get<1>(pair), name)))
         return failure();
     }
-    return success();
-  };
-  if (failed(checkAll(getDKeys(), getKeys(), "keys")) ||
-      failed(checkAll(getDValues(), getValues(), "values")) ||
-      failed(checkAll(getDWeights(), getWeights(), "weights")))
-    return failure();
-  return checkAll(getDPe(), getPe(), "pe");
+  return success();
 }

@@ -130,8 +130,12 @@ struct DecomposeAttentionGrad : OpRewritePattern<AttentionGradOp> {
         f.oSlc.getType(), f.oWin.getType(), in.gates, f.oCmp, f.oSlc, f.oWin,
         op.getDO());
 
-    auto gradOf = [](Value primal) {
-      return primal ? primal.getType() : Type();
+    auto gradTypes = [](ValueRange primals) {
+      SmallVector<Type> types;
+      for (Value p : primals)
+        if (p)
+          types.push_back(p.getType());
+      return types;
     };
     auto dCmp = CompressedAttentionGradOp::create(
         rewriter, loc, in.q.getType(), f.kc.getType(), f.vc.getType(), in.q,
@@ -141,9 +145,9 @@ struct DecomposeAttentionGrad : OpRewritePattern<AttentionGradOp> {
     Value dCompressed[2] = {dCmp.getDK(), dCmp.getDV()};
     for (int i = 0; i < 2; ++i)
       dCompress[i] = CompressGradOp::create(
-          rewriter, loc, sources[i].getType(), gradOf(in.weight(i)),
-          gradOf(in.posEnc(i)), in.mode, sources[i], in.weight(i),
-          in.posEnc(i), dCompressed[i], cfg);
+          rewriter, loc, gradTypes({sources[i], in.weight(i), in.posEnc(i)}),
+          in.mode, sources[i], in.weight(i), in.posEnc(i), dCompressed[i],
+          cfg);
     auto dSlc = SelectedAttentionGradOp::create(
         rewriter, loc, in.q.getType(), in.key(Slc).getType(),
         in.value(Slc).getType(), in.q, in.key(Slc), in.value(Slc), f.idx,

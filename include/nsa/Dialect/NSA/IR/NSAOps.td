@@ -172,22 +172,33 @@ def NSA_AttentionOp : NSA_Op<"attention", [AttrSizedOperandSegments]> {
 // Backward (SPEC.md section 7)
 //===----------------------------------------------------------------------===//
 
-def NSA_CompressGradOp : NSA_Op<"compress_grad",
-    [AttrSizedOperandSegments, AttrSizedResultSegments]> {
+def NSA_CompressGradOp : NSA_Op<"compress_grad", [AttrSizedOperandSegments]> {
   let summary = "backward of nsa.compress";
   let description = [{
-    Given the forward's operands and `d_result: [B, Nc, H, D]`, returns
-    `d_input: [B, T, H, D]` and, in `linear` mode, `d_weight` (and `d_pe`
-    when the forward had `pe`), shaped like the forward operands.
+    Given the forward's operands and `d_result: [B, Nc, H, D]`, returns one
+    gradient per differentiable operand, in operand order and of the
+    operand's type: `d_input: [B, T, H, D]`, then `d_weight` when there is a
+    weight and `d_pe` when there is a pe (`linear` only).
   }];
   let arguments = (ins NSA_CompressMode:$mode, NSA_Tensor:$input,
                        Optional<NSA_Tensor>:$weight, Optional<NSA_Tensor>:$pe,
                        NSA_Tensor:$d_result, NSA_ConfigAttr:$config);
-  let results = (outs NSA_Tensor:$d_input, Optional<NSA_Tensor>:$d_weight,
-                      Optional<NSA_Tensor>:$d_pe);
+  // One variadic group: its split follows from the operands, which the
+  // declarative format cannot express for several result groups.
+  let results = (outs Variadic<NSA_Tensor>:$grads);
   let assemblyFormat = [{
     $mode $input (`weight` $weight^)? (`pe` $pe^)? `grad` $d_result
     `config` $config attr-dict `:` functional-type(operands, results)
+  }];
+  let extraClassDeclaration = [{
+    ::mlir::Value getDInput() { return getGrads()[0]; }
+    ::mlir::Value getDWeight() {
+      return getWeight() ? ::mlir::Value(getGrads()[1]) : ::mlir::Value();
+    }
+    ::mlir::Value getDPe() {
+      return getPe() ? ::mlir::Value(getGrads()[getWeight() ? 2 : 1])
+                     : ::mlir::Value();
+    }
   }];
 }
 
@@ -251,30 +262,54 @@ def NSA_CombineGradOp : NSA_Op<"combine_grad"> {
   }];
 }
 
-def NSA_AttentionGradOp : NSA_Op<"attention_grad",
-    [AttrSizedOperandSegments, AttrSizedResultSegments]> {
+def NSA_AttentionGradOp : NSA_Op<"attention_grad", [AttrSizedOperandSegments]> {
   let summary = "backward of nsa.attention";
   let description = [{
     Takes `nsa.attention`'s operands and the output cotangent `d_o`; returns
-    `d_q`, one `d_keys`/`d_values` per `keys`/`values` operand (a shared K/V
-    receives the sum of the three branches' gradients), `d_gates`, and one
-    `d_weights`/`d_pe` per `weights`/`pe` operand. `nsa-decompose` rewrites it
-    into the forward branch ops (recomputed) and their `*_grad` ops.
+    one gradient per differentiable operand, in operand order and of the
+    operand's type: `d_q`, one per `keys`, one per `values` (a shared K/V
+    receives the sum of the three branches' gradients), `d_gates`, one per
+    `weights` and one per `pe`. `nsa-decompose` rewrites it into the forward
+    branch ops (recomputed) and their `*_grad` ops.
   }];
   let arguments = (ins NSA_Tensor:$q, Variadic<NSA_Tensor>:$keys,
                        Variadic<NSA_Tensor>:$values, NSA_Tensor:$gates,
                        NSA_CompressMode:$mode, Variadic<NSA_Tensor>:$weights,
                        Variadic<NSA_Tensor>:$pe, NSA_Tensor:$d_o,
                        NSA_ConfigAttr:$config);
-  let results = (outs NSA_Tensor:$d_q, Variadic<NSA_Tensor>:$d_keys,
-                      Variadic<NSA_Tensor>:$d_values, NSA_Tensor:$d_gates,
-                      Variadic<NSA_Tensor>:$d_weights,
-                      Variadic<NSA_Tensor>:$d_pe);
+  // One variadic group, split by the operand segments (see compress_grad).
+  let results = (outs Variadic<NSA_Tensor>:$grads);
   let assemblyFormat = [{
     $q `keys` `(` $keys `)` `values` `(` $values `)` `gates` $gates
     `compress` $mode (`weights` `(` $weights^ `)`)? (`pe` `(` $pe^ `)`)?
     `grad` $d_o `config` $config attr-dict
     `:` functional-type(operands, results)
+  }];
+  let extraClassDeclaration = [{
+    ::mlir::Value getDQ() { return getGrads()[0]; }
+    ::mlir::ValueRange getDKeys() {
+      return getGrads().slice(1, getKeys().size());
+    }
+    ::mlir::ValueRange getDValues() {
+      return getGrads().slice(1 + getKeys().size(), getValues().size());
+    }
+    ::mlir::Value getDGates() {
+      return getGrads()[1 + getKeys().size() + getValues().size()];
+    }
+    ::mlir::ValueRange getDWeights() {
+      return getGrads().slice(2 + getKeys().size() + getValues().size(),
+                              getWeights().size());
+    }
+    ::mlir::ValueRange getDPe() {
+      return getGrads().slice(2 + getKeys().size() + getValues().size() +
+                                  getWeights().size(),
+                              getPe().size());
+    }
+    /// q, keys, values, gates, weights, pe: what has a gradient.
+    size_t getNumDifferentiableOperands() {
+      return 2 + getKeys().size() + getValues().size() + getWeights().size() +
+             getPe().size();
+    }
   }];
 }
 

@@ -1,0 +1,7 @@
+// REQUIRES: ptxas
+// RUN: nsa-translate --nsa-to-ptx %S/Inputs/axpy.mlir -o %t.ptx
+// RUN: %ptxas -arch=sm_90a %t.ptx -o %t.cubin
+// RUN: test -s %t.cubin
+
+// The PTX nsa-translate writes assembles for sm_90a with the CUDA toolkit's
+// ptxas; this file holds no input of its own (see Inputs/axpy.mlir).
