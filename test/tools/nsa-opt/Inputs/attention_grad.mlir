@@ -1,0 +1,24 @@
+// Seed for fuzz.py: the composite backward op. The custom assembly cannot
+// infer the variadic result groups, so `resultSegmentSizes` is spelled out.
+
+// Shared K/V, linear compression with weights and pe, static shapes.
+func.func @grad_linear_shared_pe(%q: tensor<1x256x8x64xbf16>, %k: tensor<1x256x2x64xbf16>, %v: tensor<1x256x2x64xbf16>, %g: tensor<1x256x8x3xbf16>, %wk: tensor<2x2048x64xbf16>, %wv: tensor<2x2048x64xbf16>, %pk: tensor<2x32x64xbf16>, %pv: tensor<2x32x64xbf16>, %do: tensor<1x256x8x64xbf16>) -> (tensor<1x256x8x64xbf16>, tensor<1x256x2x64xbf16>, tensor<1x256x2x64xbf16>, tensor<1x256x8x3xbf16>, tensor<2x2048x64xbf16>, tensor<2x32x64xbf16>) {
+  %dq, %dk, %dv, %dg, %dw:2, %dpe:2 = nsa.attention_grad %q keys(%k) values(%v) gates %g compress linear weights(%wk, %wv) pe(%pk, %pv) grad %do config <> {resultSegmentSizes = array<i32: 1, 1, 1, 1, 2, 2>} : (tensor<1x256x8x64xbf16>, tensor<1x256x2x64xbf16>, tensor<1x256x2x64xbf16>, tensor<1x256x8x3xbf16>, tensor<2x2048x64xbf16>, tensor<2x2048x64xbf16>, tensor<2x32x64xbf16>, tensor<2x32x64xbf16>, tensor<1x256x8x64xbf16>) -> (tensor<1x256x8x64xbf16>, tensor<1x256x2x64xbf16>, tensor<1x256x2x64xbf16>, tensor<1x256x8x3xbf16>, tensor<2x2048x64xbf16>, tensor<2x2048x64xbf16>, tensor<2x32x64xbf16>, tensor<2x32x64xbf16>)
+  return %dq, %dk, %dv, %dg, %dw#1, %dpe#0 : tensor<1x256x8x64xbf16>, tensor<1x256x2x64xbf16>, tensor<1x256x2x64xbf16>, tensor<1x256x8x3xbf16>, tensor<2x2048x64xbf16>, tensor<2x32x64xbf16>
+}
+
+// -----
+
+// Per-branch K/V, mean compression, dynamic batch and sequence length.
+func.func @grad_mean_branches(%q: tensor<?x?x4x32xf16>, %k0: tensor<?x?x1x32xf16>, %k1: tensor<?x?x1x32xf16>, %k2: tensor<?x?x1x32xf16>, %v0: tensor<?x?x1x32xf16>, %v1: tensor<?x?x1x32xf16>, %v2: tensor<?x?x1x32xf16>, %g: tensor<?x?x4x3xf16>, %do: tensor<?x?x4x32xf16>) -> (tensor<?x?x4x32xf16>, tensor<?x?x1x32xf16>, tensor<?x?x1x32xf16>, tensor<?x?x4x3xf16>) {
+  %dq, %dk:3, %dv:3, %dg = nsa.attention_grad %q keys(%k0, %k1, %k2) values(%v0, %v1, %v2) gates %g compress mean grad %do config <l = 16, d = 8, l_sel = 32, n = 4, init = 1, local = 1, w = 64> {resultSegmentSizes = array<i32: 1, 3, 3, 1, 0, 0>} : (tensor<?x?x4x32xf16>, tensor<?x?x1x32xf16>, tensor<?x?x1x32xf16>, tensor<?x?x1x32xf16>, tensor<?x?x1x32xf16>, tensor<?x?x1x32xf16>, tensor<?x?x1x32xf16>, tensor<?x?x4x3xf16>, tensor<?x?x4x32xf16>) -> (tensor<?x?x4x32xf16>, tensor<?x?x1x32xf16>, tensor<?x?x1x32xf16>, tensor<?x?x1x32xf16>, tensor<?x?x1x32xf16>, tensor<?x?x1x32xf16>, tensor<?x?x1x32xf16>, tensor<?x?x4x3xf16>)
+  return %dq, %dk#0, %dv#2, %dg : tensor<?x?x4x32xf16>, tensor<?x?x1x32xf16>, tensor<?x?x1x32xf16>, tensor<?x?x4x3xf16>
+}
+
+// -----
+
+// Per-branch K/V, linear compression without pe, static.
+func.func @grad_linear_branches(%q: tensor<1x128x4x16xbf16>, %k0: tensor<1x128x2x16xbf16>, %k1: tensor<1x128x2x16xbf16>, %k2: tensor<1x128x2x16xbf16>, %v0: tensor<1x128x2x16xbf16>, %v1: tensor<1x128x2x16xbf16>, %v2: tensor<1x128x2x16xbf16>, %g: tensor<1x128x4x3xbf16>, %wk: tensor<2x128x16xbf16>, %wv: tensor<2x128x16xbf16>, %do: tensor<1x128x4x16xbf16>) -> (tensor<1x128x4x16xbf16>, tensor<1x128x2x16xbf16>, tensor<2x128x16xbf16>) {
+  %dq, %dk:3, %dv:3, %dg, %dw:2 = nsa.attention_grad %q keys(%k0, %k1, %k2) values(%v0, %v1, %v2) gates %g compress linear weights(%wk, %wv) grad %do config <l = 8, d = 4, l_sel = 16, n = 4, init = 0, local = 2, w = 32> {resultSegmentSizes = array<i32: 1, 3, 3, 1, 2, 0>} : (tensor<1x128x4x16xbf16>, tensor<1x128x2x16xbf16>, tensor<1x128x2x16xbf16>, tensor<1x128x2x16xbf16>, tensor<1x128x2x16xbf16>, tensor<1x128x2x16xbf16>, tensor<1x128x2x16xbf16>, tensor<1x128x4x3xbf16>, tensor<2x128x16xbf16>, tensor<2x128x16xbf16>, tensor<1x128x4x16xbf16>) -> (tensor<1x128x4x16xbf16>, tensor<1x128x2x16xbf16>, tensor<1x128x2x16xbf16>, tensor<1x128x2x16xbf16>, tensor<1x128x2x16xbf16>, tensor<1x128x2x16xbf16>, tensor<1x128x2x16xbf16>, tensor<1x128x4x3xbf16>, tensor<2x128x16xbf16>, tensor<2x128x16xbf16>)
+  return %dq, %dk#0, %dw#0 : tensor<1x128x4x16xbf16>, tensor<1x128x2x16xbf16>, tensor<2x128x16xbf16>
+}
