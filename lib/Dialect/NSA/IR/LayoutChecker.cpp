@@ -47,8 +47,8 @@ LogicalResult LayoutChecker::check(Value value, StringRef name,
     if (!inserted && it->second.first != size)
       return op->emitOpError()
              << "'" << name << "' dimension " << i << " (" << dim << ") is "
-             << size << ", but " << it->second.second << " has " << dim
-             << " = " << it->second.first;
+             << size << ", expected " << dim << " = " << it->second.first
+             << " (from " << it->second.second << ")";
   }
   return success();
 }

@@ -8,6 +8,7 @@
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <cmath>
+#include <limits>
 
 using namespace mlir;
 using namespace mlir::nsa;
@@ -63,6 +64,14 @@ LogicalResult
 ConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t l,
                    int64_t d, int64_t lSel, int64_t n, int64_t init,
                    int64_t local, int64_t w, FloatAttr scale) {
+  for (auto [name, value] :
+       {std::pair<StringRef, int64_t>{"l", l}, {"d", d}, {"l_sel", lSel},
+        {"n", n}, {"init", init}, {"local", local}, {"w", w}})
+    // Kernels index tokens and blocks with int32, and bounding every value
+    // keeps sums such as init + local from overflowing.
+    if (value > std::numeric_limits<int32_t>::max())
+      return emitError() << "nsa.config: " << name
+                         << " must fit in int32, got " << value;
   for (auto [name, value] :
        {std::pair<StringRef, int64_t>{"l", l}, {"d", d}, {"l_sel", lSel},
         {"n", n}})
@@ -125,13 +134,24 @@ Attribute ConfigAttr::parse(AsmParser &parser, Type) {
     seen[slot] = true;
     if (slot < kNumIntKeys)
       return parser.parseInteger(values[slot]);
-    double s;
-    if (parser.parseFloat(s))
+    // Parsed as an attribute so that `2`, `2.0` and `-0.5` all read as
+    // numbers (AsmParser::parseFloat takes an integer token as raw bits).
+    Attribute number;
+    if (parser.parseAttribute(number))
       return failure();
+    double s;
+    if (auto f = dyn_cast<FloatAttr>(number))
+      s = f.getValueAsDouble();
+    else if (auto i = dyn_cast<IntegerAttr>(number))
+      s = static_cast<double>(i.getValue().getSExtValue());
+    else
+      return parser.emitError(loc) << "nsa.config: scale must be a number";
     scale = FloatAttr::get(Float64Type::get(parser.getContext()), s);
     return success();
   };
 
+  // Rule violations point at the attribute, not at the op holding it.
+  SMLoc start = parser.getCurrentLocation();
   if (parser.parseLess())
     return {};
   if (failed(parser.parseOptionalGreater())) {
@@ -139,7 +159,7 @@ Attribute ConfigAttr::parse(AsmParser &parser, Type) {
       return {};
   }
   return ConfigAttr::getChecked(
-      [&] { return parser.emitError(parser.getNameLoc()); },
+      [&] { return parser.emitError(start); },
       parser.getContext(), values[0], values[1], values[2], values[3],
       values[4], values[5], values[6], scale);
 }

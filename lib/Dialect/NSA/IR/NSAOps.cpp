@@ -12,6 +12,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/IR/TypeUtilities.h"
+#include "llvm/Support/MathExtras.h"
 
 using namespace mlir;
 using namespace mlir::nsa;
@@ -57,7 +58,7 @@ static LogicalResult checkOutputAndLse(LayoutChecker &c, Value q, Value o,
 static void bindNumCompressed(LayoutChecker &c, ConfigAttr config) {
   if (std::optional<int64_t> t = c.size("T"))
     c.bind("Nc", config.getNumCompressed(*t),
-           "Nc(T) = (T - l) / d + 1 (0 if T < l) with T = " +
+           "Nc(T) = (T - l)/d + 1, or 0 if T < l, with T = " +
                std::to_string(*t));
 }
 
@@ -110,14 +111,21 @@ static LogicalResult checkIndices(LayoutChecker &c, ConfigAttr config,
                             IntegerType::get(idx.getContext(), 32));
 }
 
+/// What the compression operands are called in the op being verified.
+struct CompressNames {
+  StringRef input, weight, pe;
+};
+constexpr CompressNames kCompressNames = {"input", "weight", "pe"};
+
 /// Compression operands: input [B, T, H, D]; linear needs weight
 /// [H, l*D, D] and may take pe [H, l, D]; mean takes neither.
 static LogicalResult checkCompressOperands(Operation *op, LayoutChecker &c,
                                            CompressMode mode,
                                            ConfigAttr config, Value input,
-                                           Value weight, Value pe) {
-  if (failed(c.check(input, "input", {"B", "T", "H", "D"})) ||
-      failed(c.checkHalf(input, "input")))
+                                           Value weight, Value pe,
+                                           CompressNames names) {
+  if (failed(c.check(input, names.input, {"B", "T", "H", "D"})) ||
+      failed(c.checkHalf(input, names.input)))
     return failure();
   if (mode == CompressMode::Mean) {
     if (weight || pe)
@@ -128,16 +136,28 @@ static LogicalResult checkCompressOperands(Operation *op, LayoutChecker &c,
   if (!weight)
     return op->emitOpError("linear compression needs a weight [H, l*D, D]");
   c.bind("l", config.getL(), "config");
-  if (std::optional<int64_t> d = c.size("D"))
-    c.bind("l*D", config.getL() * *d, "config l times 'input' D");
-  if (failed(c.check(weight, "weight", {"H", "l*D", "D"})) ||
-      failed(c.checkSameElementType(weight, "weight", input, "input")))
+  // D may be static only in the weight, so bind l*D before and after
+  // checking it: the second check catches a weight that disagrees with
+  // itself.
+  for (int pass = 0; pass < 2; ++pass) {
+    if (std::optional<int64_t> d = c.size("D")) {
+      int64_t lTimesD;
+      if (llvm::MulOverflow(config.getL(), *d, lTimesD))
+        return op->emitOpError() << "l * D overflows (l = " << config.getL()
+                                 << ", D = " << *d << ")";
+      c.bind("l*D", lTimesD,
+             "config l times D = " + std::to_string(*d));
+    }
+    if (failed(c.check(weight, names.weight, {"H", "l*D", "D"})))
+      return failure();
+  }
+  if (failed(c.checkSameElementType(weight, names.weight, input, names.input)))
     return failure();
   if (!pe)
     return success();
-  if (failed(c.check(pe, "pe", {"H", "l", "D"})))
+  if (failed(c.check(pe, names.pe, {"H", "l", "D"})))
     return failure();
-  return c.checkSameElementType(pe, "pe", input, "input");
+  return c.checkSameElementType(pe, names.pe, input, names.input);
 }
 
 //===----------------------------------------------------------------------===//
@@ -147,7 +167,7 @@ static LogicalResult checkCompressOperands(Operation *op, LayoutChecker &c,
 LogicalResult CompressOp::verify() {
   LayoutChecker c(*this);
   if (failed(checkCompressOperands(*this, c, getMode(), getConfig(),
-                                   getInput(), getWeight(), getPe())))
+                                   getInput(), getWeight(), getPe(), kCompressNames)))
     return failure();
   bindNumCompressed(c, getConfig());
   if (failed(c.check(getResult(), "result", {"B", "Nc", "H", "D"})))
@@ -194,8 +214,8 @@ LogicalResult WindowAttentionOp::verify() {
 /// in one bf16/f16 dtype.
 static LogicalResult checkCombine(LayoutChecker &c, Value gates,
                                   ArrayRef<std::pair<Value, StringRef>> outs) {
-  c.bind("3", 3, "the three branches (cmp, slc, win)");
-  if (failed(c.check(gates, "gates", {"B", "T", "HQ", "3"})) ||
+  c.bind("branches", 3, "cmp, slc, win");
+  if (failed(c.check(gates, "gates", {"B", "T", "HQ", "branches"})) ||
       failed(c.checkHalf(gates, "gates")))
     return failure();
   for (auto [value, name] : outs)
@@ -250,14 +270,16 @@ static LogicalResult checkAttentionOperands(OpT op, LayoutChecker &c) {
   if (numPE != 0 && numPE != 2)
     return op.emitOpError() << "pe must hold 0 or 2 tensors (PE_k, PE_v), got "
                             << numPE;
-  // Compression runs on the cmp branch's keys and values.
-  Value kCmp = op.getKeys()[0], vCmp = op.getValues()[0];
-  for (auto [src, i] : {std::pair<Value, size_t>{kCmp, 0}, {vCmp, 1}}) {
+  // Compression runs on the cmp branch's keys (i = 0) and values (i = 1).
+  const CompressNames names[2] = {{"keys#0", "weights#0", "pe#0"},
+                                  {"values#0", "weights#1", "pe#1"}};
+  Value sources[2] = {op.getKeys()[0], op.getValues()[0]};
+  for (size_t i = 0; i < 2; ++i) {
     LayoutChecker one(op);
     Value pe = numPE ? op.getPe()[i] : Value();
     if (failed(checkCompressOperands(op, one, CompressMode::Linear,
-                                     op.getConfig(), src,
-                                     op.getWeights()[i], pe)))
+                                     op.getConfig(), sources[i],
+                                     op.getWeights()[i], pe, names[i])))
       return failure();
   }
   return success();
@@ -278,7 +300,7 @@ LogicalResult AttentionOp::verify() {
 LogicalResult CompressGradOp::verify() {
   LayoutChecker c(*this);
   if (failed(checkCompressOperands(*this, c, getMode(), getConfig(),
-                                   getInput(), getWeight(), getPe())))
+                                   getInput(), getWeight(), getPe(), kCompressNames)))
     return failure();
   bindNumCompressed(c, getConfig());
   if (failed(c.check(getDResult(), "d_result", {"B", "Nc", "H", "D"})) ||

@@ -30,6 +30,16 @@ func.func @config_explicit(%q: tensor<1x100x4x32xf16>, %k: tensor<1x100x2x32xf16
 
 // -----
 
+// An integer scale reads as a number.
+// CHECK-LABEL: func @config_integer_scale
+// CHECK: config <l = 32, d = 16, l_sel = 64, n = 16, init = 1, local = 2, w = 512, scale = 2.000000e+00>
+func.func @config_integer_scale(%k: tensor<1x100x2x32xbf16>) -> tensor<1x5x2x32xbf16> {
+  %c = nsa.compress mean %k config <scale = 2> : (tensor<1x100x2x32xbf16>) -> tensor<1x5x2x32xbf16>
+  return %c : tensor<1x5x2x32xbf16>
+}
+
+// -----
+
 // CHECK-LABEL: func @compress
 // CHECK: nsa.compress linear %{{.*}} weight %{{.*}} pe %{{.*}} config
 // CHECK: nsa.compress linear %{{.*}} weight %{{.*}} config
