@@ -7,6 +7,7 @@
 
 #include "nsa/Dialect/NSA/IR/NSADialect.h"
 #include "nsa/Dialect/NSA/Transforms/Passes.h"
+#include "nsa/Dialect/Tile/IR/TileDialect.h"
 
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
@@ -20,7 +21,7 @@ int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
-  registry.insert<mlir::nsa::NSADialect>();
+  registry.insert<mlir::nsa::NSADialect, mlir::nsa::tile::TileDialect>();
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "NSA optimizer driver\n", registry));
 }

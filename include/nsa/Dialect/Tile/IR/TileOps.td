@@ -1,0 +1,274 @@
+//===- TileOps.td - block-level programs -------------------*- tablegen -*-===//
+//
+// The `tile` dialect is the compiler's middle: Triton-style block-level
+// programs. A `tile.program` runs one instance per point of its grid; inside,
+// values are tiles (small statically shaped tensors) and ops compute on whole
+// tiles. nsa-tile produces it from the nsa branch ops; convert-tile-to-scf
+// runs it on the CPU; the GPU conversion maps a program to a thread block.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef NSA_TILE_OPS_TD
+#define NSA_TILE_OPS_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/EnumAttr.td"
+include "mlir/Interfaces/ControlFlowInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def Tile_Dialect : Dialect {
+  let name = "tile";
+  let cppNamespace = "::mlir::nsa::tile";
+  let summary = "Block-level programs on tiles (Triton-style)";
+  let description = [{
+    One `tile.program` instance per grid point computes one tile of its
+    outputs. Tiles are statically shaped ranked tensors with value
+    semantics; the operands a program reads from and the outputs it stores
+    into are whole tensors in the `[B, T, H, ...]` layouts of the `nsa`
+    dialect. Reads outside a tensor give zeros and writes outside it are
+    dropped, so ragged tails need no special code.
+  }];
+}
+
+class Tile_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Tile_Dialect, mnemonic, traits>;
+
+defvar Tile_Tensor = AnyRankedTensor;
+
+def Tile_ReduceKind : I32EnumAttr<"ReduceKind", "tile reduction", [
+    I32EnumAttrCase<"Max", 0, "max">, I32EnumAttrCase<"Sum", 1, "sum">]> {
+  let cppNamespace = "::mlir::nsa::tile";
+}
+
+//===----------------------------------------------------------------------===//
+// Programs
+//===----------------------------------------------------------------------===//
+
+def Tile_ProgramOp : Tile_Op<"program", [
+    AttrSizedOperandSegments, SingleBlockImplicitTerminator<"EndOp">,
+    RecursiveMemoryEffects,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "a grid of independent block-level programs";
+  let description = [{
+    Runs the body once per point `(i0, ..., ik)` of `grid` (1 to 3 sizes).
+    The body's block arguments are the point's coordinates (index), then one
+    tensor per `outs` operand; `tile.store` writes tiles into those, and the
+    results are the `outs` after every instance has stored. Instances must
+    store disjoint elements; they may run in any order or in parallel.
+
+    ```mlir
+    %o = tile.program grid(%nb, %nh, %nm) outs(%init : tensor<1x100x2x4x16xbf16>) {
+    ^bb0(%b: index, %h: index, %m: index, %out: tensor<1x100x2x4x16xbf16>):
+      ...
+      tile.store %tile into %out[%b, %t0, %h, %c0, %c0] {row_dims = array<i64: 1, 3>}
+          : tensor<64x16xbf16> into tensor<1x100x2x4x16xbf16>
+    }
+    ```
+  }];
+  let arguments = (ins Variadic<Index>:$grid, Variadic<Tile_Tensor>:$outs);
+  let results = (outs Variadic<Tile_Tensor>:$results);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    `grid` `(` $grid `)` `outs` `(` $outs `:` type($outs) `)` $body attr-dict
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    ::mlir::Block &getBodyBlock() { return getBody().front(); }
+    /// The grid coordinates of the running instance.
+    ::mlir::Block::BlockArgListType getIds() {
+      return getBodyBlock().getArguments().take_front(getGrid().size());
+    }
+    /// The body's views of `outs`, the only legal `tile.store` targets.
+    ::mlir::Block::BlockArgListType getOutArgs() {
+      return getBodyBlock().getArguments().drop_front(getGrid().size());
+    }
+  }];
+}
+
+def Tile_EndOp : Tile_Op<"end", [Terminator, HasParent<"ProgramOp">, Pure]> {
+  let summary = "end of a tile.program body";
+  let assemblyFormat = "attr-dict";
+}
+
+//===----------------------------------------------------------------------===//
+// Memory: load, gather, store
+//===----------------------------------------------------------------------===//
+
+def Tile_LoadOp : Tile_Op<"load", [Pure]> {
+  let summary = "read a tile of rows from a tensor, zeros out of bounds";
+  let description = [{
+    `indices` has one index per dimension of `source`. The dimensions in
+    `row_dims` are enumerated by the tile's rows in row-major order: the
+    first starts at its index and may run past the end (those rows read
+    zeros); the others must have index 0 and are covered whole. A rank-2
+    tile's columns are `source`'s last dimension, whole; a rank-1 tile has
+    no columns. Every other dimension is fixed at its index.
+
+    Example: with grouped queries `q: [B, T, HKV, G, Dk]`,
+    `row_dims = [1, 3]` gives row `r = (t - t0) * G + g`, so a tile of
+    `BM * G` rows holds `BM` tokens times the `G` heads of KV head `h`.
+  }];
+  let arguments = (ins Tile_Tensor:$source, Variadic<Index>:$indices,
+                       DenseI64ArrayAttr:$row_dims);
+  let results = (outs Tile_Tensor:$result);
+  let assemblyFormat = [{
+    $source `[` $indices `]` attr-dict `:` type($source) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Tile_GatherOp : Tile_Op<"gather", [Pure]> {
+  let summary = "read rows chosen by an index tile, zeros for invalid ones";
+  let description = [{
+    Row `r` of the result is `source[i..., rows[r], i..., :]`: `rows`
+    (i32) indexes dimension `row_dim`, `indices` fixes every other dimension
+    but the last, which gives the columns. An index `< 0` or past the end
+    reads a zero row (so `-1` padding in selection indices is harmless).
+  }];
+  let arguments = (ins Tile_Tensor:$source, Variadic<Index>:$indices,
+                       Tile_Tensor:$rows, I64Attr:$row_dim);
+  let results = (outs Tile_Tensor:$result);
+  let assemblyFormat = [{
+    $source `[` $indices `]` `rows` $rows attr-dict `:` type($source) `,`
+    type($rows) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Tile_StoreOp : Tile_Op<"store", [HasParent<"ProgramOp">]> {
+  let summary = "write a tile into a program output, dropping rows out of bounds";
+  let description = [{
+    The inverse of `tile.load` with the same `indices`/`row_dims` rules;
+    rows past the end of the first row dimension are not written. `dest` must
+    be one of the enclosing program's `outs` block arguments, and the store
+    must sit directly in the program body.
+  }];
+  let arguments = (ins Tile_Tensor:$value, Tile_Tensor:$dest,
+                       Variadic<Index>:$indices, DenseI64ArrayAttr:$row_dims);
+  let assemblyFormat = [{
+    $value `into` $dest `[` $indices `]` attr-dict `:` type($value) `into`
+    type($dest)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Compute
+//===----------------------------------------------------------------------===//
+
+def Tile_RangeOp : Tile_Op<"range", [Pure]> {
+  let summary = "positions: start + i floordiv divisor";
+  let description = [{
+    `result[i] = start + i floordiv divisor` (i32). With `divisor = G` it
+    gives the token of each row of a grouped query tile.
+  }];
+  let arguments = (ins Index:$start,
+                       DefaultValuedAttr<I64Attr, "1">:$divisor);
+  let results = (outs Tile_Tensor:$result);
+  let assemblyFormat = "$start attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Tile_BroadcastOp : Tile_Op<"broadcast", [Pure]> {
+  let summary = "repeat a rank-1 tile along a new dimension";
+  let description = [{
+    `dim = 1`: `result[i, j] = value[i]` (one value per row);
+    `dim = 0`: `result[i, j] = value[j]` (one value per column).
+  }];
+  let arguments = (ins Tile_Tensor:$value, I64Attr:$dim);
+  let results = (outs Tile_Tensor:$result);
+  let assemblyFormat = "$value attr-dict `:` type($value) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Tile_DotOp : Tile_Op<"dot", [Pure]> {
+  let summary = "tile matrix product with f32 accumulation";
+  let description = [{
+    `result = lhs . rhs` (`rhs: [K, N]`) or, with `rhs_transposed`,
+    `lhs . rhs^T` (`rhs: [N, K]`, the layout K tiles have). Operands are
+    bf16, f16 or f32; products are accumulated in f32.
+  }];
+  let arguments = (ins Tile_Tensor:$lhs, Tile_Tensor:$rhs,
+                       UnitAttr:$rhs_transposed);
+  let results = (outs Tile_Tensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Tile_MaskedFillOp : Tile_Op<"masked_fill", [Pure,
+    AllTypesMatch<["value", "result"]>]> {
+  let summary = "replace the elements where mask is true";
+  let description = [{
+    `result = mask ? fill : value`, elementwise, as PyTorch's `masked_fill`.
+  }];
+  let arguments = (ins Tile_Tensor:$value, Tile_Tensor:$mask, AnyType:$fill);
+  let results = (outs Tile_Tensor:$result);
+  let assemblyFormat = [{
+    $value `,` $mask `,` $fill attr-dict `:` type($value) `,` type($mask)
+    `,` type($fill)
+  }];
+  let hasVerifier = 1;
+}
+
+def Tile_ReduceOp : Tile_Op<"reduce", [Pure]> {
+  let summary = "max or sum of a rank-2 tile along its rows";
+  let description = [{
+    `result[i] = kind_j value[i, j]`; `max` of an empty or all `-inf` row
+    is `-inf`.
+  }];
+  let arguments = (ins Tile_ReduceKind:$kind, Tile_Tensor:$value);
+  let results = (outs Tile_Tensor:$result);
+  let assemblyFormat = "$kind $value attr-dict `:` type($value) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Tile_OnlineSoftmaxOp : Tile_Op<"online_softmax", [Pure,
+    AllTypesMatch<["max", "sum", "new_max", "new_sum"]>,
+    AllTypesMatch<["acc", "new_acc"]>]> {
+  let summary = "one key block's update of a streaming softmax . V";
+  let description = [{
+    `scores: f32 [M, N]` are already in base 2 (`scale * log2(e) * q.k`)
+    with masked entries `-inf`; `values: [N, Dv]`; the running state is
+    `max: f32 [M]`, `sum: f32 [M]` and `acc: f32 [M, Dv]`. Computes
+
+        max' = max(max, rowmax(scores))
+        p    = exp2(scores - max')        (0 where max' = -inf)
+        c    = exp2(max - max')           (1 where max' = -inf)
+        sum' = sum * c + rowsum(p)
+        acc' = acc * c + p . values
+
+    so that after the last block `acc / sum` is the softmax-weighted sum.
+    Start from `max = -inf`, `sum = 0`, `acc = 0`.
+  }];
+  let arguments = (ins Tile_Tensor:$scores, Tile_Tensor:$values,
+                       Tile_Tensor:$max, Tile_Tensor:$sum, Tile_Tensor:$acc);
+  let results = (outs Tile_Tensor:$new_max, Tile_Tensor:$new_sum,
+                      Tile_Tensor:$new_acc);
+  let assemblyFormat = [{
+    $scores `,` $values `,` $max `,` $sum `,` $acc attr-dict `:`
+    type($scores) `,` type($values) `,` type($max) `,` type($acc)
+  }];
+  let hasVerifier = 1;
+}
+
+def Tile_SoftmaxFinalizeOp : Tile_Op<"softmax_finalize", [Pure,
+    AllTypesMatch<["max", "sum", "lse"]>]> {
+  let summary = "output and natural-log lse of a streaming softmax";
+  let description = [{
+    `out = acc / sum` converted to the result's element type and
+    `lse = (max + log2(sum)) * ln(2)`; a row that saw no key (`sum = 0`)
+    gets `out = 0` and `lse = -inf` (SPEC.md: nothing visible).
+  }];
+  let arguments = (ins Tile_Tensor:$max, Tile_Tensor:$sum, Tile_Tensor:$acc);
+  let results = (outs Tile_Tensor:$out, Tile_Tensor:$lse);
+  let assemblyFormat = [{
+    $max `,` $sum `,` $acc attr-dict `:` type($max) `,` type($acc) `->`
+    type($out)
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // NSA_TILE_OPS_TD

@@ -1,0 +1,315 @@
+//===- TileOps.cpp - tile dialect ops and verifiers -----------------------===//
+
+#include "nsa/Dialect/Tile/IR/TileDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/TypeUtilities.h"
+
+using namespace mlir;
+using namespace mlir::nsa::tile;
+
+#include "nsa/Dialect/Tile/IR/TileOpsDialect.cpp.inc"
+#include "nsa/Dialect/Tile/IR/TileEnums.cpp.inc"
+
+void TileDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "nsa/Dialect/Tile/IR/TileOps.cpp.inc"
+      >();
+}
+
+#define GET_OP_CLASSES
+#include "nsa/Dialect/Tile/IR/TileOps.cpp.inc"
+
+static RankedTensorType tensorType(Value v) {
+  return cast<RankedTensorType>(v.getType());
+}
+
+/// `type` must have rank `rank` and, where static, the sizes `shape`
+/// (ShapedType::kDynamic matches anything).
+static LogicalResult checkShape(Operation *op, StringRef name,
+                                RankedTensorType type,
+                                ArrayRef<int64_t> shape) {
+  if (type.getRank() != static_cast<int64_t>(shape.size()))
+    return op->emitOpError() << "'" << name << "' must have rank "
+                             << shape.size() << ", got " << type;
+  for (auto [i, want] : llvm::enumerate(shape)) {
+    int64_t got = type.getDimSize(i);
+    if (!ShapedType::isDynamic(want) && !ShapedType::isDynamic(got) &&
+        got != want)
+      return op->emitOpError() << "'" << name << "' dimension " << i
+                               << " must be " << want << ", got " << type;
+  }
+  return success();
+}
+
+static LogicalResult checkStaticTile(Operation *op, StringRef name,
+                                     RankedTensorType type) {
+  if (!type.hasStaticShape())
+    return op->emitOpError() << "tile '" << name
+                             << "' must have a static shape, got " << type;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// ProgramOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ProgramOp::inferReturnTypes(
+    MLIRContext *, std::optional<Location>, ValueRange operands,
+    DictionaryAttr, OpaqueProperties properties, RegionRange,
+    SmallVectorImpl<Type> &inferred) {
+  ProgramOp::Adaptor adaptor(operands, DictionaryAttr(), properties, {});
+  for (Value out : adaptor.getOuts())
+    inferred.push_back(out.getType());
+  return success();
+}
+
+LogicalResult ProgramOp::verify() {
+  size_t rank = getGrid().size();
+  if (rank < 1 || rank > 3)
+    return emitOpError() << "grid must have 1 to 3 dimensions, got " << rank;
+  Block &body = getBodyBlock();
+  if (body.getNumArguments() != rank + getOuts().size())
+    return emitOpError() << "body must take " << rank
+                         << " index coordinates and one tensor per outs ("
+                         << rank + getOuts().size() << " arguments), got "
+                         << body.getNumArguments();
+  for (BlockArgument id : getIds())
+    if (!id.getType().isIndex())
+      return emitOpError() << "grid coordinate #" << id.getArgNumber()
+                           << " must be an index, got " << id.getType();
+  for (auto [arg, out] : llvm::zip(getOutArgs(), getOuts()))
+    if (arg.getType() != out.getType())
+      return emitOpError() << "body argument #" << arg.getArgNumber()
+                           << " must have the type of its outs operand ("
+                           << out.getType() << "), got " << arg.getType();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Row access: load, store
+//===----------------------------------------------------------------------===//
+
+/// Rules shared by tile.load and tile.store (see TileOps.td).
+static LogicalResult checkRowAccess(Operation *op, RankedTensorType tensor,
+                                    StringRef tensorName, size_t numIndices,
+                                    ArrayRef<int64_t> rowDims,
+                                    RankedTensorType tile) {
+  int64_t rank = tensor.getRank();
+  if (static_cast<int64_t>(numIndices) != rank)
+    return op->emitOpError() << "expected one index per dimension of '"
+                             << tensorName << "' (" << rank << "), got "
+                             << numIndices;
+  if (failed(checkStaticTile(op, "tile", tile)))
+    return failure();
+  if (tile.getRank() != 1 && tile.getRank() != 2)
+    return op->emitOpError() << "tile must have rank 1 (rows) or 2 (rows x "
+                                "columns), got "
+                             << tile;
+  if (tensor.getElementType() != tile.getElementType())
+    return op->emitOpError() << "tile and '" << tensorName
+                             << "' must have one element type, got "
+                             << tile.getElementType() << " and "
+                             << tensor.getElementType();
+  if (rowDims.empty())
+    return op->emitOpError("row_dims must name at least one dimension");
+  bool hasColumns = tile.getRank() == 2;
+  int64_t firstColumn = hasColumns ? rank - 1 : rank;
+  for (auto [i, d] : llvm::enumerate(rowDims)) {
+    if (d < 0 || d >= firstColumn)
+      return op->emitOpError()
+             << "row_dims entry " << d << " is not a row dimension of '"
+             << tensorName << "' (0 to " << firstColumn - 1 << ")";
+    if (i > 0 && d <= rowDims[i - 1])
+      return op->emitOpError("row_dims must be strictly increasing");
+  }
+  // Row dimensions after the first are covered whole: a static size each.
+  int64_t inner = 1;
+  for (int64_t d : rowDims.drop_front()) {
+    if (tensor.isDynamicDim(d))
+      return op->emitOpError() << "row dimension " << d << " of '"
+                               << tensorName << "' after the first must be "
+                                                "static";
+    inner *= tensor.getDimSize(d);
+  }
+  if (inner == 0 || tile.getDimSize(0) % inner != 0)
+    return op->emitOpError() << "tile rows (" << tile.getDimSize(0)
+                             << ") must be a multiple of the inner row "
+                                "dimensions' size ("
+                             << inner << ")";
+  if (hasColumns && !tensor.isDynamicDim(rank - 1) &&
+      tensor.getDimSize(rank - 1) != tile.getDimSize(1))
+    return op->emitOpError() << "tile columns (" << tile.getDimSize(1)
+                             << ") must equal the last dimension of '"
+                             << tensorName << "' ("
+                             << tensor.getDimSize(rank - 1) << ")";
+  return success();
+}
+
+LogicalResult LoadOp::verify() {
+  return checkRowAccess(*this, tensorType(getSource()), "source",
+                        getIndices().size(), getRowDims(),
+                        tensorType(getResult()));
+}
+
+LogicalResult StoreOp::verify() {
+  if (failed(checkRowAccess(*this, tensorType(getDest()), "dest",
+                            getIndices().size(), getRowDims(),
+                            tensorType(getValue()))))
+    return failure();
+  auto program = cast<ProgramOp>((*this)->getParentOp());
+  auto arg = dyn_cast<BlockArgument>(getDest());
+  if (!arg || arg.getOwner() != &program.getBodyBlock() ||
+      arg.getArgNumber() < program.getGrid().size())
+    return emitOpError("dest must be an outs argument of the enclosing "
+                       "tile.program");
+  return success();
+}
+
+LogicalResult GatherOp::verify() {
+  RankedTensorType src = tensorType(getSource()), tile = tensorType(getResult());
+  RankedTensorType rows = tensorType(getRows());
+  int64_t rank = src.getRank();
+  if (rank < 2)
+    return emitOpError() << "source must have a row and a column dimension, "
+                            "got "
+                         << src;
+  if (getRowDim() < 0 || getRowDim() >= rank - 1)
+    return emitOpError() << "row_dim must be in [0, " << rank - 1 << "), got "
+                         << getRowDim();
+  if (static_cast<int64_t>(getIndices().size()) != rank - 2)
+    return emitOpError() << "expected one index per dimension of 'source' "
+                            "but the row and column ones ("
+                         << rank - 2 << "), got " << getIndices().size();
+  if (failed(checkStaticTile(*this, "result", tile)) ||
+      failed(checkStaticTile(*this, "rows", rows)))
+    return failure();
+  if (!rows.getElementType().isInteger(32))
+    return emitOpError() << "rows must hold i32 indices, got " << rows;
+  if (failed(checkShape(*this, "rows", rows, {tile.getDimSize(0)})) ||
+      failed(checkShape(*this, "result", tile,
+                        {rows.getDimSize(0), src.getDimSize(rank - 1)})))
+    return failure();
+  if (tile.getElementType() != src.getElementType())
+    return emitOpError("result must have the element type of 'source'");
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Compute
+//===----------------------------------------------------------------------===//
+
+LogicalResult RangeOp::verify() {
+  RankedTensorType type = tensorType(getResult());
+  if (failed(checkStaticTile(*this, "result", type)) ||
+      failed(checkShape(*this, "result", type, {ShapedType::kDynamic})))
+    return failure();
+  if (!type.getElementType().isInteger(32))
+    return emitOpError() << "result must hold i32, got " << type;
+  if (getDivisor() < 1)
+    return emitOpError() << "divisor must be >= 1, got " << getDivisor();
+  return success();
+}
+
+LogicalResult BroadcastOp::verify() {
+  RankedTensorType in = tensorType(getValue()), out = tensorType(getResult());
+  if (failed(checkShape(*this, "value", in, {ShapedType::kDynamic})) ||
+      failed(checkStaticTile(*this, "result", out)))
+    return failure();
+  if (getDim() != 0 && getDim() != 1)
+    return emitOpError() << "dim must be 0 or 1, got " << getDim();
+  // The kept dimension is the one that is not new.
+  int64_t kept = 1 - getDim();
+  SmallVector<int64_t> want = {ShapedType::kDynamic, ShapedType::kDynamic};
+  want[kept] = in.getDimSize(0);
+  if (failed(checkShape(*this, "result", out, want)))
+    return failure();
+  if (in.getElementType() != out.getElementType())
+    return emitOpError("result must have the element type of 'value'");
+  return success();
+}
+
+LogicalResult DotOp::verify() {
+  RankedTensorType a = tensorType(getLhs()), b = tensorType(getRhs()),
+                   c = tensorType(getResult());
+  for (auto [t, name] : {std::pair<RankedTensorType, StringRef>{a, "lhs"},
+                         {b, "rhs"}, {c, "result"}})
+    if (failed(checkStaticTile(*this, name, t)) ||
+        failed(checkShape(*this, name, t,
+                          {ShapedType::kDynamic, ShapedType::kDynamic})))
+      return failure();
+  Type elt = a.getElementType();
+  if (!elt.isBF16() && !elt.isF16() && !elt.isF32())
+    return emitOpError() << "lhs must hold bf16, f16 or f32, got " << elt;
+  if (b.getElementType() != elt)
+    return emitOpError("lhs and rhs must have one element type");
+  if (!c.getElementType().isF32())
+    return emitOpError("result must be f32 (the accumulator)");
+  int64_t k = a.getDimSize(1);
+  int64_t rhsK = getRhsTransposed() ? b.getDimSize(1) : b.getDimSize(0);
+  int64_t n = getRhsTransposed() ? b.getDimSize(0) : b.getDimSize(1);
+  if (rhsK != k)
+    return emitOpError() << "contraction sizes differ: lhs has K = " << k
+                         << ", rhs has " << rhsK;
+  return checkShape(*this, "result", c, {a.getDimSize(0), n});
+}
+
+LogicalResult MaskedFillOp::verify() {
+  RankedTensorType v = tensorType(getValue()), m = tensorType(getMask());
+  if (v.getShape() != m.getShape() || !m.getElementType().isInteger(1))
+    return emitOpError() << "mask must be i1 of the value's shape, got " << m;
+  if (getFill().getType() != v.getElementType())
+    return emitOpError() << "fill must have the value's element type ("
+                         << v.getElementType() << "), got "
+                         << getFill().getType();
+  return success();
+}
+
+LogicalResult ReduceOp::verify() {
+  RankedTensorType in = tensorType(getValue()), out = tensorType(getResult());
+  if (failed(checkStaticTile(*this, "value", in)) ||
+      failed(checkShape(*this, "value", in,
+                        {ShapedType::kDynamic, ShapedType::kDynamic})) ||
+      failed(checkShape(*this, "result", out, {in.getDimSize(0)})))
+    return failure();
+  if (in.getElementType() != out.getElementType())
+    return emitOpError("result must have the element type of 'value'");
+  return success();
+}
+
+/// max/sum [M] f32 and acc [M, Dv] f32: the streaming-softmax state.
+static LogicalResult checkSoftmaxState(Operation *op, Value max, Value acc) {
+  RankedTensorType m = tensorType(max), a = tensorType(acc);
+  if (failed(checkStaticTile(op, "acc", a)) ||
+      failed(checkShape(op, "acc", a,
+                        {ShapedType::kDynamic, ShapedType::kDynamic})) ||
+      failed(checkShape(op, "max", m, {a.getDimSize(0)})))
+    return failure();
+  if (!m.getElementType().isF32() || !a.getElementType().isF32())
+    return op->emitOpError("softmax state (max, sum, acc) must be f32");
+  return success();
+}
+
+LogicalResult OnlineSoftmaxOp::verify() {
+  if (failed(checkSoftmaxState(*this, getMax(), getAcc())))
+    return failure();
+  RankedTensorType acc = tensorType(getAcc());
+  RankedTensorType s = tensorType(getScores()), v = tensorType(getValues());
+  if (failed(checkShape(*this, "scores", s,
+                        {acc.getDimSize(0), ShapedType::kDynamic})) ||
+      failed(checkShape(*this, "values", v,
+                        {s.getDimSize(1), acc.getDimSize(1)})))
+    return failure();
+  if (!s.getElementType().isF32())
+    return emitOpError("scores must be f32");
+  return success();
+}
+
+LogicalResult SoftmaxFinalizeOp::verify() {
+  if (failed(checkSoftmaxState(*this, getMax(), getAcc())))
+    return failure();
+  return checkShape(*this, "out", tensorType(getOut()),
+                    tensorType(getAcc()).getShape());
+}
