@@ -25,4 +25,5 @@ if config.ptxas:
 config.substitutions.append(("%python", config.python_executable))
 
 tool_dirs = [config.nsa_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["nsa-opt", "nsa-translate"], tool_dirs)
+llvm_config.add_tool_substitutions(
+    ["nsa-opt", "nsa-reference-test", "nsa-translate"], tool_dirs)
