@@ -78,9 +78,12 @@ ConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t l,
     if (value <= 0)
       return emitError() << "nsa.config: " << name
                          << " must be positive, got " << value;
-  if (init < 0 || local < 0)
-    return emitError() << "nsa.config: init and local must be >= 0, got init = "
-                       << init << ", local = " << local;
+  if (init < 0)
+    return emitError() << "nsa.config: init must be >= 0, got " << init;
+  if (local < 1)
+    return emitError() << "nsa.config: local must be >= 1 (the block holding "
+                          "t is always selected), got "
+                       << local;
   if (l % d != 0)
     return emitError() << "nsa.config: d must divide l (l = " << l
                        << ", d = " << d << ")";

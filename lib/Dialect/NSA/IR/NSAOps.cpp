@@ -24,9 +24,30 @@ using namespace mlir::nsa;
 // Shared pieces
 //===----------------------------------------------------------------------===//
 
-/// q: [B, T, HQ, Dk] in bf16 or f16.
-static LogicalResult checkQuery(LayoutChecker &c, Value q) {
-  if (failed(c.check(q, "q", {"B", "T", "HQ", "Dk"})))
+/// Whether `q` is in the grouped form nsa-group-gqa gives the branch ops:
+/// [B, T, HKV, G, Dk], the G query heads of each KV head in a dimension of
+/// their own, instead of [B, T, HQ, Dk].
+static bool isGrouped(Value q) {
+  return cast<RankedTensorType>(q.getType()).getRank() == 5;
+}
+
+/// The layout of a query-side tensor (q, o, lse) ending in `trailing`.
+static SmallVector<StringRef, 5> queryLayout(bool grouped,
+                                             ArrayRef<StringRef> trailing) {
+  SmallVector<StringRef, 5> dims = {"B", "T"};
+  if (grouped)
+    dims.append({"HKV", "G"});
+  else
+    dims.push_back("HQ");
+  dims.append(trailing.begin(), trailing.end());
+  return dims;
+}
+
+/// q: [B, T, HQ, Dk] (or grouped [B, T, HKV, G, Dk] where `allowGrouped`)
+/// in bf16 or f16.
+static LogicalResult checkQuery(LayoutChecker &c, Value q,
+                                bool allowGrouped) {
+  if (failed(c.check(q, "q", queryLayout(allowGrouped && isGrouped(q), {"Dk"}))))
     return failure();
   return c.checkHalf(q, "q");
 }
@@ -47,9 +68,10 @@ static LogicalResult checkKeysValues(LayoutChecker &c, Value q, Value k,
 /// o: [B, T, HQ, Dv] in q's dtype; lse: f32 [B, T, HQ].
 static LogicalResult checkOutputAndLse(LayoutChecker &c, Value q, Value o,
                                        StringRef oName, Value lse) {
-  if (failed(c.check(o, oName, {"B", "T", "HQ", "Dv"})) ||
+  bool grouped = isGrouped(q);
+  if (failed(c.check(o, oName, queryLayout(grouped, {"Dv"}))) ||
       failed(c.checkSameElementType(o, oName, q, "q")) ||
-      failed(c.check(lse, "lse", {"B", "T", "HQ"})))
+      failed(c.check(lse, "lse", queryLayout(grouped, {}))))
     return failure();
   return c.checkElementType(lse, "lse", Float32Type::get(q.getContext()));
 }
@@ -78,7 +100,7 @@ static LogicalResult checkGradType(Operation *op, Value grad,
 static LogicalResult checkBranch(LayoutChecker &c, ConfigAttr config, Value q,
                                  Value k, Value v, Value o, Value lse,
                                  StringRef tokens) {
-  if (failed(checkQuery(c, q)))
+  if (failed(checkQuery(c, q, /*allowGrouped=*/true)))
     return failure();
   if (tokens == "Nc")
     bindNumCompressed(c, config);
@@ -183,13 +205,13 @@ LogicalResult CompressedAttentionOp::verify() {
 
 LogicalResult SelectBlocksOp::verify() {
   LayoutChecker c(*this);
-  if (failed(checkQuery(c, getQ())))
+  if (failed(checkQuery(c, getQ(), /*allowGrouped=*/true)))
     return failure();
   bindNumCompressed(c, getConfig());
   if (failed(c.check(getK(), "k", {"B", "Nc", "HKV", "Dk"})) ||
       failed(c.checkSameElementType(getK(), "k", getQ(), "q")) ||
       failed(c.checkGQA()) ||
-      failed(c.check(getLse(), "lse", {"B", "T", "HQ"})) ||
+      failed(c.check(getLse(), "lse", queryLayout(isGrouped(getQ()), {}))) ||
       failed(c.checkElementType(getLse(), "lse",
                                 Float32Type::get(getContext()))))
     return failure();
@@ -243,7 +265,7 @@ static LogicalResult checkAttentionOperands(OpT op, LayoutChecker &c) {
   if (op.getValues().size() != numKV)
     return op.emitOpError() << "values must hold as many tensors as keys ("
                             << numKV << "), got " << op.getValues().size();
-  if (failed(checkQuery(c, op.getQ())))
+  if (failed(checkQuery(c, op.getQ(), /*allowGrouped=*/false)))
     return failure();
   for (size_t i = 0; i < numKV; ++i) {
     std::string k = "keys#" + std::to_string(i);

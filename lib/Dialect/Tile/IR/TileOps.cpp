@@ -313,3 +313,38 @@ LogicalResult SoftmaxFinalizeOp::verify() {
   return checkShape(*this, "out", tensorType(getOut()),
                     tensorType(getAcc()).getShape());
 }
+
+//===----------------------------------------------------------------------===//
+// Top-n selection
+//===----------------------------------------------------------------------===//
+
+/// scores f32 [M, n] and indices i32 [M, n]: a ranked top-n list per row.
+static LogicalResult checkTopkList(Operation *op, Value scores,
+                                   Value indices) {
+  RankedTensorType s = tensorType(scores), i = tensorType(indices);
+  if (failed(checkStaticTile(op, "scores", s)) ||
+      failed(checkShape(op, "scores", s,
+                        {ShapedType::kDynamic, ShapedType::kDynamic})) ||
+      failed(checkShape(op, "indices", i, s.getShape())))
+    return failure();
+  if (!s.getElementType().isF32() || !i.getElementType().isInteger(32))
+    return op->emitOpError("a top-n list is f32 scores and i32 indices");
+  return success();
+}
+
+LogicalResult TopkMergeOp::verify() {
+  if (failed(checkTopkList(*this, getBestScores(), getBestIndices())))
+    return failure();
+  RankedTensorType s = tensorType(getScores());
+  if (failed(checkShape(*this, "scores", s,
+                        {tensorType(getBestScores()).getDimSize(0),
+                         ShapedType::kDynamic})))
+    return failure();
+  if (!s.getElementType().isF32())
+    return emitOpError("scores must be f32");
+  return success();
+}
+
+LogicalResult TopkFinalizeOp::verify() {
+  return checkTopkList(*this, getScores(), getIndices());
+}

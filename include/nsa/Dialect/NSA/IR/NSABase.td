@@ -60,8 +60,9 @@ def NSA_ConfigAttr : AttrDef<NSA_Dialect, "Config"> {
     w=512); an omitted `scale` means `1/sqrt(Dk)`, resolved by each op from
     its query's head dim.
 
-    Rules (each rejected with a message that names it): every size is
-    positive (`init` and `local` may be 0), `d` divides `l`, `d` divides
+    Rules (each rejected with a message that names it): every value fits
+    in int32, every size is positive (`init` may be 0; `local >= 1` so that
+    the block holding t is always selected), `d` divides `l`, `d` divides
     `l_sel`, `l <= l_sel`, `n >= init + local`, `w >= 1`, and `scale` is
     finite and positive.
 

@@ -4,6 +4,10 @@
 #define NSA_DIALECT_NSA_TRANSFORMS_PASSES_H
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "nsa/Dialect/Tile/IR/TileDialect.h"
 #include "mlir/Pass/Pass.h"
 
 namespace mlir::nsa {

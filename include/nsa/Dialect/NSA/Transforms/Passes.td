@@ -23,4 +23,65 @@ def NSADecompose : Pass<"nsa-decompose"> {
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
 
+def NSAGroupGQA : Pass<"nsa-group-gqa"> {
+  let summary = "Give the G query heads of each KV head their own dimension";
+  let description = [{
+    The query-side operands and results of `nsa.compressed_attention`,
+    `nsa.select_blocks`, `nsa.selected_attention` and
+    `nsa.window_attention` go from `[B, T, HQ, ...]` to the grouped form
+    `[B, T, HKV, G, ...]` (`G = HQ / HKV`) through `tensor.expand_shape` and
+    `tensor.collapse_shape`. nsa-tile then makes the `G` heads of one KV head
+    rows of the same tile, so each K/V block is loaded once for the whole
+    group (the paper's group-centric loading, section 3.4). Any G works,
+    G = 1 included. Ops whose HQ or HKV is dynamic are left as they are.
+  }];
+  let dependentDialects = ["::mlir::tensor::TensorDialect"];
+}
+
+def NSATile : Pass<"nsa-tile"> {
+  let summary = "Turn nsa branch ops into grids of block-level tile programs";
+  let description = [{
+    Each op becomes a `tile.program` over (batch, head, tile):
+    - `nsa.compressed_attention`, `nsa.window_attention`,
+      `nsa.selected_attention` (grouped by nsa-group-gqa): one program per
+      (b, KV head, `query-tokens` tokens), whose tile rows are those tokens
+      times the G heads of the group; a loop over key blocks (compressed
+      tokens, the window's band, or the selected blocks) does
+      dot, mask, online softmax; the end stores `o` and `lse`.
+    - `nsa.compress`: one program per (b, head, `compress-tokens`
+      compressed tokens), a loop over the l positions of a block (gather,
+      plus PE, times the matching rows of W, or the mean).
+    - `nsa.select_blocks` (grouped): one program per (b, KV head,
+      `query-tokens` tokens); a loop over `select-blocks` selection blocks
+      at a time recomputes `p_cmp = exp(s - lse)` for the compressed tokens
+      overlapping them, sums the G heads and maps tokens to blocks (two
+      products with constant 0/1 and overlap-count matrices), forces and
+      masks blocks, and merges them into a running top-n
+      (`tile.topk_merge`): no `[T, Nc]` or `[T, blocks]` tensor exists and
+      no host-side sort is needed.
+    - `nsa.combine`: one program per (b, query head, `query-tokens`
+      tokens).
+    Scores are computed in base 2 (`scale * log2(e)` folded into one
+    multiply); masked keys are `-inf`.
+  }];
+  let options = [
+    Option<"queryTokens", "query-tokens", "int64_t", /*default=*/"16",
+           "query tokens per program (tile rows = tokens * G)">,
+    Option<"keyTokens", "key-tokens", "int64_t", /*default=*/"32",
+           "keys per step of the compressed and window branches">,
+    Option<"selectedQueryTokens", "selected-query-tokens", "int64_t",
+           /*default=*/"1",
+           "query tokens per program of the selected branch">,
+    Option<"compressTokens", "compress-tokens", "int64_t", /*default=*/"16",
+           "compressed tokens per nsa.compress program">,
+    Option<"selectBlocks", "select-blocks", "int64_t", /*default=*/"16",
+           "selection blocks scored per step of nsa.select_blocks">,
+  ];
+  let dependentDialects = ["::mlir::nsa::tile::TileDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 #endif // NSA_DIALECT_NSA_TRANSFORMS_PASSES_TD

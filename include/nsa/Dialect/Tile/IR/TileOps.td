@@ -271,4 +271,46 @@ def Tile_SoftmaxFinalizeOp : Tile_Op<"softmax_finalize", [Pure,
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Top-n selection
+//===----------------------------------------------------------------------===//
+
+def Tile_TopkMergeOp : Tile_Op<"topk_merge", [Pure,
+    AllTypesMatch<["best_scores", "new_scores"]>,
+    AllTypesMatch<["best_indices", "new_indices"]>]> {
+  let summary = "merge a block of scores into each row's running top n";
+  let description = [{
+    Each row of `best_scores: f32 [M, n]` / `best_indices: i32 [M, n]`
+    lists its best entries so far, best first (larger score, then smaller
+    index; unused slots are `-inf` / `-1`). Column `c` of
+    `scores: f32 [M, N]` is the score of index `start + c`; entries scoring
+    `-inf` are not candidates. The result is the top n of both. Start from
+    all `-inf` / `-1`. Streaming over blocks of candidates this way selects
+    without holding every score of a row at once.
+  }];
+  let arguments = (ins Tile_Tensor:$best_scores, Tile_Tensor:$best_indices,
+                       Tile_Tensor:$scores, Index:$start);
+  let results = (outs Tile_Tensor:$new_scores, Tile_Tensor:$new_indices);
+  let assemblyFormat = [{
+    $best_scores `,` $best_indices `,` $scores `,` $start attr-dict `:`
+    type($best_scores) `,` type($best_indices) `,` type($scores)
+  }];
+  let hasVerifier = 1;
+}
+
+def Tile_TopkFinalizeOp : Tile_Op<"topk_finalize", [Pure,
+    AllTypesMatch<["indices", "result"]>]> {
+  let summary = "a top-n list as ascending indices padded with -1";
+  let description = [{
+    `result[i]` holds the indices of row `i` whose score is not `-inf`,
+    sorted ascending, then `-1` (SPEC.md section 3's idx layout).
+  }];
+  let arguments = (ins Tile_Tensor:$scores, Tile_Tensor:$indices);
+  let results = (outs Tile_Tensor:$result);
+  let assemblyFormat = [{
+    $scores `,` $indices attr-dict `:` type($scores) `,` type($indices)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // NSA_TILE_OPS_TD

@@ -1,0 +1,110 @@
+//===- GroupGQA.cpp - query heads grouped by KV head ----------------------===//
+
+#include "nsa/Dialect/NSA/IR/NSADialect.h"
+#include "nsa/Dialect/NSA/Transforms/Passes.h"
+
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::nsa {
+#define GEN_PASS_DEF_NSAGROUPGQA
+#include "nsa/Dialect/NSA/Transforms/Passes.h.inc"
+} // namespace mlir::nsa
+
+using namespace mlir;
+using namespace mlir::nsa;
+
+namespace {
+
+/// [B, T, HQ, ...] <-> [B, T, HKV, G, ...]: dimension 2 splits in two.
+SmallVector<ReassociationIndices> headSplit(int64_t rank) {
+  SmallVector<ReassociationIndices> groups = {{0}, {1}, {2, 3}};
+  for (int64_t i = 4; i <= rank; ++i)
+    groups.push_back({i});
+  return groups;
+}
+
+RankedTensorType groupedType(Type type, int64_t hkv, int64_t g) {
+  auto t = cast<RankedTensorType>(type);
+  SmallVector<int64_t> shape(t.getShape());
+  shape[2] = hkv;
+  shape.insert(shape.begin() + 3, g);
+  return RankedTensorType::get(shape, t.getElementType());
+}
+
+Value group(OpBuilder &b, Location loc, Value v, int64_t hkv, int64_t g) {
+  auto type = cast<RankedTensorType>(v.getType());
+  return b.createOrFold<tensor::ExpandShapeOp>(
+      loc, groupedType(type, hkv, g), v, headSplit(type.getRank()));
+}
+
+Value ungroup(OpBuilder &b, Location loc, Value v) {
+  auto type = cast<RankedTensorType>(v.getType());
+  return b.createOrFold<tensor::CollapseShapeOp>(loc, v,
+                                                 headSplit(type.getRank() - 1));
+}
+
+/// Rewrites one query-side op: `queryOperands` are the positions of the
+/// operands in [B, T, HQ, ...]; every result but those of `skipResults`
+/// (selection's idx, already per KV head) is query-side too.
+template <typename OpT>
+struct GroupQueryHeads : OpRewritePattern<OpT> {
+  GroupQueryHeads(MLIRContext *ctx, SmallVector<unsigned> queryOperands,
+                  SmallVector<unsigned> queryResults)
+      : OpRewritePattern<OpT>(ctx), queryOperands(std::move(queryOperands)),
+        queryResults(std::move(queryResults)) {}
+
+  LogicalResult matchAndRewrite(OpT op,
+                                PatternRewriter &rewriter) const override {
+    auto q = cast<RankedTensorType>(op.getQ().getType());
+    auto k = cast<RankedTensorType>(op.getK().getType());
+    if (q.getRank() != 4)
+      return rewriter.notifyMatchFailure(op, "already grouped");
+    int64_t hq = q.getDimSize(2), hkv = k.getDimSize(2);
+    if (ShapedType::isDynamic(hq) || ShapedType::isDynamic(hkv))
+      return rewriter.notifyMatchFailure(op, "dynamic head counts");
+    int64_t g = hq / hkv;
+
+    Location loc = op.getLoc();
+    SmallVector<Value> operands(op->getOperands());
+    for (unsigned i : queryOperands)
+      operands[i] = group(rewriter, loc, operands[i], hkv, g);
+    SmallVector<Type> resultTypes(op->getResultTypes());
+    for (unsigned i : queryResults)
+      resultTypes[i] = groupedType(resultTypes[i], hkv, g);
+
+    Operation *grouped = rewriter.create(
+        loc, op->getName().getIdentifier(), operands, resultTypes,
+        op->getAttrs());
+    SmallVector<Value> results(grouped->getResults());
+    for (unsigned i : queryResults)
+      results[i] = ungroup(rewriter, loc, results[i]);
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+
+  SmallVector<unsigned> queryOperands, queryResults;
+};
+
+struct NSAGroupGQA : nsa::impl::NSAGroupGQABase<NSAGroupGQA> {
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    RewritePatternSet patterns(ctx);
+    // Operand and result positions in [B, T, HQ, ...]: q, and o/lse (or,
+    // for selection, the compressed branch's lse).
+    patterns.add<GroupQueryHeads<CompressedAttentionOp>>(
+        ctx, SmallVector<unsigned>{0}, SmallVector<unsigned>{0, 1});
+    patterns.add<GroupQueryHeads<WindowAttentionOp>>(
+        ctx, SmallVector<unsigned>{0}, SmallVector<unsigned>{0, 1});
+    patterns.add<GroupQueryHeads<SelectedAttentionOp>>(
+        ctx, SmallVector<unsigned>{0}, SmallVector<unsigned>{0, 1});
+    patterns.add<GroupQueryHeads<SelectBlocksOp>>(
+        ctx, SmallVector<unsigned>{0, 2}, SmallVector<unsigned>{});
+    tensor::ExpandShapeOp::getCanonicalizationPatterns(patterns, ctx);
+    tensor::CollapseShapeOp::getCanonicalizationPatterns(patterns, ctx);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace

@@ -1,0 +1,156 @@
+// RUN: nsa-opt %s -split-input-file -nsa-tile="query-tokens=8 key-tokens=16 compress-tokens=4 select-blocks=2" -verify-diagnostics | FileCheck %s
+
+// Window: one program per (b, KV head, 8 tokens); tile rows are the 8 tokens
+// times G = 4 heads; keys from max(0, t0 - w + 1) rounded down to 16 up to
+// min(T, t0 + 8); masks u > t, u < t - w + 1 and u >= T.
+// CHECK-LABEL: func.func @window
+// CHECK-DAG: %[[SCALE:.*]] = arith.constant dense<0.255034864> : tensor<32x16xf32>
+// CHECK-DAG: %[[NINF:.*]] = arith.constant 0xFF800000 : f32
+// CHECK: %{{.*}}:2 = tile.program grid(%c1, %c2, %c13) outs(%{{.*}}, %{{.*}} : tensor<1x100x2x4x16xbf16>, tensor<1x100x2x4xf32>)
+// CHECK: ^bb0(%[[B:.*]]: index, %[[H:.*]]: index, %[[M:.*]]: index, %[[O:.*]]: tensor<1x100x2x4x16xbf16>, %[[L:.*]]: tensor<1x100x2x4xf32>):
+// CHECK: %[[T0:.*]] = arith.muli %[[M]], %c8
+// CHECK: %[[Q:.*]] = tile.load %{{.*}}[%[[B]], %[[T0]], %[[H]], %c0, %c0] {row_dims = array<i64: 1, 3>} : tensor<1x100x2x4x32xbf16> -> tensor<32x32xbf16>
+// CHECK: %[[ROW:.*]] = tile.range %[[T0]] {divisor = 4 : i64} : tensor<32xi32>
+// CHECK: scf.for %[[J:.*]] = %{{.*}} to %{{.*}} step %c16 iter_args
+// CHECK:   %[[K:.*]] = tile.load %{{.*}}[%[[B]], %[[J]], %[[H]], %c0] {row_dims = array<i64: 1>} : tensor<1x100x2x32xbf16> -> tensor<16x32xbf16>
+// CHECK:   %[[V:.*]] = tile.load {{.*}} -> tensor<16x16xbf16>
+// CHECK:   %[[S:.*]] = tile.dot %[[Q]], %[[K]] {rhs_transposed}
+// CHECK:   %[[S2:.*]] = arith.mulf %[[S]], %[[SCALE]]
+// CHECK:   %[[S3:.*]] = tile.masked_fill %[[S2]], %{{.*}}, %[[NINF]]
+// CHECK:   tile.online_softmax %[[S3]], %[[V]]
+// CHECK: %[[OUT:.*]], %[[LSE:.*]] = tile.softmax_finalize
+// CHECK: tile.store %[[OUT]] into %[[O]][%[[B]], %[[T0]], %[[H]], %c0, %c0] {row_dims = array<i64: 1, 3>}
+// CHECK: tile.store %[[LSE]] into %[[L]][%[[B]], %[[T0]], %[[H]], %c0] {row_dims = array<i64: 1, 3>}
+func.func @window(%q: tensor<1x100x2x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v: tensor<1x100x2x16xbf16>)
+    -> (tensor<1x100x2x4x16xbf16>, tensor<1x100x2x4xf32>) {
+  %o, %lse = nsa.window_attention %q, %k, %v config <w = 40>
+      : (tensor<1x100x2x4x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>)
+      -> (tensor<1x100x2x4x16xbf16>, tensor<1x100x2x4xf32>)
+  return %o, %lse : tensor<1x100x2x4x16xbf16>, tensor<1x100x2x4xf32>
+}
+
+// -----
+
+// Compressed: keys are compressed tokens; token i is hidden from row t when
+// i*d + l - 1 > t or i >= Nc.
+// CHECK-LABEL: func.func @compressed
+// CHECK-DAG: %[[D:.*]] = arith.constant dense<16> : tensor<8x16xi32>
+// CHECK-DAG: %[[LM1:.*]] = arith.constant dense<31> : tensor<8x16xi32>
+// CHECK: tile.program grid
+// CHECK: scf.for %[[I:.*]] = %c0 to %{{.*}} step %c16
+// CHECK:   %[[COL:.*]] = tile.broadcast %{{.*}} {dim = 0 : i64}
+// CHECK:   %[[MUL:.*]] = arith.muli %[[COL]], %[[D]]
+// CHECK:   %[[LAST:.*]] = arith.addi %[[MUL]], %[[LM1]]
+// CHECK:   arith.cmpi sgt, %[[LAST]], %{{.*}}
+// CHECK:   tile.online_softmax
+func.func @compressed(%q: tensor<1x100x2x1x32xf16>, %kc: tensor<1x5x2x32xf16>, %vc: tensor<1x5x2x16xf16>)
+    -> (tensor<1x100x2x1x16xf16>, tensor<1x100x2x1xf32>) {
+  %o, %lse = nsa.compressed_attention %q, %kc, %vc config <>
+      : (tensor<1x100x2x1x32xf16>, tensor<1x5x2x32xf16>, tensor<1x5x2x16xf16>)
+      -> (tensor<1x100x2x1x16xf16>, tensor<1x100x2x1xf32>)
+  return %o, %lse : tensor<1x100x2x1x16xf16>, tensor<1x100x2x1xf32>
+}
+
+// -----
+
+// Selected: one token per program by default; a loop over its n blocks,
+// skipping -1, loading the l_sel = 64 keys of each.
+// CHECK-LABEL: func.func @selected
+// CHECK: tile.program grid(%c1, %c2, %c100)
+// CHECK: %[[IDX:.*]] = tile.load %{{.*}} {row_dims = array<i64: 1>} : tensor<1x100x2x4xi32> -> tensor<1x4xi32>
+// CHECK: scf.for %[[R:.*]] = %c0 to %c1 step %c1
+// CHECK:   scf.for %[[SLOT:.*]] = %c0 to %c4 step %c1
+// CHECK:     %[[J:.*]] = tensor.extract %[[IDX]][%[[R]], %[[SLOT]]] : tensor<1x4xi32>
+// CHECK:     scf.if
+// CHECK:       tile.load {{.*}} -> tensor<64x32xbf16>
+// CHECK:       tile.online_softmax
+func.func @selected(%q: tensor<1x100x2x2x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v: tensor<1x100x2x16xbf16>,
+    %idx: tensor<1x100x2x4xi32>) -> (tensor<1x100x2x2x16xbf16>, tensor<1x100x2x2xf32>) {
+  %o, %lse = nsa.selected_attention %q, %k, %v, %idx config <n = 4>
+      : (tensor<1x100x2x2x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x2x4xi32>)
+      -> (tensor<1x100x2x2x16xbf16>, tensor<1x100x2x2xf32>)
+  return %o, %lse : tensor<1x100x2x2x16xbf16>, tensor<1x100x2x2xf32>
+}
+
+// -----
+
+// Selection: 2 blocks per step overlap 4*2 + 1 = 9 compressed tokens
+// (l=32, d=16, l_sel=64); the overlap matrix holds SPEC's 1,2,2,2,1 weights;
+// a 0/1 matrix sums the G = 2 rows of each token; top-n is merged per step.
+// CHECK-LABEL: func.func @select
+// CHECK-DAG: arith.constant dense<{{\[}}[1.000000e+00, 0.000000e+00], [2.000000e+00, 0.000000e+00], [2.000000e+00, 0.000000e+00], [2.000000e+00, 0.000000e+00], [1.000000e+00, 1.000000e+00], [0.000000e+00, 2.000000e+00], [0.000000e+00, 2.000000e+00], [0.000000e+00, 2.000000e+00], [0.000000e+00, 1.000000e+00]]> : tensor<9x2xf32>
+// CHECK: tile.program grid
+// CHECK: tile.load {{.*}} -> tensor<16xf32>
+// CHECK: scf.for {{.*}} step %c2
+// CHECK:   tile.load {{.*}} -> tensor<9x32xbf16>
+// CHECK:   math.exp2
+// CHECK:   tile.dot {{.*}} : tensor<8x16xf32>, tensor<16x9xf32> -> tensor<8x9xf32>
+// CHECK:   tile.dot {{.*}} : tensor<8x9xf32>, tensor<9x2xf32> -> tensor<8x2xf32>
+// CHECK:   tile.topk_merge
+// CHECK: %[[IDX:.*]] = tile.topk_finalize
+// CHECK: tile.store %[[IDX]] into {{.*}} : tensor<8x16xi32> into tensor<1x100x2x16xi32>
+func.func @select(%q: tensor<1x100x2x2x32xbf16>, %kc: tensor<1x5x2x32xbf16>, %lse: tensor<1x100x2x2xf32>)
+    -> tensor<1x100x2x16xi32> {
+  %idx = nsa.select_blocks %q, %kc, %lse config <>
+      : (tensor<1x100x2x2x32xbf16>, tensor<1x5x2x32xbf16>, tensor<1x100x2x2xf32>) -> tensor<1x100x2x16xi32>
+  return %idx : tensor<1x100x2x16xi32>
+}
+
+// -----
+
+// Linear compression: for each of the l = 32 positions of a block, gather
+// the rows (i0 + c)*d + r, add PE row r, multiply by W rows [r*D, r*D + D).
+// CHECK-LABEL: func.func @compress_linear
+// CHECK: tile.program grid(%c1, %c2, %c2)
+// CHECK: scf.for %[[R:.*]] = %c0 to %c32 step %c1
+// CHECK:   tile.gather %{{.*}}[%{{.*}}, %{{.*}}] rows %{{.*}} {row_dim = 1 : i64} : tensor<1x100x2x16xbf16>, tensor<4xi32> -> tensor<4x16xbf16>
+// CHECK:   tile.load %{{.*}}[%{{.*}}, %[[R]], %c0] {row_dims = array<i64: 2>} : tensor<2x32x16xbf16> -> tensor<16xbf16>
+// CHECK:   tile.load {{.*}} {row_dims = array<i64: 1>} : tensor<2x512x16xbf16> -> tensor<16x16xbf16>
+// CHECK:   tile.dot {{.*}} : tensor<4x16xf32>, tensor<16x16xf32> -> tensor<4x16xf32>
+// CHECK: tile.store {{.*}} : tensor<4x16xbf16> into tensor<1x5x2x16xbf16>
+func.func @compress_linear(%k: tensor<1x100x2x16xbf16>, %w: tensor<2x512x16xbf16>, %pe: tensor<2x32x16xbf16>)
+    -> tensor<1x5x2x16xbf16> {
+  %c = nsa.compress linear %k weight %w pe %pe config <>
+      : (tensor<1x100x2x16xbf16>, tensor<2x512x16xbf16>, tensor<2x32x16xbf16>) -> tensor<1x5x2x16xbf16>
+  return %c : tensor<1x5x2x16xbf16>
+}
+
+// -----
+
+// Mean compression with dynamic T: Nc = max(0, (T - l + d) floordiv d).
+// CHECK-LABEL: func.func @compress_mean
+// CHECK: %[[T:.*]] = tensor.dim %{{.*}}, %c1
+// CHECK: arith.floordivsi
+// CHECK: tile.program
+// CHECK-NOT: tile.dot
+// CHECK: arith.mulf %{{.*}}, %{{.*}} : tensor<4x16xf32>
+func.func @compress_mean(%k: tensor<1x?x2x16xbf16>) -> tensor<1x?x2x16xbf16> {
+  %c = nsa.compress mean %k config <> : (tensor<1x?x2x16xbf16>) -> tensor<1x?x2x16xbf16>
+  return %c : tensor<1x?x2x16xbf16>
+}
+
+// -----
+
+// Combine: gates column c of the tile's 8 tokens times branch c's rows.
+// CHECK-LABEL: func.func @combine
+// CHECK: tile.program grid(%c1, %c4, %c13)
+// CHECK-COUNT-3: tile.load %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] {row_dims = array<i64: 1>} : tensor<1x100x4x3xbf16> -> tensor<8xbf16>
+// CHECK: tile.store {{.*}} : tensor<8x16xbf16> into tensor<1x100x4x16xbf16>
+func.func @combine(%g: tensor<1x100x4x3xbf16>, %a: tensor<1x100x4x16xbf16>, %b: tensor<1x100x4x16xbf16>,
+    %c: tensor<1x100x4x16xbf16>) -> tensor<1x100x4x16xbf16> {
+  %o = nsa.combine %g, %a, %b, %c
+      : (tensor<1x100x4x3xbf16>, tensor<1x100x4x16xbf16>, tensor<1x100x4x16xbf16>, tensor<1x100x4x16xbf16>)
+      -> tensor<1x100x4x16xbf16>
+  return %o : tensor<1x100x4x16xbf16>
+}
+
+// -----
+
+func.func @ungrouped(%q: tensor<1x100x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v: tensor<1x100x2x16xbf16>)
+    -> tensor<1x100x4x16xbf16> {
+  // expected-error @+1 {{nsa-tile: cannot tile this op: it needs the grouped form of nsa-group-gqa}}
+  %o, %lse = nsa.window_attention %q, %k, %v config <>
+      : (tensor<1x100x4x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>)
+      -> (tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>)
+  return %o : tensor<1x100x4x16xbf16>
+}
