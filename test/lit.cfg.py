@@ -26,4 +26,13 @@ config.substitutions.append(("%python", config.python_executable))
 
 tool_dirs = [config.nsa_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(
-    ["nsa-opt", "nsa-reference-test", "nsa-translate"], tool_dirs)
+    ["mlir-runner", "nsa-cpu-check", "nsa-opt", "nsa-reference-test",
+     "nsa-translate"],
+    tool_dirs)
+
+# mlir-runner's print and memref-copy helpers (printMemrefF32, memrefCopy)
+# live in LLVM's lib directory, beside bin/.
+llvm_lib_dir = os.path.join(os.path.dirname(config.llvm_tools_dir), "lib")
+for lib in ["mlir_runner_utils", "mlir_c_runner_utils"]:
+    config.substitutions.append(
+        ("%" + lib, os.path.join(llvm_lib_dir, "lib" + lib + ".so")))

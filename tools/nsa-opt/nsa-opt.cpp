@@ -8,6 +8,7 @@
 #include "nsa/Dialect/NSA/IR/NSADialect.h"
 #include "nsa/Dialect/NSA/Transforms/Passes.h"
 #include "nsa/Dialect/Tile/IR/TileDialect.h"
+#include "nsa/Dialect/Tile/Transforms/Passes.h"
 
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
@@ -17,6 +18,8 @@
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
   mlir::nsa::registerNSAPasses();
+  mlir::nsa::tile::registerTilePasses();
+  mlir::nsa::tile::registerTilePipelines();
 
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);
