@@ -160,6 +160,14 @@ struct Emitter {
   }
 };
 
+/// A rewrite of one nsa op into programs of the given tile sizes.
+template <typename OpT>
+struct TilePattern : OpRewritePattern<OpT> {
+  TilePattern(MLIRContext *ctx, TileSizes sizes)
+      : OpRewritePattern<OpT>(ctx), sizes(sizes) {}
+  TileSizes sizes;
+};
+
 /// Creates `tile.program grid(...) outs(...)` and lets `body` fill it.
 tile::ProgramOp
 buildProgram(OpBuilder &b, Location loc, ValueRange grid, ValueRange outs,
@@ -314,9 +322,8 @@ tileAttention(OpT op, PatternRewriter &rewriter, int64_t tokens,
   return success();
 }
 
-struct TileWindowAttention : OpRewritePattern<WindowAttentionOp> {
-  TileWindowAttention(MLIRContext *ctx, TileSizes sizes)
-      : OpRewritePattern(ctx), sizes(sizes) {}
+struct TileWindowAttention : TilePattern<WindowAttentionOp> {
+  using TilePattern::TilePattern;
   LogicalResult matchAndRewrite(WindowAttentionOp op,
                                 PatternRewriter &rewriter) const override {
     int64_t w = op.getConfig().getW(), bn = sizes.keyTokens;
@@ -343,12 +350,10 @@ struct TileWindowAttention : OpRewritePattern<WindowAttentionOp> {
           });
         });
   }
-  TileSizes sizes;
 };
 
-struct TileCompressedAttention : OpRewritePattern<CompressedAttentionOp> {
-  TileCompressedAttention(MLIRContext *ctx, TileSizes sizes)
-      : OpRewritePattern(ctx), sizes(sizes) {}
+struct TileCompressedAttention : TilePattern<CompressedAttentionOp> {
+  using TilePattern::TilePattern;
   LogicalResult matchAndRewrite(CompressedAttentionOp op,
                                 PatternRewriter &rewriter) const override {
     int64_t l = op.getConfig().getL(), d = op.getConfig().getD();
@@ -383,12 +388,10 @@ struct TileCompressedAttention : OpRewritePattern<CompressedAttentionOp> {
           });
         });
   }
-  TileSizes sizes;
 };
 
-struct TileSelectedAttention : OpRewritePattern<SelectedAttentionOp> {
-  TileSelectedAttention(MLIRContext *ctx, TileSizes sizes)
-      : OpRewritePattern(ctx), sizes(sizes) {}
+struct TileSelectedAttention : TilePattern<SelectedAttentionOp> {
+  using TilePattern::TilePattern;
   LogicalResult matchAndRewrite(SelectedAttentionOp op,
                                 PatternRewriter &rewriter) const override {
     int64_t lSel = op.getConfig().getLSel(), n = op.getConfig().getN();
@@ -434,7 +437,6 @@ struct TileSelectedAttention : OpRewritePattern<SelectedAttentionOp> {
           });
         });
   }
-  TileSizes sizes;
 };
 
 //===----------------------------------------------------------------------===//
@@ -453,9 +455,8 @@ int64_t overlapWeight(int64_t offset, int64_t perBlock, int64_t perToken) {
   return count;
 }
 
-struct TileSelectBlocks : OpRewritePattern<SelectBlocksOp> {
-  TileSelectBlocks(MLIRContext *ctx, TileSizes sizes)
-      : OpRewritePattern(ctx), sizes(sizes) {}
+struct TileSelectBlocks : TilePattern<SelectBlocksOp> {
+  using TilePattern::TilePattern;
   LogicalResult matchAndRewrite(SelectBlocksOp op,
                                 PatternRewriter &rewriter) const override {
     auto qType = tensorTy(op.getQ());
@@ -581,16 +582,14 @@ struct TileSelectBlocks : OpRewritePattern<SelectBlocksOp> {
     rewriter.replaceOp(op, program.getResults());
     return success();
   }
-  TileSizes sizes;
 };
 
 //===----------------------------------------------------------------------===//
 // Compression and combination
 //===----------------------------------------------------------------------===//
 
-struct TileCompress : OpRewritePattern<CompressOp> {
-  TileCompress(MLIRContext *ctx, TileSizes sizes)
-      : OpRewritePattern(ctx), sizes(sizes) {}
+struct TileCompress : TilePattern<CompressOp> {
+  using TilePattern::TilePattern;
   LogicalResult matchAndRewrite(CompressOp op,
                                 PatternRewriter &rewriter) const override {
     auto outType = tensorTy(op.getResult());
@@ -662,12 +661,10 @@ struct TileCompress : OpRewritePattern<CompressOp> {
     rewriter.replaceOp(op, program.getResults());
     return success();
   }
-  TileSizes sizes;
 };
 
-struct TileCombine : OpRewritePattern<CombineOp> {
-  TileCombine(MLIRContext *ctx, TileSizes sizes)
-      : OpRewritePattern(ctx), sizes(sizes) {}
+struct TileCombine : TilePattern<CombineOp> {
+  using TilePattern::TilePattern;
   LogicalResult matchAndRewrite(CombineOp op,
                                 PatternRewriter &rewriter) const override {
     auto outType = tensorTy(op.getO());
@@ -706,7 +703,6 @@ struct TileCombine : OpRewritePattern<CombineOp> {
     rewriter.replaceOp(op, program.getResults());
     return success();
   }
-  TileSizes sizes;
 };
 
 struct NSATile : nsa::impl::NSATileBase<NSATile> {
