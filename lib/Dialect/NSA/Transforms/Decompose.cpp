@@ -26,8 +26,7 @@ struct LayerOperands {
   CompressMode mode;
   ConfigAttr config;
 
-  template <typename OpT>
-  static LayerOperands of(OpT op) {
+  template <typename OpT> static LayerOperands of(OpT op) {
     return {op.getQ(),       op.getGates(), op.getKeys(), op.getValues(),
             op.getWeights(), op.getPe(),    op.getMode(), op.getConfig()};
   }
@@ -52,7 +51,9 @@ ArrayRef<int64_t> shapeOf(Value v) {
   return cast<RankedTensorType>(v.getType()).getShape();
 }
 
-Type eltOf(Value v) { return cast<RankedTensorType>(v.getType()).getElementType(); }
+Type eltOf(Value v) {
+  return cast<RankedTensorType>(v.getType()).getElementType();
+}
 
 /// [B, Nc, H, D] of compressing `src` [B, T, H, D]; Nc is dynamic when T is.
 RankedTensorType compressedType(Value src, ConfigAttr config) {
@@ -69,25 +70,25 @@ Forward buildForward(OpBuilder &b, Location loc, const LayerOperands &in) {
   auto oType = tensorOf({q[0], q[1], q[2], dv}, eltOf(in.q));
   auto lseType = tensorOf({q[0], q[1], q[2]}, Float32Type::get(ctx));
   int64_t hkv = shapeOf(in.key(Slc))[2];
-  auto idxType = tensorOf({q[0], q[1], hkv, in.config.getN()},
-                          IntegerType::get(ctx, 32));
+  auto idxType =
+      tensorOf({q[0], q[1], hkv, in.config.getN()}, IntegerType::get(ctx, 32));
 
   Forward f;
   f.kc = CompressOp::create(b, loc, compressedType(in.key(Cmp), in.config),
                             in.mode, in.key(Cmp), in.weight(0), in.posEnc(0),
                             in.config);
   f.vc = CompressOp::create(b, loc, compressedType(in.value(Cmp), in.config),
-                            in.mode, in.value(Cmp), in.weight(1),
-                            in.posEnc(1), in.config);
+                            in.mode, in.value(Cmp), in.weight(1), in.posEnc(1),
+                            in.config);
   auto cmp = CompressedAttentionOp::create(b, loc, oType, lseType, in.q, f.kc,
                                            f.vc, in.config);
   f.oCmp = cmp.getO();
   f.lseCmp = cmp.getLse();
-  f.idx = SelectBlocksOp::create(b, loc, idxType, in.q, f.kc, f.lseCmp,
-                                 in.config);
-  auto slc = SelectedAttentionOp::create(b, loc, oType, lseType, in.q,
-                                         in.key(Slc), in.value(Slc), f.idx,
-                                         in.config);
+  f.idx =
+      SelectBlocksOp::create(b, loc, idxType, in.q, f.kc, f.lseCmp, in.config);
+  auto slc =
+      SelectedAttentionOp::create(b, loc, oType, lseType, in.q, in.key(Slc),
+                                  in.value(Slc), f.idx, in.config);
   f.oSlc = slc.getO();
   f.lseSlc = slc.getLse();
   auto win = WindowAttentionOp::create(b, loc, oType, lseType, in.q,
@@ -102,9 +103,8 @@ struct DecomposeAttention : OpRewritePattern<AttentionOp> {
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rewriter) const override {
     Forward f = buildForward(rewriter, op.getLoc(), LayerOperands::of(op));
-    rewriter.replaceOpWithNewOp<CombineOp>(op, op.getO().getType(),
-                                           op.getGates(), f.oCmp, f.oSlc,
-                                           f.oWin);
+    rewriter.replaceOpWithNewOp<CombineOp>(
+        op, op.getO().getType(), op.getGates(), f.oCmp, f.oSlc, f.oWin);
     return success();
   }
 };
@@ -126,9 +126,8 @@ struct DecomposeAttentionGrad : OpRewritePattern<AttentionGradOp> {
     Forward f = buildForward(rewriter, loc, in);
 
     auto dCombine = CombineGradOp::create(
-        rewriter, loc, in.gates.getType(), f.oCmp.getType(),
-        f.oSlc.getType(), f.oWin.getType(), in.gates, f.oCmp, f.oSlc, f.oWin,
-        op.getDO());
+        rewriter, loc, in.gates.getType(), f.oCmp.getType(), f.oSlc.getType(),
+        f.oWin.getType(), in.gates, f.oCmp, f.oSlc, f.oWin, op.getDO());
 
     auto gradTypes = [](ValueRange primals) {
       SmallVector<Type> types;
@@ -146,8 +145,7 @@ struct DecomposeAttentionGrad : OpRewritePattern<AttentionGradOp> {
     for (int i = 0; i < 2; ++i)
       dCompress[i] = CompressGradOp::create(
           rewriter, loc, gradTypes({sources[i], in.weight(i), in.posEnc(i)}),
-          in.mode, sources[i], in.weight(i), in.posEnc(i), dCompressed[i],
-          cfg);
+          in.mode, sources[i], in.weight(i), in.posEnc(i), dCompressed[i], cfg);
     auto dSlc = SelectedAttentionGradOp::create(
         rewriter, loc, in.q.getType(), in.key(Slc).getType(),
         in.value(Slc).getType(), in.q, in.key(Slc), in.value(Slc), f.idx,

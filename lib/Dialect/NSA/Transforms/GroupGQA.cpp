@@ -34,8 +34,8 @@ RankedTensorType groupedType(Type type, int64_t hkv, int64_t g) {
 
 Value group(OpBuilder &b, Location loc, Value v, int64_t hkv, int64_t g) {
   auto type = cast<RankedTensorType>(v.getType());
-  return b.createOrFold<tensor::ExpandShapeOp>(
-      loc, groupedType(type, hkv, g), v, headSplit(type.getRank()));
+  return b.createOrFold<tensor::ExpandShapeOp>(loc, groupedType(type, hkv, g),
+                                               v, headSplit(type.getRank()));
 }
 
 Value ungroup(OpBuilder &b, Location loc, Value v) {
@@ -47,8 +47,7 @@ Value ungroup(OpBuilder &b, Location loc, Value v) {
 /// Rewrites one query-side op: `queryOperands` are the positions of the
 /// operands in [B, T, HQ, ...]; every result but those of `skipResults`
 /// (selection's idx, already per KV head) is query-side too.
-template <typename OpT>
-struct GroupQueryHeads : OpRewritePattern<OpT> {
+template <typename OpT> struct GroupQueryHeads : OpRewritePattern<OpT> {
   GroupQueryHeads(MLIRContext *ctx, SmallVector<unsigned> queryOperands,
                   SmallVector<unsigned> queryResults)
       : OpRewritePattern<OpT>(ctx), queryOperands(std::move(queryOperands)),
@@ -73,9 +72,8 @@ struct GroupQueryHeads : OpRewritePattern<OpT> {
     for (unsigned i : queryResults)
       resultTypes[i] = groupedType(resultTypes[i], hkv, g);
 
-    Operation *grouped = rewriter.create(
-        loc, op->getName().getIdentifier(), operands, resultTypes,
-        op->getAttrs());
+    Operation *grouped = rewriter.create(loc, op->getName().getIdentifier(),
+                                         operands, resultTypes, op->getAttrs());
     SmallVector<Value> results(grouped->getResults());
     for (unsigned i : queryResults)
       results[i] = ungroup(rewriter, loc, results[i]);

@@ -1,0 +1,195 @@
+//===- ProgramBuilder.h - shared pieces of the nsa-tile rewrites -*- C++
+//-*-===//
+//
+// Every program nsa-tile writes follows one shape: compute the tile's
+// coordinates from the grid ids, load, loop over key (or position) blocks,
+// store. These helpers keep that shape in one place; each family of ops has
+// its rewrites in a file of its own (TileAttention, TileSelection,
+// TileCompression, TileCombine), and Tile.cpp is the pass.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef NSA_LIB_DIALECT_NSA_TRANSFORMS_PROGRAMBUILDER_H
+#define NSA_LIB_DIALECT_NSA_TRANSFORMS_PROGRAMBUILDER_H
+
+#include "nsa/Dialect/NSA/IR/NSADialect.h"
+#include "nsa/Dialect/Tile/IR/TileDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir::nsa::tiling {
+
+struct TileSizes {
+  int64_t queryTokens, keyTokens, selectedQueryTokens, compressTokens,
+      selectBlocks;
+};
+
+inline RankedTensorType tensorTy(Value v) {
+  return cast<RankedTensorType>(v.getType());
+}
+
+/// Small helpers over one builder and location, so program bodies read
+/// like the math they implement.
+struct Emitter {
+  OpBuilder &b;
+  Location loc;
+
+  Value index(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value dim(Value t, int64_t d) {
+    return b.createOrFold<tensor::DimOp>(loc, t, d);
+  }
+  Value add(Value x, Value y) {
+    return b.createOrFold<arith::AddIOp>(loc, x, y);
+  }
+  Value sub(Value x, Value y) {
+    return b.createOrFold<arith::SubIOp>(loc, x, y);
+  }
+  Value mul(Value x, Value y) {
+    return b.createOrFold<arith::MulIOp>(loc, x, y);
+  }
+  Value divFloor(Value x, Value y) {
+    return b.createOrFold<arith::FloorDivSIOp>(loc, x, y);
+  }
+  Value ceilDiv(Value x, int64_t y) {
+    return b.createOrFold<arith::CeilDivSIOp>(loc, x, index(y));
+  }
+  Value min(Value x, Value y) {
+    return b.createOrFold<arith::MinSIOp>(loc, x, y);
+  }
+  Value max(Value x, Value y) {
+    return b.createOrFold<arith::MaxSIOp>(loc, x, y);
+  }
+  Value toI32(Value x) {
+    return b.createOrFold<arith::IndexCastOp>(loc, b.getI32Type(), x);
+  }
+  Value toIndex(Value x) {
+    return b.createOrFold<arith::IndexCastOp>(loc, b.getIndexType(), x);
+  }
+  Value splat(Value scalar, ArrayRef<int64_t> shape) {
+    return tensor::SplatOp::create(
+        b, loc, RankedTensorType::get(shape, scalar.getType()), scalar);
+  }
+  Value constTensor(ArrayRef<int64_t> shape, float v) {
+    auto type = RankedTensorType::get(shape, b.getF32Type());
+    return arith::ConstantOp::create(b, loc, DenseElementsAttr::get(type, v));
+  }
+  /// An f32 matrix with `entry(i, j)` at [i, j].
+  Value constMatrix(int64_t rows, int64_t cols,
+                    function_ref<float(int64_t, int64_t)> entry) {
+    SmallVector<float> values;
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j)
+        values.push_back(entry(i, j));
+    auto type = RankedTensorType::get({rows, cols}, b.getF32Type());
+    return arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(type, ArrayRef<float>(values)));
+  }
+  Value splatI32(int64_t v, ArrayRef<int64_t> shape) {
+    auto type = RankedTensorType::get(shape, b.getI32Type());
+    return arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(type, static_cast<int32_t>(v)));
+  }
+  Value f32(float v) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+  }
+  Value extF32(Value t) {
+    auto type = tensorTy(t);
+    if (type.getElementType().isF32())
+      return t;
+    return arith::ExtFOp::create(b, loc, type.clone(b.getF32Type()), t);
+  }
+  Value truncTo(Value t, Type elt) {
+    auto type = tensorTy(t);
+    if (type.getElementType() == elt)
+      return t;
+    return arith::TruncFOp::create(b, loc, type.clone(elt), t);
+  }
+  /// rows x cols i32 matrices from a per-row or per-column vector.
+  Value perRow(Value v, int64_t cols) {
+    auto t = tensorTy(v);
+    return tile::BroadcastOp::create(
+        b, loc,
+        RankedTensorType::get({t.getDimSize(0), cols}, t.getElementType()), v,
+        1);
+  }
+  Value perColumn(Value v, int64_t rows) {
+    auto t = tensorTy(v);
+    return tile::BroadcastOp::create(
+        b, loc,
+        RankedTensorType::get({rows, t.getDimSize(0)}, t.getElementType()), v,
+        0);
+  }
+  Value range(Value start, int64_t n, int64_t divisor = 1) {
+    return tile::RangeOp::create(
+        b, loc, RankedTensorType::get({n}, b.getI32Type()), start, divisor);
+  }
+  Value cmp(arith::CmpIPredicate pred, Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, pred, x, y);
+  }
+  Value orI(Value x, Value y) { return arith::OrIOp::create(b, loc, x, y); }
+  Value load(Value src, ValueRange indices, ArrayRef<int64_t> rowDims,
+             ArrayRef<int64_t> tileShape) {
+    auto type =
+        RankedTensorType::get(tileShape, tensorTy(src).getElementType());
+    return tile::LoadOp::create(b, loc, type, src, indices, rowDims);
+  }
+
+  /// `for iv in [lo, hi) step` carrying `init`; `body` emits into the loop
+  /// through this same builder and returns the values to yield.
+  ValueRange loop(Value lo, Value hi, Value stepSize, ValueRange init,
+                  function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+    auto forOp = scf::ForOp::create(b, loc, lo, hi, stepSize, init);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(forOp.getBody());
+    scf::YieldOp::create(
+        b, loc, body(forOp.getInductionVar(), forOp.getRegionIterArgs()));
+    return forOp.getResults();
+  }
+
+  /// `cond ? then() : otherwise`, for values of `otherwise`'s types.
+  ValueRange ifElse(Value cond, function_ref<SmallVector<Value>()> then,
+                    ValueRange otherwise) {
+    auto ifOp = scf::IfOp::create(b, loc, otherwise.getTypes(), cond,
+                                  /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    scf::YieldOp::create(b, loc, then());
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    scf::YieldOp::create(b, loc, otherwise);
+    return ifOp.getResults();
+  }
+};
+
+/// A rewrite of one nsa op into programs of the given tile sizes.
+template <typename OpT> struct TilePattern : OpRewritePattern<OpT> {
+  TilePattern(MLIRContext *ctx, TileSizes sizes)
+      : OpRewritePattern<OpT>(ctx), sizes(sizes) {}
+  TileSizes sizes;
+};
+
+/// Creates `tile.program grid(...) outs(...)` and lets `body` fill it.
+tile::ProgramOp buildProgram(
+    OpBuilder &b, Location loc, ValueRange grid, ValueRange outs,
+    function_ref<void(Emitter &, ValueRange ids, ValueRange outArgs)> body);
+
+/// An empty tensor of `type`; its dynamic dimension i takes the size paired
+/// with i in `dynamicFrom`.
+Value emptyLike(OpBuilder &b, Location loc, RankedTensorType type,
+                ArrayRef<std::pair<int64_t, Value>> dynamicFrom);
+
+/// The rewrites of nsa-tile, by family.
+void populateAttentionTilingPatterns(RewritePatternSet &patterns,
+                                     TileSizes sizes);
+void populateSelectionTilingPatterns(RewritePatternSet &patterns,
+                                     TileSizes sizes);
+void populateCompressionTilingPatterns(RewritePatternSet &patterns,
+                                       TileSizes sizes);
+void populateCombineTilingPatterns(RewritePatternSet &patterns,
+                                   TileSizes sizes);
+
+} // namespace mlir::nsa::tiling
+
+#endif // NSA_LIB_DIALECT_NSA_TRANSFORMS_PROGRAMBUILDER_H

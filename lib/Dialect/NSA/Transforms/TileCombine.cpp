@@ -1,0 +1,57 @@
+//===- TileCombine.cpp - nsa.combine -> programs
+//----------------------------===//
+
+#include "ProgramBuilder.h"
+
+using namespace mlir;
+using namespace mlir::nsa;
+using namespace mlir::nsa::tiling;
+
+namespace {
+
+struct TileCombine : TilePattern<CombineOp> {
+  using TilePattern::TilePattern;
+  LogicalResult matchAndRewrite(CombineOp op,
+                                PatternRewriter &rewriter) const override {
+    auto outType = tensorTy(op.getO());
+    int64_t dv = outType.getDimSize(3), bm = sizes.queryTokens;
+    if (ShapedType::isDynamic(dv))
+      return rewriter.notifyMatchFailure(op, "tiles need a static Dv");
+    Location loc = op.getLoc();
+    Emitter outer{rewriter, loc};
+    Value batch = outer.dim(op.getGates(), 0), t = outer.dim(op.getGates(), 1);
+    Value init = emptyLike(rewriter, loc, outType, {{0, batch}, {1, t}});
+    Value grid[3] = {batch, outer.dim(op.getGates(), 2), outer.ceilDiv(t, bm)};
+    Value branches[3] = {op.getCmp(), op.getSlc(), op.getWin()};
+
+    auto program = buildProgram(
+        rewriter, loc, grid, init,
+        [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
+          Value b = ids[0], hq = ids[1], zero = e.index(0);
+          Value t0 = e.mul(ids[2], e.index(bm));
+          Value acc = e.constTensor({bm, dv}, 0.0f);
+          for (auto [c, branch] : llvm::enumerate(branches)) {
+            Value gate = e.load(op.getGates(),
+                                {b, t0, hq, e.index(static_cast<int64_t>(c))},
+                                {1}, {bm});
+            Value o = e.load(branch, {b, t0, hq, zero}, {1}, {bm, dv});
+            acc = arith::AddFOp::create(
+                e.b, e.loc, acc,
+                arith::MulFOp::create(e.b, e.loc, e.extF32(e.perRow(gate, dv)),
+                                      e.extF32(o)));
+          }
+          tile::StoreOp::create(
+              e.b, e.loc, e.truncTo(acc, outType.getElementType()), outArgs[0],
+              ValueRange{b, t0, hq, zero}, ArrayRef<int64_t>{1});
+        });
+    rewriter.replaceOp(op, program.getResults());
+    return success();
+  }
+};
+
+} // namespace
+
+void tiling::populateCombineTilingPatterns(RewritePatternSet &patterns,
+                                           TileSizes sizes) {
+  patterns.add<TileCombine>(patterns.getContext(), sizes);
+}

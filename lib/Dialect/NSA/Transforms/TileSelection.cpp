@@ -1,0 +1,161 @@
+//===- TileSelection.cpp - nsa.select_blocks -> programs
+//--------------------===//
+
+#include "ProgramBuilder.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::nsa;
+using namespace mlir::nsa::tiling;
+
+namespace {
+
+/// How many terms of SPEC's Eq. 9 double sum (m < lSel/d, n < l/d) land on
+/// compressed token `offset` of a selection block, counting from the block's
+/// first overlapping token.
+int64_t overlapWeight(int64_t offset, int64_t perBlock, int64_t perToken) {
+  int64_t count = 0;
+  for (int64_t m = 0; m < perBlock; ++m) {
+    int64_t n = offset - m;
+    count += n >= 0 && n < perToken;
+  }
+  return count;
+}
+
+struct TileSelectBlocks : TilePattern<SelectBlocksOp> {
+  using TilePattern::TilePattern;
+  LogicalResult matchAndRewrite(SelectBlocksOp op,
+                                PatternRewriter &rewriter) const override {
+    auto qType = tensorTy(op.getQ());
+    if (qType.getRank() != 5)
+      return rewriter.notifyMatchFailure(op, "run nsa-group-gqa first");
+    int64_t g = qType.getDimSize(3), dk = qType.getDimSize(4);
+    if (ShapedType::isDynamic(g) || ShapedType::isDynamic(dk))
+      return rewriter.notifyMatchFailure(op, "tiles need static G and Dk");
+    ConfigAttr cfg = op.getConfig();
+    int64_t l = cfg.getL(), d = cfg.getD(), lSel = cfg.getLSel();
+    int64_t n = cfg.getN(), init = cfg.getInit(), local = cfg.getLocal();
+    // A chunk of `nb` blocks overlaps compressed tokens
+    // [perBlock*j0 - (perToken-1), perBlock*(j0+nb)): `width` of them.
+    int64_t perBlock = lSel / d, perToken = l / d, nb = sizes.selectBlocks;
+    int64_t width = perBlock * nb + perToken - 1;
+    int64_t bm = sizes.queryTokens, rows = bm * g;
+    float log2e = static_cast<float>(M_LOG2E);
+    float log2Scale = static_cast<float>(cfg.getScaleOr(dk) * M_LOG2E);
+    float inf = std::numeric_limits<float>::infinity();
+
+    Location loc = op.getLoc();
+    Emitter outer{rewriter, loc};
+    Value q = op.getQ(), kc = op.getK(), lse = op.getLse();
+    Value batch = outer.dim(q, 0), numTokens = outer.dim(q, 1);
+    auto idxType = tensorTy(op.getIdx());
+    Value init0 =
+        emptyLike(rewriter, loc, idxType, {{0, batch}, {1, numTokens}});
+    Value grid[3] = {batch, outer.dim(q, 2), outer.ceilDiv(numTokens, bm)};
+
+    auto program = buildProgram(
+        rewriter, loc, grid, init0,
+        [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
+          Value b = ids[0], h = ids[1], zero = e.index(0);
+          Value t0 = e.mul(ids[2], e.index(bm));
+          Value qTile = e.load(q, {b, t0, h, zero, zero}, {1, 3}, {rows, dk});
+          Value lse2 = arith::MulFOp::create(
+              e.b, e.loc, e.load(lse, {b, t0, h, zero}, {1, 3}, {rows}),
+              e.constTensor({rows}, log2e));
+          Value rowToken = e.range(t0, rows, g);
+          Value tokenBlock = arith::DivSIOp::create(e.b, e.loc, e.range(t0, bm),
+                                                    e.splatI32(lSel, {bm}));
+          // Sums the G rows of each token; maps compressed tokens to blocks.
+          Value groupSum = e.constMatrix(
+              bm, rows, [&](int64_t i, int64_t r) { return r / g == i; });
+          Value overlap = e.constMatrix(width, nb, [&](int64_t x, int64_t j) {
+            return overlapWeight(x - perBlock * j, perBlock, perToken);
+          });
+          Value numCompressed = e.dim(kc, 1);
+          Value end = e.min(numTokens, e.add(t0, e.index(bm)));
+          Value numBlocks = e.add(
+              e.divFloor(e.sub(end, e.index(1)), e.index(lSel)), e.index(1));
+          Value best[2] = {e.constTensor({bm, n}, -inf),
+                           e.splatI32(-1, {bm, n})};
+
+          ValueRange top = e.loop(
+              zero, numBlocks, e.index(nb), best,
+              [&](Value j0, ValueRange iter) -> SmallVector<Value> {
+                Value cStart =
+                    e.sub(e.mul(j0, e.index(perBlock)), e.index(perToken - 1));
+                Value kTile =
+                    e.load(kc, {b, cStart, h, zero}, {1}, {width, dk});
+                Value s = tile::DotOp::create(
+                    e.b, e.loc,
+                    RankedTensorType::get({rows, width}, e.b.getF32Type()),
+                    qTile, kTile, /*rhs_transposed=*/true);
+                s = arith::SubFOp::create(
+                    e.b, e.loc,
+                    arith::MulFOp::create(
+                        e.b, e.loc, s, e.constTensor({rows, width}, log2Scale)),
+                    e.perRow(lse2, width));
+                Value p = math::Exp2Op::create(e.b, e.loc, s);
+                // Compressed tokens outside [0, Nc) or not yet complete at
+                // the row's token contribute nothing (also replaces the NaN
+                // of rows whose lse is -inf).
+                Value ci = e.perColumn(e.range(cStart, width), rows);
+                Value lastCovered = arith::AddIOp::create(
+                    e.b, e.loc,
+                    arith::MulIOp::create(e.b, e.loc, ci,
+                                          e.splatI32(d, {rows, width})),
+                    e.splatI32(l - 1, {rows, width}));
+                Value hidden =
+                    e.orI(e.orI(e.cmp(arith::CmpIPredicate::slt, ci,
+                                      e.splatI32(0, {rows, width})),
+                                e.cmp(arith::CmpIPredicate::sge, ci,
+                                      e.splat(e.toI32(numCompressed),
+                                              {rows, width}))),
+                          e.cmp(arith::CmpIPredicate::sgt, lastCovered,
+                                e.perRow(rowToken, width)));
+                p = tile::MaskedFillOp::create(e.b, e.loc, p, hidden,
+                                               e.f32(0.0f));
+                auto f32Type = [&](int64_t r, int64_t c) {
+                  return RankedTensorType::get({r, c}, e.b.getF32Type());
+                };
+                Value perToken = tile::DotOp::create(
+                    e.b, e.loc, f32Type(bm, width), groupSum, p, false);
+                Value scores = tile::DotOp::create(e.b, e.loc, f32Type(bm, nb),
+                                                   perToken, overlap, false);
+                Value j = e.perColumn(e.range(j0, nb), bm);
+                Value current = e.perRow(tokenBlock, nb);
+                Value forced = e.orI(
+                    e.cmp(arith::CmpIPredicate::slt, j,
+                          e.splatI32(init, {bm, nb})),
+                    e.cmp(arith::CmpIPredicate::sgt, j,
+                          arith::SubIOp::create(e.b, e.loc, current,
+                                                e.splatI32(local, {bm, nb}))));
+                scores = tile::MaskedFillOp::create(e.b, e.loc, scores, forced,
+                                                    e.f32(inf));
+                scores = tile::MaskedFillOp::create(
+                    e.b, e.loc, scores,
+                    e.cmp(arith::CmpIPredicate::sgt, j, current), e.f32(-inf));
+                auto merged = tile::TopkMergeOp::create(
+                    e.b, e.loc, iter[0].getType(), iter[1].getType(), iter[0],
+                    iter[1], scores, j0);
+                return {merged.getNewScores(), merged.getNewIndices()};
+              });
+          Value idx = tile::TopkFinalizeOp::create(e.b, e.loc, top[1].getType(),
+                                                   top[0], top[1]);
+          tile::StoreOp::create(e.b, e.loc, idx, outArgs[0],
+                                ValueRange{b, t0, h, zero},
+                                ArrayRef<int64_t>{1});
+        });
+    rewriter.replaceOp(op, program.getResults());
+    return success();
+  }
+};
+
+} // namespace
+
+void tiling::populateSelectionTilingPatterns(RewritePatternSet &patterns,
+                                             TileSizes sizes) {
+  patterns.add<TileSelectBlocks>(patterns.getContext(), sizes);
+}
