@@ -27,7 +27,7 @@ config.substitutions.append(("%python", config.python_executable))
 tool_dirs = [config.nsa_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(
     ["mlir-runner", "nsa-cpu-check", "nsa-opt", "nsa-reference-test",
-     "nsa-translate"],
+     "nsa-runtime-test", "nsa-translate"],
     tool_dirs)
 
 # mlir-runner's print and memref-copy helpers (printMemrefF32, memrefCopy)
@@ -36,3 +36,13 @@ llvm_lib_dir = os.path.join(os.path.dirname(config.llvm_tools_dir), "lib")
 for lib in ["mlir_runner_utils", "mlir_c_runner_utils"]:
     config.substitutions.append(
         ("%" + lib, os.path.join(llvm_lib_dir, "lib" + lib + ".so")))
+
+# The PyTorch package's tests (test/Python) need Debian's python3-torch under
+# /usr/bin/python3, which scripts/setup.sh installs.
+import subprocess
+try:
+    if subprocess.run(["/usr/bin/python3", "-c", "import torch"],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0:
+        config.available_features.add("torch")
+except OSError:
+    pass
