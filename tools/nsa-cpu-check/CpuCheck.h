@@ -36,8 +36,9 @@ namespace ref = ::nsa::ref;
 // Case description (Options.cpp)
 //===----------------------------------------------------------------------===//
 
-/// nsa-tile's options; 0 leaves the pass default.
+/// nsa-tile's options; 0 (or an empty target) leaves the pass default.
 struct TileOptions {
+  std::string target;
   int64_t queryTokens = 0, keyTokens = 0, selectedQueryTokens = 0,
           compressTokens = 0, selectBlocks = 0;
 

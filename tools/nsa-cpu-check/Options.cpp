@@ -30,6 +30,8 @@ std::string TileOptions::passOptions() const {
       s += " ";
     s += std::string(name) + "=" + std::to_string(v);
   };
+  if (!target.empty())
+    s = "target=" + target;
   add("query-tokens", queryTokens);
   add("key-tokens", keyTokens);
   add("selected-query-tokens", selectedQueryTokens);
@@ -112,13 +114,15 @@ std::vector<Case> matrix() {
   ref::Config overlap = makeConfig(32, 8, 32, 3, 0, 1, 64);
   const ref::Config configs[] = {paper, equal, ranked, overlap};
 
-  // nsa-tile sizes: query-tokens, key-tokens, selected-query-tokens,
-  // compress-tokens, select-blocks; {} keeps the pass defaults.
+  // nsa-tile target and sizes: query-tokens, key-tokens,
+  // selected-query-tokens, compress-tokens, select-blocks; {} keeps the
+  // pass defaults (target cpu).
   const TileOptions tiles[] = {
-      {},                 // defaults (16, 32, 1, 16, 16)
-      {4, 8, 2, 3, 2},    // small: ragged everywhere
-      {5, 7, 3, 1, 1},    // not powers of two, one block per step
-      {32, 64, 4, 32, 4}, // wide
+      {},                     // cpu defaults (16, 32, 1, 16, 16)
+      {"", 4, 8, 2, 3, 2},    // small: ragged everywhere
+      {"", 5, 7, 3, 1, 1},    // not powers of two, one block per step
+      {"", 32, 64, 4, 32, 4}, // wide
+      {"sm90a"},              // Hopper defaults: 64 rows, 64 keys per step
   };
   const int64_t Ts[] = {1, 31, 33, 100, 257, 1000};
   const int64_t Gs[] = {1, 2, 4, 16};
@@ -157,7 +161,7 @@ std::vector<Case> matrix() {
         G = std::min<int64_t>(G, 4 / HKV);
       add(/*B=*/1, T, G * HKV, HKV, dims[r % 3].first, dims[r % 3].second,
           /*f16=*/(ic + iT / 2) % 2, /*mode=*/(r + iT) % 3,
-          /*shared=*/(ic + iT) / 2 % 2, configs[ic], tiles[(ic + iT) % 4]);
+          /*shared=*/(ic + iT) / 2 % 2, configs[ic], tiles[(ic + iT) % std::size(tiles)]);
     }
 
   add(2, 70, 4, 1, 32, 16, false, 0, false, ranked, tiles[0]);
@@ -195,7 +199,7 @@ static void usage() {
   --shared-kv | --per-branch-kv               one k, v for all branches or not
   --seed=N                                    input seed (default 1)
   --q-scale=X                                 standard deviation of q (default 1)
-  --query-tokens= --key-tokens= --selected-query-tokens=
+  --target=cpu|sm90a --query-tokens= --key-tokens= --selected-query-tokens=
   --compress-tokens= --select-blocks=         nsa-tile options (default: pass's)
   --matrix                                    run the built-in matrix instead
   --emit-mlir                                 print the generated module, exit
@@ -249,6 +253,8 @@ std::optional<int> parseCommandLine(int argc, char **argv, Options &opts) {
       intArg(c.cfg.local);
     else if (key == "--w")
       intArg(c.cfg.w);
+    else if (key == "--target")
+      c.tiles.target = value.str();
     else if (key == "--query-tokens")
       intArg(c.tiles.queryTokens);
     else if (key == "--key-tokens")

@@ -22,9 +22,16 @@
 
 namespace mlir::nsa::tiling {
 
+/// The tile sizes of nsa-tile, resolved for one target (see Passes.td).
 struct TileSizes {
-  int64_t queryTokens, keyTokens, selectedQueryTokens, compressTokens,
-      selectBlocks;
+  /// Query tokens per program, or 0 for as many as make `minRows` tile rows
+  /// (rows = tokens * G), so the rows fill an MMA's M dimension whatever G.
+  int64_t queryTokens, minRows;
+  int64_t keyTokens, selectedQueryTokens, compressTokens, selectBlocks;
+
+  int64_t queryTokensFor(int64_t g) const {
+    return queryTokens ? queryTokens : std::max<int64_t>(1, minRows / g);
+  }
 };
 
 inline RankedTensorType tensorTy(Value v) {

@@ -23,25 +23,50 @@ namespace {
 
 struct NSATile : nsa::impl::NSATileBase<NSATile> {
   using NSATileBase::NSATileBase;
-  void runOnOperation() override {
+
+  /// The options, with every 0 replaced by the target's default.
+  std::optional<TileSizes> resolveSizes() {
+    // cpu keeps tiles small so the CI's interpreted loops stay fast; sm90a
+    // fills wgmma's M = 64 with tile rows and steps 64 keys at a time.
+    bool cpu = target == "cpu";
+    if (!cpu && target != "sm90a") {
+      getOperation()->emitError()
+          << "nsa-tile: unknown target '" << target
+          << "' (expected cpu or sm90a)";
+      return std::nullopt;
+    }
     for (auto [name, value] :
          {std::pair<StringRef, int64_t>{"query-tokens", queryTokens},
           {"key-tokens", keyTokens},
           {"selected-query-tokens", selectedQueryTokens},
           {"compress-tokens", compressTokens},
           {"select-blocks", selectBlocks}})
-      if (value < 1) {
+      if (value < 0) {
         getOperation()->emitError()
-            << "nsa-tile: " << name << " must be >= 1, got " << value;
-        return signalPassFailure();
+            << "nsa-tile: " << name << " must be >= 0 (0: the target's), got "
+            << value;
+        return std::nullopt;
       }
-    TileSizes sizes{queryTokens, keyTokens, selectedQueryTokens, compressTokens,
-                    selectBlocks};
+    auto pick = [](int64_t option, int64_t byDefault) {
+      return option ? option : byDefault;
+    };
+    return TileSizes{/*queryTokens=*/cpu ? pick(queryTokens, 16) : queryTokens,
+                     /*minRows=*/64,
+                     pick(keyTokens, cpu ? 32 : 64),
+                     pick(selectedQueryTokens, 1),
+                     pick(compressTokens, cpu ? 16 : 64),
+                     pick(selectBlocks, 16)};
+  }
+
+  void runOnOperation() override {
+    std::optional<TileSizes> sizes = resolveSizes();
+    if (!sizes)
+      return signalPassFailure();
     RewritePatternSet patterns(&getContext());
-    populateAttentionTilingPatterns(patterns, sizes);
-    populateSelectionTilingPatterns(patterns, sizes);
-    populateCompressionTilingPatterns(patterns, sizes);
-    populateCombineTilingPatterns(patterns, sizes);
+    populateAttentionTilingPatterns(patterns, *sizes);
+    populateSelectionTilingPatterns(patterns, *sizes);
+    populateCompressionTilingPatterns(patterns, *sizes);
+    populateCombineTilingPatterns(patterns, *sizes);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
     // Whatever nsa op is left could not be tiled: say why, and fail.

@@ -78,6 +78,13 @@ struct AttentionProgram {
 
 /// Sets up the program for `op` (any grouped attention branch), runs
 /// `keyLoop` and stores o and lse.
+/// G of a grouped query-side op (1 before nsa-group-gqa, which tileAttention
+/// then rejects).
+template <typename OpT> int64_t groupSize(OpT op) {
+  auto q = tensorTy(op.getQ());
+  return q.getRank() == 5 && !q.isDynamicDim(3) ? q.getDimSize(3) : 1;
+}
+
 template <typename OpT>
 LogicalResult tileAttention(
     OpT op, PatternRewriter &rewriter, int64_t tokens,
@@ -136,7 +143,7 @@ struct TileWindowAttention : TilePattern<WindowAttentionOp> {
                                 PatternRewriter &rewriter) const override {
     int64_t w = op.getConfig().getW(), bn = sizes.keyTokens;
     return tileAttention(
-        op, rewriter, sizes.queryTokens,
+        op, rewriter, sizes.queryTokensFor(groupSize(op)),
         [&](AttentionProgram &p, SoftmaxState init) {
           Emitter &e = p.e;
           // Keys [max(0, t0 - w + 1), min(T, t0 + tokens)), from a multiple
@@ -169,7 +176,7 @@ struct TileCompressedAttention : TilePattern<CompressedAttentionOp> {
     int64_t bn = sizes.keyTokens;
     Value kc = op.getK();
     return tileAttention(
-        op, rewriter, sizes.queryTokens,
+        op, rewriter, sizes.queryTokensFor(groupSize(op)),
         [&](AttentionProgram &p, SoftmaxState init) {
           Emitter &e = p.e;
           // The last row's token sees compressed tokens i with

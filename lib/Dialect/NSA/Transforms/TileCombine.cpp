@@ -14,7 +14,7 @@ struct TileCombine : TilePattern<CombineOp> {
   LogicalResult matchAndRewrite(CombineOp op,
                                 PatternRewriter &rewriter) const override {
     auto outType = tensorTy(op.getO());
-    int64_t dv = outType.getDimSize(3), bm = sizes.queryTokens;
+    int64_t dv = outType.getDimSize(3), bm = sizes.queryTokensFor(1);
     if (ShapedType::isDynamic(dv))
       return rewriter.notifyMatchFailure(op, "tiles need a static Dv");
     Location loc = op.getLoc();

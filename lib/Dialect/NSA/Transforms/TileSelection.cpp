@@ -42,7 +42,7 @@ struct TileSelectBlocks : TilePattern<SelectBlocksOp> {
     // [perBlock*j0 - (perToken-1), perBlock*(j0+nb)): `width` of them.
     int64_t perBlock = lSel / d, perToken = l / d, nb = sizes.selectBlocks;
     int64_t width = perBlock * nb + perToken - 1;
-    int64_t bm = sizes.queryTokens, rows = bm * g;
+    int64_t bm = sizes.queryTokensFor(g), rows = bm * g;
     float log2e = static_cast<float>(M_LOG2E);
     float log2Scale = static_cast<float>(cfg.getScaleOr(dk) * M_LOG2E);
     float inf = std::numeric_limits<float>::infinity();

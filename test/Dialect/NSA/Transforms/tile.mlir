@@ -1,4 +1,18 @@
 // RUN: nsa-opt %s -split-input-file -nsa-tile="query-tokens=8 key-tokens=16 compress-tokens=4 select-blocks=2" -verify-diagnostics | FileCheck %s
+// RUN: nsa-opt %s -split-input-file -nsa-tile="target=sm90a" -verify-diagnostics | FileCheck %s --check-prefix=SM90
+// RUN: not nsa-opt %s -split-input-file -nsa-tile="target=gpu" 2>&1 | FileCheck %s --check-prefix=TARGET
+// RUN: not nsa-opt %s -split-input-file -nsa-tile="key-tokens=-1" 2>&1 | FileCheck %s --check-prefix=NEGATIVE
+
+// TARGET: error: nsa-tile: unknown target 'gpu' (expected cpu or sm90a)
+// NEGATIVE: error: nsa-tile: key-tokens must be >= 0 (0: the target's), got -1
+
+// On sm90a a query tile has at least 64 rows whatever G (here 16 tokens x
+// G = 4) and a step covers 64 keys.
+// SM90-LABEL: func.func @window
+// SM90: tile.load {{.*}} {row_dims = array<i64: 1, 3>} : tensor<1x100x2x4x32xbf16> -> tensor<64x32xbf16>
+// SM90: tile.load {{.*}} : tensor<1x100x2x32xbf16> -> tensor<64x32xbf16>
+// SM90-LABEL: func.func @compressed
+// SM90: tile.load {{.*}} {row_dims = array<i64: 1, 3>} : tensor<1x100x2x1x32xf16> -> tensor<64x32xf16>
 
 // Window: one program per (b, KV head, 8 tokens); tile rows are the 8 tokens
 // times G = 4 heads; keys from max(0, t0 - w + 1) rounded down to 16 up to

@@ -65,17 +65,26 @@ def NSATile : Pass<"nsa-tile"> {
     multiply); masked keys are `-inf`.
   }];
   let options = [
-    Option<"queryTokens", "query-tokens", "int64_t", /*default=*/"16",
-           "query tokens per program (tile rows = tokens * G)">,
-    Option<"keyTokens", "key-tokens", "int64_t", /*default=*/"32",
-           "keys per step of the compressed and window branches">,
+    Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
+           "whose defaults the sizes left at 0 take: cpu (the CPU path "
+           "CI runs) or sm90a (Hopper: >= 64 tile rows for wgmma, 64-key "
+           "steps)">,
+    Option<"queryTokens", "query-tokens", "int64_t", /*default=*/"0",
+           "query tokens per program (tile rows = tokens * G); 0: the "
+           "target's (cpu: 16; sm90a: enough for 64 rows)">,
+    Option<"keyTokens", "key-tokens", "int64_t", /*default=*/"0",
+           "keys per step of the compressed and window branches; 0: the "
+           "target's (cpu: 32; sm90a: 64)">,
     Option<"selectedQueryTokens", "selected-query-tokens", "int64_t",
-           /*default=*/"1",
-           "query tokens per program of the selected branch">,
-    Option<"compressTokens", "compress-tokens", "int64_t", /*default=*/"16",
-           "compressed tokens per nsa.compress program">,
-    Option<"selectBlocks", "select-blocks", "int64_t", /*default=*/"16",
-           "selection blocks scored per step of nsa.select_blocks">,
+           /*default=*/"0",
+           "query tokens per program of the selected branch; 0: the "
+           "target's (1)">,
+    Option<"compressTokens", "compress-tokens", "int64_t", /*default=*/"0",
+           "compressed tokens per nsa.compress program; 0: the target's "
+           "(cpu: 16; sm90a: 64)">,
+    Option<"selectBlocks", "select-blocks", "int64_t", /*default=*/"0",
+           "selection blocks scored per step of nsa.select_blocks; 0: the "
+           "target's (16)">,
   ];
   let dependentDialects = ["::mlir::nsa::tile::TileDialect",
                            "::mlir::arith::ArithDialect",
