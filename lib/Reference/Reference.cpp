@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "nsa/Reference/Reference.h"
+#include "Internal.h"
 
 #include <algorithm>
 #include <cmath>
@@ -17,6 +18,7 @@
 #include <numeric>
 
 using namespace nsa::ref;
+using namespace nsa::ref::detail;
 
 void nsa::ref::fatal(const std::string &message) {
   std::fprintf(stderr, "nsa::ref: %s\n", message.c_str());
@@ -24,30 +26,28 @@ void nsa::ref::fatal(const std::string &message) {
   std::abort();
 }
 
-static void require(bool condition, const std::string &message) {
+void detail::require(bool condition, const std::string &message) {
   if (!condition)
     fatal(message);
 }
 
-static std::string shapeString(const std::vector<int64_t> &shape) {
+std::string detail::shapeString(const std::vector<int64_t> &shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i)
     s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + "]";
 }
 
-static void requireShape(const std::string &name, const Tensor &t,
-                         const std::vector<int64_t> &expected) {
+void detail::requireShape(const std::string &name, const Tensor &t,
+                          const std::vector<int64_t> &expected) {
   require(t.shape == expected, name + " has shape " + shapeString(t.shape) +
                                    ", expected " + shapeString(expected));
 }
 
-static void requireValid(const Config &cfg) {
+void detail::requireValid(const Config &cfg) {
   std::string error = cfg.validate();
   require(error.empty(), "invalid config: " + error);
 }
-
-static constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
 //===----------------------------------------------------------------------===//
 // Config
@@ -102,10 +102,10 @@ double Config::scaleFor(int64_t dk) const {
 //===----------------------------------------------------------------------===//
 
 /// Builds [B, Nc, H, D] from k [B, T, H, D], one element at a time.
-static Tensor
-compress(const Tensor &k, const Config &cfg,
-         const std::function<double(int64_t b, int64_t i, int64_t h, int64_t e)>
-             &element) {
+static Tensor compressEach(
+    const Tensor &k, const Config &cfg,
+    const std::function<double(int64_t b, int64_t i, int64_t h, int64_t e)>
+        &element) {
   requireValid(cfg);
   require(k.rank() == 4, "k must be [B, T, H, D]");
   int64_t nc = cfg.numCompressed(k.dim(1));
@@ -118,14 +118,21 @@ compress(const Tensor &k, const Config &cfg,
   return kc;
 }
 
-Tensor nsa::ref::compressLinear(const Tensor &k, const Tensor &w,
-                                const Tensor &pe, const Config &cfg) {
+void detail::requireLinearCompressionShapes(const Tensor &k, const Tensor &w,
+                                            const Tensor &pe,
+                                            const Config &cfg) {
   require(k.rank() == 4, "k must be [B, T, H, D]");
   int64_t heads = k.dim(2), dim = k.dim(3);
   requireShape("W", w, {heads, cfg.l * dim, dim});
   if (!pe.isAbsent())
     requireShape("PE", pe, {heads, cfg.l, dim});
-  return compress(k, cfg, [&](int64_t b, int64_t i, int64_t h, int64_t e) {
+}
+
+Tensor nsa::ref::compressLinear(const Tensor &k, const Tensor &w,
+                                const Tensor &pe, const Config &cfg) {
+  requireLinearCompressionShapes(k, w, pe, cfg);
+  int64_t dim = k.dim(3);
+  return compressEach(k, cfg, [&](int64_t b, int64_t i, int64_t h, int64_t e) {
     // vec() is position-major: row r, dim f sits at r*D + f.
     double acc = 0;
     for (int64_t r = 0; r < cfg.l; ++r)
@@ -140,7 +147,7 @@ Tensor nsa::ref::compressLinear(const Tensor &k, const Tensor &w,
 }
 
 Tensor nsa::ref::compressMean(const Tensor &k, const Config &cfg) {
-  return compress(k, cfg, [&](int64_t b, int64_t i, int64_t h, int64_t e) {
+  return compressEach(k, cfg, [&](int64_t b, int64_t i, int64_t h, int64_t e) {
     double acc = 0;
     for (int64_t r = 0; r < cfg.l; ++r)
       acc += k.at(b, i * cfg.d + r, h, e);
@@ -148,40 +155,48 @@ Tensor nsa::ref::compressMean(const Tensor &k, const Config &cfg) {
   });
 }
 
+Tensor nsa::ref::compress(const Tensor &k, CompressionMode mode,
+                          const Tensor &w, const Tensor &pe,
+                          const Config &cfg) {
+  return mode == CompressionMode::Linear ? compressLinear(k, w, pe, cfg)
+                                         : compressMean(k, cfg);
+}
+
 //===----------------------------------------------------------------------===//
 // Attention core shared by sections 2, 4 and 5
 //===----------------------------------------------------------------------===//
 
-/// scale * <q[b, t, hq], k[b, u, h]>.
-static double score(const Tensor &q, const Tensor &k, int64_t b, int64_t t,
-                    int64_t hq, int64_t u, int64_t h, double scale) {
+double detail::score(const Tensor &q, const Tensor &k, int64_t b, int64_t t,
+                     int64_t hq, int64_t u, int64_t h, double scale) {
   double acc = 0;
   for (int64_t e = 0; e < q.dim(3); ++e)
     acc += q.at(b, t, hq, e) * k.at(b, u, h, e);
   return scale * acc;
 }
 
-/// Writes the keys (positions along k's dim 1) that query t of batch b sees
-/// through KV head h.
-using KeySet = std::function<void(int64_t b, int64_t t, int64_t h,
-                                  std::vector<int64_t> &keys)>;
+AttentionShape detail::checkAttentionShapes(const Tensor &q, const Tensor &k,
+                                            const Tensor &v,
+                                            const Config &cfg) {
+  requireValid(cfg);
+  require(q.rank() == 4 && k.rank() == 4 && v.rank() == 4,
+          "q, k and v must be rank 4");
+  AttentionShape s;
+  s.B = q.dim(0), s.T = q.dim(1), s.HQ = q.dim(2), s.HKV = k.dim(2);
+  s.dk = q.dim(3), s.dv = v.dim(3);
+  requireShape("k", k, {s.B, k.dim(1), s.HKV, s.dk});
+  requireShape("v", v, {s.B, k.dim(1), s.HKV, s.dv});
+  require(s.HKV > 0 && s.HQ % s.HKV == 0, "HQ must be a multiple of HKV");
+  s.G = s.HQ / s.HKV;
+  s.scale = cfg.scaleFor(s.dk);
+  return s;
+}
 
 /// Softmax attention of every query over the key set `keysOf` gives it. The
 /// maximum is subtracted before exponentiating so that lse stays exact for
 /// large scores.
 static Attention attend(const Tensor &q, const Tensor &k, const Tensor &v,
                         const Config &cfg, const KeySet &keysOf) {
-  requireValid(cfg);
-  require(q.rank() == 4 && k.rank() == 4 && v.rank() == 4,
-          "q, k and v must be rank 4");
-  int64_t B = q.dim(0), T = q.dim(1), HQ = q.dim(2), dv = v.dim(3);
-  int64_t HKV = k.dim(2);
-  requireShape("k", k, {B, k.dim(1), HKV, q.dim(3)});
-  requireShape("v", v, {B, k.dim(1), HKV, dv});
-  require(HKV > 0 && HQ % HKV == 0, "HQ must be a multiple of HKV");
-  int64_t G = HQ / HKV;
-  double scale = cfg.scaleFor(q.dim(3));
-
+  auto [B, T, HQ, HKV, G, dk, dv, scale] = checkAttentionShapes(q, k, v, cfg);
   Attention out{Tensor({B, T, HQ, dv}), Tensor({B, T, HQ}, kNegInf)};
   std::vector<int64_t> keys;
   std::vector<double> scores;
@@ -237,13 +252,17 @@ static void requireCompressedShape(const Tensor &q, const Tensor &kc,
           " compressed tokens");
 }
 
+KeySet detail::compressedKeys(const Tensor &q, const Tensor &kc,
+                              const Config &cfg) {
+  requireCompressedShape(q, kc, cfg);
+  return [cfg](int64_t, int64_t t, int64_t, std::vector<int64_t> &keys) {
+    appendRange(keys, 0, numVisibleCompressed(t, cfg));
+  };
+}
+
 Attention nsa::ref::compressedAttention(const Tensor &q, const Tensor &kc,
                                         const Tensor &vc, const Config &cfg) {
-  requireCompressedShape(q, kc, cfg);
-  return attend(q, kc, vc, cfg,
-                [&](int64_t, int64_t t, int64_t, std::vector<int64_t> &keys) {
-                  appendRange(keys, 0, numVisibleCompressed(t, cfg));
-                });
+  return attend(q, kc, vc, cfg, compressedKeys(q, kc, cfg));
 }
 
 //===----------------------------------------------------------------------===//
@@ -324,32 +343,39 @@ Selection nsa::ref::selectBlocks(const Tensor &q, const Tensor &kc,
 // Sections 4-6
 //===----------------------------------------------------------------------===//
 
-Attention nsa::ref::selectedAttention(const Tensor &q, const Tensor &k,
-                                      const Tensor &v, const IndexTensor &idx,
-                                      const Config &cfg) {
+KeySet detail::selectedKeys(const Tensor &q, const Tensor &k,
+                            const IndexTensor &idx, const Config &cfg) {
   require(q.rank() == 4 && k.rank() == 4, "q and k must be rank 4");
   require(idx.shape ==
               std::vector<int64_t>({q.dim(0), q.dim(1), k.dim(2), cfg.n}),
           "idx has shape " + shapeString(idx.shape) + ", expected [B, T, " +
               "HKV, n]");
-  return attend(
-      q, k, v, cfg,
-      [&](int64_t b, int64_t t, int64_t h, std::vector<int64_t> &keys) {
+  return
+      [&idx, cfg](int64_t b, int64_t t, int64_t h, std::vector<int64_t> &keys) {
         for (int64_t s = 0; s < cfg.n; ++s) {
           int64_t j = idx.at(b, t, h, s);
           if (j < 0)
             continue;
           appendRange(keys, j * cfg.lSel, std::min((j + 1) * cfg.lSel, t + 1));
         }
-      });
+      };
+}
+
+KeySet detail::windowKeys(const Config &cfg) {
+  return [cfg](int64_t, int64_t t, int64_t, std::vector<int64_t> &keys) {
+    appendRange(keys, std::max<int64_t>(0, t - cfg.w + 1), t + 1);
+  };
+}
+
+Attention nsa::ref::selectedAttention(const Tensor &q, const Tensor &k,
+                                      const Tensor &v, const IndexTensor &idx,
+                                      const Config &cfg) {
+  return attend(q, k, v, cfg, selectedKeys(q, k, idx, cfg));
 }
 
 Attention nsa::ref::windowAttention(const Tensor &q, const Tensor &k,
                                     const Tensor &v, const Config &cfg) {
-  return attend(q, k, v, cfg,
-                [&](int64_t, int64_t t, int64_t, std::vector<int64_t> &keys) {
-                  appendRange(keys, std::max<int64_t>(0, t - cfg.w + 1), t + 1);
-                });
+  return attend(q, k, v, cfg, windowKeys(cfg));
 }
 
 Tensor nsa::ref::combine(const Tensor &g, const Tensor &oCmp,
@@ -369,6 +395,28 @@ Tensor nsa::ref::combine(const Tensor &g, const Tensor &oCmp,
   return o;
 }
 
+/// forward() and forwardWithIdx(): selects blocks unless `givenIdx` is set.
+static Forward
+forwardImpl(const Tensor &q, const Tensor &kCmp, const Tensor &vCmp,
+            const Tensor &kSlc, const Tensor &vSlc, const Tensor &kWin,
+            const Tensor &vWin, const Tensor &g, CompressionMode mode,
+            const Tensor &wK, const Tensor &wV, const Tensor &peK,
+            const Tensor &peV, const IndexTensor *givenIdx, const Config &cfg) {
+  requireValid(cfg);
+  Forward f;
+  f.kc = compress(kCmp, mode, wK, peK, cfg);
+  f.vc = compress(vCmp, mode, wV, peV, cfg);
+  f.cmp = compressedAttention(q, f.kc, f.vc, cfg);
+  if (givenIdx)
+    f.selection.idx = *givenIdx;
+  else
+    f.selection = selectBlocks(q, f.kc, f.cmp.lse, cfg);
+  f.slc = selectedAttention(q, kSlc, vSlc, f.selection.idx, cfg);
+  f.win = windowAttention(q, kWin, vWin, cfg);
+  f.o = combine(g, f.cmp.o, f.slc.o, f.win.o);
+  return f;
+}
+
 Forward nsa::ref::forward(const Tensor &q, const Tensor &kCmp,
                           const Tensor &vCmp, const Tensor &kSlc,
                           const Tensor &vSlc, const Tensor &kWin,
@@ -376,21 +424,17 @@ Forward nsa::ref::forward(const Tensor &q, const Tensor &kCmp,
                           CompressionMode mode, const Tensor &wK,
                           const Tensor &wV, const Tensor &peK,
                           const Tensor &peV, const Config &cfg) {
-  requireValid(cfg);
-  Forward f;
-  if (mode == CompressionMode::Linear) {
-    f.kc = compressLinear(kCmp, wK, peK, cfg);
-    f.vc = compressLinear(vCmp, wV, peV, cfg);
-  } else {
-    f.kc = compressMean(kCmp, cfg);
-    f.vc = compressMean(vCmp, cfg);
-  }
-  f.cmp = compressedAttention(q, f.kc, f.vc, cfg);
-  f.selection = selectBlocks(q, f.kc, f.cmp.lse, cfg);
-  f.slc = selectedAttention(q, kSlc, vSlc, f.selection.idx, cfg);
-  f.win = windowAttention(q, kWin, vWin, cfg);
-  f.o = combine(g, f.cmp.o, f.slc.o, f.win.o);
-  return f;
+  return forwardImpl(q, kCmp, vCmp, kSlc, vSlc, kWin, vWin, g, mode, wK, wV,
+                     peK, peV, nullptr, cfg);
+}
+
+Forward nsa::ref::forwardWithIdx(
+    const Tensor &q, const Tensor &kCmp, const Tensor &vCmp, const Tensor &kSlc,
+    const Tensor &vSlc, const Tensor &kWin, const Tensor &vWin, const Tensor &g,
+    CompressionMode mode, const Tensor &wK, const Tensor &wV, const Tensor &peK,
+    const Tensor &peV, const IndexTensor &idx, const Config &cfg) {
+  return forwardImpl(q, kCmp, vCmp, kSlc, vSlc, kWin, vWin, g, mode, wK, wV,
+                     peK, peV, &idx, cfg);
 }
 
 Forward nsa::ref::forward(const Tensor &q, const Tensor &k, const Tensor &v,

@@ -3,12 +3,12 @@
 // Checks nsa::ref against brute-force computations written independently of
 // it (full rows of scores with an explicit mask, block scores from overlap
 // lengths, selection by repeated arg-max) and against facts derived by hand
-// from SPEC.md. Prints one line per check and "N passed, M failed"; exits 1 on
-// any failure.
+// from SPEC.md, and the backward against finite differences (GradChecks.cpp).
+// Prints one line per check and "N passed, M failed"; exits 1 on any failure.
 //
 //===----------------------------------------------------------------------===//
 
-#include "nsa/Reference/Reference.h"
+#include "Harness.h"
 
 #include <algorithm>
 #include <cmath>
@@ -18,6 +18,7 @@
 #include <string>
 
 using namespace nsa::ref;
+using namespace nsa::ref::test;
 
 namespace {
 
@@ -25,68 +26,11 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 /// Reference and brute force differ only in summation order.
 constexpr double kTight = 1e-12;
 
-//===----------------------------------------------------------------------===//
-// Harness
-//===----------------------------------------------------------------------===//
-
-struct Checker {
-  int passed = 0, failed = 0;
-
-  /// `error` is "" for a pass, else what went wrong.
-  void check(const std::string &name, const std::string &error) {
-    if (error.empty()) {
-      ++passed;
-      std::printf("PASS %s\n", name.c_str());
-    } else {
-      ++failed;
-      std::printf("FAIL %s: %s\n", name.c_str(), error.c_str());
-    }
-  }
-};
-
-/// splitmix64: a fixed-seed generator whose stream does not depend on the
-/// standard library, so every platform checks the same values.
-struct Rng {
-  uint64_t state;
-  explicit Rng(uint64_t seed) : state(seed) {}
-  uint64_t next() {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  double uniform(double lo, double hi) {
-    return lo + (hi - lo) * static_cast<double>(next() >> 11) * 0x1.0p-53;
-  }
-};
-
-Tensor randomTensor(std::vector<int64_t> shape, Rng &rng, double lo = -1,
-                    double hi = 1) {
-  Tensor t(std::move(shape));
-  for (double &x : t.data)
-    x = rng.uniform(lo, hi);
-  return t;
-}
-
-std::string str(double x) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.3g", x);
-  return buf;
-}
-
 /// "" when relativeError(out, ref) <= tol.
 std::string close(const std::string &what, const Tensor &out, const Tensor &ref,
                   double tol = kTight) {
   double err = relativeError(out, ref);
   return err <= tol ? "" : what + " relative error " + str(err);
-}
-
-/// The first non-empty error, so one check can cover a whole run.
-std::string firstError(std::initializer_list<std::string> errors) {
-  for (const std::string &e : errors)
-    if (!e.empty())
-      return e;
-  return "";
 }
 
 //===----------------------------------------------------------------------===//
@@ -834,6 +778,7 @@ int main() {
   checkValidation(c);
   checkForward(c);
   checkRelativeError(c);
+  checkGradients(c);
   std::printf("%d passed, %d failed\n", c.passed, c.failed);
   return c.failed ? 1 : 0;
 }

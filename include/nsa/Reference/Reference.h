@@ -131,6 +131,10 @@ Tensor compressLinear(const Tensor &k, const Tensor &w, const Tensor &pe,
 /// Section 1, `mean`: k [B, T, H, D] -> [B, Nc, H, D].
 Tensor compressMean(const Tensor &k, const Config &cfg);
 
+/// Section 1 in either mode; W and PE are read in linear mode only.
+Tensor compress(const Tensor &k, CompressionMode mode, const Tensor &w,
+                const Tensor &pe, const Config &cfg);
+
 /// Section 2: q [B, T, HQ, Dk], kc [B, Nc, HKV, Dk], vc [B, Nc, HKV, Dv].
 Attention compressedAttention(const Tensor &q, const Tensor &kc,
                               const Tensor &vc, const Config &cfg);
@@ -173,6 +177,19 @@ Forward forward(const Tensor &q, const Tensor &k, const Tensor &v,
                 const Tensor &g, CompressionMode mode, const Tensor &wK,
                 const Tensor &wV, const Tensor &peK, const Tensor &peV,
                 const Config &cfg);
+
+/// forward() with the selection given instead of made: idx [B, T, HKV, n] is
+/// used as is and selection.scores is left absent. Selection carries no
+/// gradient (SPEC section 7), so finite differences of the backward must hold
+/// idx fixed at the unperturbed point, and a test replaying another
+/// implementation's idx compares outputs on the same selection (section 3).
+/// For shared k, v pass them as every branch's.
+Forward forwardWithIdx(const Tensor &q, const Tensor &kCmp, const Tensor &vCmp,
+                       const Tensor &kSlc, const Tensor &vSlc,
+                       const Tensor &kWin, const Tensor &vWin, const Tensor &g,
+                       CompressionMode mode, const Tensor &wK, const Tensor &wV,
+                       const Tensor &peK, const Tensor &peV,
+                       const IndexTensor &idx, const Config &cfg);
 
 //===----------------------------------------------------------------------===//
 // Test helpers
