@@ -206,6 +206,38 @@ void CaseRunner::makeBuffers() {
       outputs.emplace_back("idx", idxShape, Elem::I32);
   }
   outputs.emplace_back("o", std::vector<int64_t>{B, T, HQ, Dv}, dt);
+  if (c.backward) {
+    // The cotangent of o, and every gradient of the grad ops (named like
+    // their primal with d_; d_o_<branch> is a branch output's cotangent).
+    inputs.emplace_back("d_o", std::vector<int64_t>{B, T, HQ, Dv}, dt);
+    outputs.emplace_back("d_g", std::vector<int64_t>{B, T, HQ, 3}, dt);
+    for (const char *br : branches)
+      outputs.emplace_back(std::string("d_o_") + br,
+                           std::vector<int64_t>{B, T, HQ, Dv}, dt);
+    outputs.emplace_back("d_kc", std::vector<int64_t>{B, Nc, HKV, Dk}, dt);
+    outputs.emplace_back("d_vc", std::vector<int64_t>{B, Nc, HKV, Dv}, dt);
+    for (const char *br : branches) {
+      outputs.emplace_back(std::string("d_q_") + br,
+                           std::vector<int64_t>{B, T, HQ, Dk}, dt);
+      outputs.emplace_back(std::string("d_k_") + br,
+                           std::vector<int64_t>{B, T, HKV, Dk}, dt);
+      outputs.emplace_back(std::string("d_v_") + br,
+                           std::vector<int64_t>{B, T, HKV, Dv}, dt);
+    }
+    if (c.linear) {
+      outputs.emplace_back("d_w_k", std::vector<int64_t>{HKV, l * Dk, Dk}, dt);
+      outputs.emplace_back("d_w_v", std::vector<int64_t>{HKV, l * Dv, Dv}, dt);
+      if (c.pe) {
+        outputs.emplace_back("d_pe_k", std::vector<int64_t>{HKV, l, Dk}, dt);
+        outputs.emplace_back("d_pe_v", std::vector<int64_t>{HKV, l, Dv}, dt);
+      }
+    }
+    outputs.emplace_back("d_q", std::vector<int64_t>{B, T, HQ, Dk}, dt);
+    if (c.sharedKV) {
+      outputs.emplace_back("d_k", std::vector<int64_t>{B, T, HKV, Dk}, dt);
+      outputs.emplace_back("d_v", std::vector<int64_t>{B, T, HKV, Dv}, dt);
+    }
+  }
 
   // Inputs: N(0, 1) for q, k, v; W ~ N(0, 1/(l*D)) so that kc has unit
   // scale; PE ~ N(0, 1/4); gates uniform in (0, 1). Each value is rounded to

@@ -106,6 +106,12 @@ void CaseRunner::applyPerturbation() {
     return;
   llvm::StringRef name(c.perturb);
   bool unwritten = name.consume_front("unwritten:");
+  // NAME+X adds X; the default adds 5% of the buffer's norm plus 0.5.
+  auto [bufferName, amountText] = name.split('+');
+  name = bufferName;
+  double amount = -1;
+  if (!amountText.empty() && amountText.getAsDouble(amount))
+    ref::fatal("bad --perturb amount " + amountText.str());
   Buffer &b = buf(name.str());
   int64_t n = b.numElements();
   if (n == 0)
@@ -126,11 +132,14 @@ void CaseRunner::applyPerturbation() {
     b.i32()[i - nSel + 1] = b.i32()[i - nSel + 1] == 0 ? -1 : 0;
     return;
   }
-  double norm = 0;
-  for (int64_t j = 0; j < n; ++j)
-    if (std::isfinite(b.get(j)))
-      norm += b.get(j) * b.get(j);
-  b.set(i, b.get(i) + 0.05 * std::sqrt(norm) + 0.5);
+  if (amount < 0) {
+    double norm = 0;
+    for (int64_t j = 0; j < n; ++j)
+      if (std::isfinite(b.get(j)))
+        norm += b.get(j) * b.get(j);
+    amount = 0.05 * std::sqrt(norm) + 0.5;
+  }
+  b.set(i, b.get(i) + amount);
 }
 
 /// The op-by-op checks (the compiled value of each input, marked *):
@@ -254,6 +263,8 @@ void CaseRunner::check() {
   } else {
     report("o(end-to-end)", false, outOfRange);
   }
+  if (c.backward)
+    checkBackward(idxUsable);
   if (verbose) {
     // Informational: the compiled selection judged by the scores of the
     // fully-reference pipeline (float64 kc). Not a check: bf16 rounding of

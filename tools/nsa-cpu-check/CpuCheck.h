@@ -4,11 +4,11 @@
 // their own files:
 //   Options.cpp       command line, case labels and pipelines, the matrix
 //   Buffers.cpp       host buffers, element rounding, random inputs
-//   ModuleWriter.cpp  the MLIR text of the forward module
+//   ModuleWriter.cpp  the MLIR text of the forward (and backward) module
 //   Jit.cpp           registration, parse, pass pipeline, memref
 //                     descriptors, ExecutionEngine
 //   Checks.cpp        comparisons against the reference, tolerances,
-//                     PASS/FAIL lines
+//                     PASS/FAIL lines (CheckGrad.cpp: the backward's)
 // nsa-cpu-check.cpp says what the tool proves and runs the cases.
 //
 //===----------------------------------------------------------------------===//
@@ -64,6 +64,10 @@ struct Case {
   /// and nsa.select_blocks is left out of the module (isolates the other
   /// programs from it).
   bool idxFromReference = false;
+  /// Also run the backward (--backward): the grad ops of nsa-decompose's
+  /// decomposition of nsa.attention_grad on a random d_o, every gradient
+  /// checked.
+  bool backward = false;
 
   /// The k (v) input that a branch ("cmp", "slc" or "win") reads.
   std::string kName(const char *branch) const {
@@ -199,6 +203,15 @@ private:
   void checkLse(const std::string &name, const ref::Tensor &out,
                 const ref::Tensor &expected);
   void applyPerturbation();
+
+  // CheckGrad.cpp
+  /// The backward checks; `idxUsable` says whether idx can be replayed.
+  void checkBackward(bool idxUsable);
+  void checkGrad(const std::string &name, const ref::Tensor &out,
+                 const ref::Tensor &expected);
+  /// ||out - expected|| / scale against the gradient tolerance.
+  void checkGradAbs(const std::string &name, const ref::Tensor &out,
+                    const ref::Tensor &expected, double scale);
 
   const Case &c;
   mlir::MLIRContext &ctx;

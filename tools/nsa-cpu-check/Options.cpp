@@ -59,6 +59,8 @@ std::string Case::label() const {
     s += ",{" + t + "}";
   if (idxFromReference)
     s += ",idx-from-reference";
+  if (backward)
+    s += ",backward";
   return s;
 }
 
@@ -181,8 +183,10 @@ std::vector<Case> Options::cases() const {
   if (!runMatrix)
     return {single};
   std::vector<Case> cases = matrix();
-  for (Case &k : cases)
+  for (Case &k : cases) {
     k.idxFromReference = single.idxFromReference;
+    k.backward = single.backward;
+  }
   return cases;
 }
 
@@ -203,10 +207,14 @@ static void usage() {
   --compress-tokens= --select-blocks=         nsa-tile options (default: pass's)
   --matrix                                    run the built-in matrix instead
   --emit-mlir                                 print the generated module, exit
-  --perturb=NAME                              corrupt output NAME (test hook)
+  --perturb=NAME[+X]                          corrupt output NAME (test hook): add
+                                              X (default 5% of its norm + 0.5) to
+                                              its last element
   --perturb=unwritten:NAME                    re-poison the last element of NAME
   --idx-from-reference                        idx is an input holding the float64
                                               reference selection; no select_blocks
+  --backward                                  also run and check the backward ops
+                                              on a random d_o
   -v                                          timings and extra information
 )";
 }
@@ -286,6 +294,8 @@ std::optional<int> parseCommandLine(int argc, char **argv, Options &opts) {
       c.perturb = value.str();
     else if (arg == "--idx-from-reference")
       c.idxFromReference = true;
+    else if (arg == "--backward")
+      c.backward = true;
     else if (arg == "--matrix")
       opts.runMatrix = true;
     else if (arg == "--emit-mlir")

@@ -22,6 +22,11 @@
 //      attention outputs given the same idx); Checks.cpp lists the checks
 //      and the tolerances.
 //
+// With --backward the module also runs the grad ops on a random d_o
+// (nsa-decompose's decomposition of nsa.attention_grad, written out), and
+// every gradient is checked the same way, op by op and end to end
+// (CheckGrad.cpp).
+//
 // Prints `PASS <check> err=...` or `FAIL <check> ...` per check and a final
 // `N passed, M failed`; exits 1 on any failure.
 //

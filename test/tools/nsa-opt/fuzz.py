@@ -3,6 +3,7 @@
 
 Usage: fuzz.py NSA_OPT SEED_FILE... [--cases N] [--out-dir DIR] [--jobs J]
                                     [--timeout S] [--seed S]
+                                    [--extra-pass SEED:ARGS]...
 
 For every seed module:
   1. the seed itself must be accepted (exit 0) plainly, with -nsa-decompose
@@ -12,12 +13,22 @@ For every seed module:
      replacement, tensor dims (0, 1, -1, huge, `?`, rank changes), element
      types, config values/keys, deleted or duplicated operands, keyword and
      op-name changes, segment-size attributes, spliced lines, and
-     combinations of these.
+     combinations of these. Seeds holding tile ops also get tile edits
+     (row_dims, row_dim, dim, divisor, reduce kind, lhs/rhs_transposed,
+     grid sizes, body arguments, outs, index lists, store destinations).
 
 Each mutant is run through NSA_OPT plainly and with -nsa-decompose (every
-third one also with -split-input-file -nsa-decompose). A run passes if it
-exits 0, or exits > 0 with "error:" on stderr. It fails on a signal
-(negative return code), a timeout, or a non-zero exit with no diagnostic.
+third one also with -split-input-file -nsa-decompose). `--extra-pass
+SEED:ARGS` (repeatable) adds one more run of the seed whose base name is
+SEED and of each of its mutants, with the whitespace-separated nsa-opt
+arguments ARGS, e.g.
+  --extra-pass="tile.mlir:-split-input-file --convert-tile-to-scf"
+(with -split-input-file, a chunk that fails to verify does not keep the
+others from reaching the pass). Other seeds are unaffected.
+
+A run passes if it exits 0, or exits > 0 with "error:" on stderr. It fails
+on a signal (negative return code), a timeout, or a non-zero exit with no
+diagnostic.
 
 The last line of stdout is `N passed, M failed`; the exit code is 1 if any
 run failed. Failing mutants are printed to stderr and, with --out-dir,
@@ -407,9 +418,88 @@ MUTATORS = [
 ]
 
 
+# --- Tile-dialect edits ---------------------------------------------------------
+# Only offered for texts holding tile ops, so that the random stream (and the
+# mutants) of the other seeds stay as they were.
+
+ROW_DIMS_VALUES = [b"array<i64>", b"array<i64: 0>", b"array<i64: -1>",
+                   b"array<i64: 1, 3>", b"array<i64: 3, 1>",
+                   b"array<i64: 1, 1>", b"array<i64: 2, 3>",
+                   b"array<i64: 0, 1, 2, 3>", b"array<i64: 0, 1, 2, 3, 4>",
+                   b"array<i64: 4>", b"array<i64: 5>",
+                   b"array<i64: 9223372036854775807>",
+                   b"array<i64: -9223372036854775808>",
+                   b"array<i64: 1, 9223372036854775807>",
+                   b"array<i32: 1>", b"dense<1> : tensor<1xi64>", b"[1]",
+                   b"unit"]
+TILE_INT_VALUES = [b"-1", b"0", b"1", b"2", b"3", b"4", b"5", b"64",
+                   b"9223372036854775807", b"-9223372036854775808",
+                   b"4294967296", b"-4", b"1 : i32", b"1.0", b"\"x\"",
+                   b"99999999999999999999"]
+TILE_EDITS = [
+    (rb"array<i64[^>]*>", None),            # a ROW_DIMS_VALUES entry
+    (rb"\brow_dim = -?\d+", b"row_dim = %s"),  # a TILE_INT_VALUES entry
+    (rb"\bdim = -?\d+", b"dim = %s"),
+    (rb"\bdivisor = -?\d+", b"divisor = %s"),
+    (rb"(tile\.range %\w+) :", b"\\1 {divisor = %s} :"),
+    (rb"\{rhs_transposed\} ", b""),
+    (rb"\{rhs_transposed\}", b"{rhs_transposed = true}"),
+    (rb"(tile\.dot %\w+, %\w+) :", b"\\1 {rhs_transposed} :"),
+    (rb"(tile\.dot %\w+, %\w+) :", b"\\1 {lhs_transposed} :"),
+    (rb"\{lhs_transposed\}", b"{rhs_transposed}"),
+    (rb"\{rhs_transposed\}", b"{lhs_transposed, rhs_transposed}"),
+    (rb"\{lhs_transposed\}", b"{lhs_transposed = 1 : i64}"),
+    (rb"\{row_dims = [^}]*\} ", b""),
+    (rb" \{(row_dim|dim) = [^}]*\}", b""),
+    (rb"\btile\.reduce (max|sum)", b"tile.reduce min"),
+    (rb"\btile\.reduce max", b"tile.reduce sum"),
+    (rb"\btile\.reduce sum", b"tile.reduce max"),
+    (rb"\btile\.\w+", b"tile.bogus"),
+    # Grid sizes and coordinates, outs and their views.
+    (rb"\bgrid\([^)]*\)", b"grid()"),
+    (rb"\bgrid\((%\w+)", b"grid(\\1, \\1, \\1"),
+    (rb"\bgrid\(%\w+, ", b"grid("),
+    (rb"\^bb0\(", b"^bb0(%extra: index, "),
+    (rb"\bouts\(%\w+, ([^:]*) : [^,)]*, ", b"outs(\\1 : "),
+    (rb"\bouts\((%\w+)([^:]*) : ([^,)]*)", b"outs(\\1, \\1\\2 : \\3, \\3"),
+    # Index lists of load/store/gather.
+    (rb"\[%\w+, ", b"["),
+    (rb"\[(%\w+)", b"[\\1, \\1"),
+    (rb"\[[^\]\n]*\]", b"[]"),
+    # Where a store writes and where it sits.
+    (rb"\binto %\w+\[", b"into %o["),
+    (rb"(\n *)(tile\.store [^\n]*)",
+     b"\\1scf.execute_region {\\1  \\2\\1  scf.yield\\1}"),
+    (rb"(\n *)(tile\.store [^\n]*)", b"\\1\\2\\1tile.end"),
+    (rb"(\n  )(\})", b"\\1  tile.end\\1\\2"),
+]
+
+
+def mut_tile(rng, text, toks):
+    pat, rep = rng.choice(TILE_EDITS)
+    ms = list(re.finditer(pat, text))
+    if not ms:
+        return None
+    m = rng.choice(ms)
+    if rep is None:
+        new = rng.choice([v for v in ROW_DIMS_VALUES if v != m.group()])
+    else:
+        if b"%s" in rep:
+            rep = rep.replace(b"%s", rng.choice(TILE_INT_VALUES))
+        new = m.expand(rep) if b"\\" in rep else rep
+    return ("tile %r -> %r @%d" % (m.group(), new, m.start()),
+            text[:m.start()] + new + text[m.end():])
+
+
+TILE_OP_RE = re.compile(rb"\btile\.\w+ ")
+
+
 def mutate(rng, text):
     toks = tokens(text)
-    funcs = [f for f, w in MUTATORS for _ in range(w)]
+    mutators = MUTATORS
+    if TILE_OP_RE.search(text):
+        mutators = MUTATORS + [(mut_tile, 8)]
+    funcs = [f for f, w in mutators for _ in range(w)]
     count = 1 if rng.random() < 0.75 else rng.randint(2, 3)
     descs = []
     for _ in range(count):
@@ -477,14 +567,30 @@ def main():
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--truncations", type=int, default=30,
                     help="evenly spaced truncation offsets per seed")
+    ap.add_argument("--extra-pass", action="append", default=[],
+                    metavar="SEED:ARGS",
+                    help="also run the seed named SEED (base name) and each "
+                         "of its mutants with the nsa-opt arguments ARGS, "
+                         "e.g. --extra-pass=tile.mlir:--convert-tile-to-scf "
+                         "(repeatable)")
     args = ap.parse_args()
+
+    names = {os.path.basename(p) for p in args.seeds}
+    extra_modes = {}
+    for spec in args.extra_pass:
+        name, _, passes = spec.partition(":")
+        if name not in names or not passes.split():
+            ap.error("--extra-pass %r: expected SEED:ARGS with SEED the base "
+                     "name of a seed file" % spec)
+        extra_modes.setdefault(name, []).append(passes.split())
 
     cases = []
     for seed_path in args.seeds:
         name = os.path.basename(seed_path)
         with open(seed_path, "rb") as f:
             text = f.read()
-        for mode in MODES + [SPLIT_MODE]:
+        extra = extra_modes.get(name, [])
+        for mode in MODES + [SPLIT_MODE] + extra:
             cases.append(Case(name, "seed", text, mode, must_succeed=True))
         rng = random.Random(args.seed ^ zlib.crc32(name.encode()))
         mutants = {}
@@ -504,7 +610,7 @@ def main():
         for _ in range(args.cases):
             add(*mutate(rng, text))
         for i, (mutant, desc) in enumerate(mutants.items()):
-            modes = MODES + ([SPLIT_MODE] if i % 3 == 0 else [])
+            modes = MODES + ([SPLIT_MODE] if i % 3 == 0 else []) + extra
             for mode in modes:
                 cases.append(Case(name, desc, mutant, mode))
 

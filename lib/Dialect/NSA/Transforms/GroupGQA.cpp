@@ -44,9 +44,9 @@ Value ungroup(OpBuilder &b, Location loc, Value v) {
                                                  headSplit(type.getRank() - 1));
 }
 
-/// Rewrites one query-side op: `queryOperands` are the positions of the
-/// operands in [B, T, HQ, ...]; every result but those of `skipResults`
-/// (selection's idx, already per KV head) is query-side too.
+/// Rewrites one query-side op: `queryOperands` and `queryResults` are the
+/// positions of its operands and results in [B, T, HQ, ...]; the others
+/// (k, v, idx, and the gradients of k and v) are per KV head already.
 template <typename OpT> struct GroupQueryHeads : OpRewritePattern<OpT> {
   GroupQueryHeads(MLIRContext *ctx, SmallVector<unsigned> queryOperands,
                   SmallVector<unsigned> queryResults)
@@ -98,6 +98,13 @@ struct NSAGroupGQA : nsa::impl::NSAGroupGQABase<NSAGroupGQA> {
         ctx, SmallVector<unsigned>{0}, SmallVector<unsigned>{0, 1});
     patterns.add<GroupQueryHeads<SelectBlocksOp>>(
         ctx, SmallVector<unsigned>{0, 2}, SmallVector<unsigned>{});
+    // Backward: q, o, lse and d_o in, d_q out (d_k, d_v are per KV head).
+    patterns.add<GroupQueryHeads<CompressedAttentionGradOp>>(
+        ctx, SmallVector<unsigned>{0, 3, 4, 5}, SmallVector<unsigned>{0});
+    patterns.add<GroupQueryHeads<WindowAttentionGradOp>>(
+        ctx, SmallVector<unsigned>{0, 3, 4, 5}, SmallVector<unsigned>{0});
+    patterns.add<GroupQueryHeads<SelectedAttentionGradOp>>(
+        ctx, SmallVector<unsigned>{0, 4, 5, 6}, SmallVector<unsigned>{0});
     tensor::ExpandShapeOp::getCanonicalizationPatterns(patterns, ctx);
     tensor::CollapseShapeOp::getCanonicalizationPatterns(patterns, ctx);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))

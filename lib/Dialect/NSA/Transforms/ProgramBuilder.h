@@ -1,11 +1,12 @@
-//===- ProgramBuilder.h - shared pieces of the nsa-tile rewrites -*- C++
-//-*-===//
+//===- ProgramBuilder.h - shared pieces of nsa-tile rewrites ----*- C++ -*-===//
 //
 // Every program nsa-tile writes follows one shape: compute the tile's
 // coordinates from the grid ids, load, loop over key (or position) blocks,
 // store. These helpers keep that shape in one place; each family of ops has
 // its rewrites in a file of its own (TileAttention, TileSelection,
-// TileCompression, TileCombine), and Tile.cpp is the pass.
+// TileCompression, TileCombine, TileBackward; AttentionProgram.h holds what
+// the forward and backward attention programs share), and Tile.cpp is the
+// pass.
 //
 //===----------------------------------------------------------------------===//
 
@@ -56,6 +57,9 @@ struct Emitter {
   }
   Value mul(Value x, Value y) {
     return b.createOrFold<arith::MulIOp>(loc, x, y);
+  }
+  Value rem(Value x, Value y) {
+    return b.createOrFold<arith::RemSIOp>(loc, x, y);
   }
   Value divFloor(Value x, Value y) {
     return b.createOrFold<arith::FloorDivSIOp>(loc, x, y);
@@ -113,6 +117,30 @@ struct Emitter {
     if (type.getElementType() == elt)
       return t;
     return arith::TruncFOp::create(b, loc, type.clone(elt), t);
+  }
+  Value addF(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
+  Value subF(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
+  Value mulF(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
+  /// `x * c` for a constant c, elementwise on an f32 tile.
+  Value scaled(Value x, float c) {
+    return mulF(x, constTensor(tensorTy(x).getShape(), c));
+  }
+  /// tile.dot with its f32 result type: `lhs . rhs`, reading lhs as [K, M]
+  /// when `lhsTransposed` and rhs as [N, K] when `rhsTransposed`. Operands
+  /// of different float types are both widened to f32.
+  Value dot(Value lhs, Value rhs, bool rhsTransposed,
+            bool lhsTransposed = false) {
+    if (tensorTy(lhs).getElementType() != tensorTy(rhs).getElementType()) {
+      lhs = extF32(lhs);
+      rhs = extF32(rhs);
+    }
+    ArrayRef<int64_t> a = tensorTy(lhs).getShape(),
+                      c = tensorTy(rhs).getShape();
+    auto type = RankedTensorType::get(
+        {lhsTransposed ? a[1] : a[0], rhsTransposed ? c[0] : c[1]},
+        b.getF32Type());
+    return tile::DotOp::create(b, loc, type, lhs, rhs, rhsTransposed,
+                               lhsTransposed);
   }
   /// rows x cols i32 matrices from a per-row or per-column vector.
   Value perRow(Value v, int64_t cols) {
@@ -196,6 +224,10 @@ void populateCompressionTilingPatterns(RewritePatternSet &patterns,
                                        TileSizes sizes);
 void populateCombineTilingPatterns(RewritePatternSet &patterns,
                                    TileSizes sizes);
+/// The `*_grad` ops: deterministic programs (every output element written
+/// by one program, no atomics), FlashAttention-2 style for attention.
+void populateBackwardTilingPatterns(RewritePatternSet &patterns,
+                                    TileSizes sizes);
 
 } // namespace mlir::nsa::tiling
 

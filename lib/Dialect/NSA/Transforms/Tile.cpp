@@ -67,6 +67,7 @@ struct NSATile : nsa::impl::NSATileBase<NSATile> {
     populateSelectionTilingPatterns(patterns, *sizes);
     populateCompressionTilingPatterns(patterns, *sizes);
     populateCombineTilingPatterns(patterns, *sizes);
+    populateBackwardTilingPatterns(patterns, *sizes);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
     // Whatever nsa op is left could not be tiled: say why, and fail.
@@ -75,8 +76,6 @@ struct NSATile : nsa::impl::NSATileBase<NSATile> {
         return WalkResult::advance();
       if (isa<AttentionOp, AttentionGradOp>(op))
         op->emitError("nsa-tile: run nsa-decompose first");
-      else if (op->getName().getStringRef().ends_with("_grad"))
-        op->emitError("nsa-tile: backward ops are not tiled yet");
       else
         op->emitError("nsa-tile: cannot tile this op: it needs the grouped "
                       "form of nsa-group-gqa (where it has q) and static "

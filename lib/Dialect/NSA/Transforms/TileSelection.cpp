@@ -1,7 +1,6 @@
-//===- TileSelection.cpp - nsa.select_blocks -> programs
-//--------------------===//
+//===- TileSelection.cpp - nsa.select_blocks -> programs ------------------===//
 
-#include "ProgramBuilder.h"
+#include "AttentionProgram.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 
 #include <cmath>
@@ -44,7 +43,6 @@ struct TileSelectBlocks : TilePattern<SelectBlocksOp> {
     int64_t width = perBlock * nb + perToken - 1;
     int64_t bm = sizes.queryTokensFor(g), rows = bm * g;
     float log2e = static_cast<float>(M_LOG2E);
-    float log2Scale = static_cast<float>(cfg.getScaleOr(dk) * M_LOG2E);
     float inf = std::numeric_limits<float>::infinity();
 
     Location loc = op.getLoc();
@@ -56,16 +54,17 @@ struct TileSelectBlocks : TilePattern<SelectBlocksOp> {
         emptyLike(rewriter, loc, idxType, {{0, batch}, {1, numTokens}});
     Value grid[3] = {batch, outer.dim(q, 2), outer.ceilDiv(numTokens, bm)};
 
+    // The compressed branch's query tile (no values: p_cmp is all it needs).
+    AttentionOperands cmpOperands{
+        q, kc, Value(), g, dk, 0, static_cast<float>(cfg.getScaleOr(dk))};
     auto program = buildProgram(
         rewriter, loc, grid, init0,
         [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
           Value b = ids[0], h = ids[1], zero = e.index(0);
           Value t0 = e.mul(ids[2], e.index(bm));
-          Value qTile = e.load(q, {b, t0, h, zero, zero}, {1, 3}, {rows, dk});
-          Value lse2 = arith::MulFOp::create(
-              e.b, e.loc, e.load(lse, {b, t0, h, zero}, {1, 3}, {rows}),
-              e.constTensor({rows}, log2e));
-          Value rowToken = e.range(t0, rows, g);
+          AttentionProgram cmp =
+              AttentionProgram::at(e, cmpOperands, b, h, t0, bm);
+          Value lse2 = e.scaled(cmp.loadRows(lse), log2e);
           Value tokenBlock = arith::DivSIOp::create(e.b, e.loc, e.range(t0, bm),
                                                     e.splatI32(lSel, {bm}));
           // Sums the G rows of each token; maps compressed tokens to blocks.
@@ -88,35 +87,16 @@ struct TileSelectBlocks : TilePattern<SelectBlocksOp> {
                     e.sub(e.mul(j0, e.index(perBlock)), e.index(perToken - 1));
                 Value kTile =
                     e.load(kc, {b, cStart, h, zero}, {1}, {width, dk});
-                Value s = tile::DotOp::create(
+                Value p = math::Exp2Op::create(
                     e.b, e.loc,
-                    RankedTensorType::get({rows, width}, e.b.getF32Type()),
-                    qTile, kTile, /*rhs_transposed=*/true);
-                s = arith::SubFOp::create(
-                    e.b, e.loc,
-                    arith::MulFOp::create(
-                        e.b, e.loc, s, e.constTensor({rows, width}, log2Scale)),
-                    e.perRow(lse2, width));
-                Value p = math::Exp2Op::create(e.b, e.loc, s);
-                // Compressed tokens outside [0, Nc) or not yet complete at
-                // the row's token contribute nothing (also replaces the NaN
-                // of rows whose lse is -inf).
-                Value ci = e.perColumn(e.range(cStart, width), rows);
-                Value lastCovered = arith::AddIOp::create(
-                    e.b, e.loc,
-                    arith::MulIOp::create(e.b, e.loc, ci,
-                                          e.splatI32(d, {rows, width})),
-                    e.splatI32(l - 1, {rows, width}));
-                Value hidden =
-                    e.orI(e.orI(e.cmp(arith::CmpIPredicate::slt, ci,
-                                      e.splatI32(0, {rows, width})),
-                                e.cmp(arith::CmpIPredicate::sge, ci,
-                                      e.splat(e.toI32(numCompressed),
-                                              {rows, width}))),
-                          e.cmp(arith::CmpIPredicate::sgt, lastCovered,
-                                e.perRow(rowToken, width)));
-                p = tile::MaskedFillOp::create(e.b, e.loc, p, hidden,
-                                               e.f32(0.0f));
+                    e.subF(cmp.scores(kTile), e.perRow(lse2, width)));
+                // The compressed branch's mask: tokens outside [0, Nc) or not
+                // yet complete at the row's token contribute nothing (also
+                // replaces the NaN of rows whose lse is -inf).
+                p = tile::MaskedFillOp::create(
+                    e.b, e.loc, p,
+                    cmp.compressedMask(cStart, width, l, d, numCompressed),
+                    e.f32(0.0f));
                 auto f32Type = [&](int64_t r, int64_t c) {
                   return RankedTensorType::get({r, c}, e.b.getF32Type());
                 };

@@ -5,6 +5,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/IR/TypeUtilities.h"
+#include "llvm/Support/MathExtras.h"
 
 using namespace mlir;
 using namespace mlir::nsa::tile;
@@ -49,6 +50,23 @@ static LogicalResult checkStaticTile(Operation *op, StringRef name,
   if (!type.hasStaticShape())
     return op->emitOpError() << "tile '" << name
                              << "' must have a static shape, got " << type;
+  if (llvm::is_contained(type.getShape(), 0))
+    return op->emitOpError() << "tile '" << name << "' must not be empty, got "
+                             << type;
+  if (!type.getElementType().isIntOrFloat())
+    return op->emitOpError() << "tile '" << name
+                             << "' must hold integers or floats, got " << type;
+  return success();
+}
+
+/// A tile of floats (what the softmax and reductions compute on).
+static LogicalResult checkFloatTile(Operation *op, StringRef name,
+                                    RankedTensorType type) {
+  if (failed(checkStaticTile(op, name, type)))
+    return failure();
+  if (!isa<FloatType>(type.getElementType()))
+    return op->emitOpError() << "tile '" << name << "' must hold floats, got "
+                             << type;
   return success();
 }
 
@@ -132,7 +150,9 @@ static LogicalResult checkRowAccess(Operation *op, RankedTensorType tensor,
       return op->emitOpError() << "row dimension " << d << " of '"
                                << tensorName << "' after the first must be "
                                                 "static";
-    inner *= tensor.getDimSize(d);
+    if (llvm::MulOverflow(inner, tensor.getDimSize(d), inner))
+      return op->emitOpError() << "the inner row dimensions' size of '"
+                               << tensorName << "' overflows int64";
   }
   if (inner == 0 || tile.getDimSize(0) % inner != 0)
     return op->emitOpError() << "tile rows (" << tile.getDimSize(0)
@@ -176,9 +196,11 @@ LogicalResult GatherOp::verify() {
     return emitOpError() << "source must have a row and a column dimension, "
                             "got "
                          << src;
-  if (getRowDim() < 0 || getRowDim() >= rank - 1)
+  // The attribute's getter is unsigned: read it signed so -1 is seen as -1.
+  int64_t rowDim = getRowDimAttr().getInt();
+  if (rowDim < 0 || rowDim >= rank - 1)
     return emitOpError() << "row_dim must be in [0, " << rank - 1 << "), got "
-                         << getRowDim();
+                         << rowDim;
   if (static_cast<int64_t>(getIndices().size()) != rank - 2)
     return emitOpError() << "expected one index per dimension of 'source' "
                             "but the row and column ones ("
@@ -186,6 +208,9 @@ LogicalResult GatherOp::verify() {
   if (failed(checkStaticTile(*this, "result", tile)) ||
       failed(checkStaticTile(*this, "rows", rows)))
     return failure();
+  if (tile.getRank() != 2)
+    return emitOpError() << "result must have rank 2 (rows x columns), got "
+                         << tile;
   if (!rows.getElementType().isInteger(32))
     return emitOpError() << "rows must hold i32 indices, got " << rows;
   if (failed(checkShape(*this, "rows", rows, {tile.getDimSize(0)})) ||
@@ -208,8 +233,9 @@ LogicalResult RangeOp::verify() {
     return failure();
   if (!type.getElementType().isInteger(32))
     return emitOpError() << "result must hold i32, got " << type;
-  if (getDivisor() < 1)
-    return emitOpError() << "divisor must be >= 1, got " << getDivisor();
+  int64_t divisor = getDivisorAttr().getInt();
+  if (divisor < 1)
+    return emitOpError() << "divisor must be >= 1, got " << divisor;
   return success();
 }
 
@@ -218,10 +244,11 @@ LogicalResult BroadcastOp::verify() {
   if (failed(checkShape(*this, "value", in, {ShapedType::kDynamic})) ||
       failed(checkStaticTile(*this, "result", out)))
     return failure();
-  if (getDim() != 0 && getDim() != 1)
-    return emitOpError() << "dim must be 0 or 1, got " << getDim();
+  int64_t dim = getDimAttr().getInt();
+  if (dim != 0 && dim != 1)
+    return emitOpError() << "dim must be 0 or 1, got " << dim;
   // The kept dimension is the one that is not new.
-  int64_t kept = 1 - getDim();
+  int64_t kept = 1 - dim;
   SmallVector<int64_t> want = {ShapedType::kDynamic, ShapedType::kDynamic};
   want[kept] = in.getDimSize(0);
   if (failed(checkShape(*this, "result", out, want)))
@@ -247,17 +274,20 @@ LogicalResult DotOp::verify() {
     return emitOpError("lhs and rhs must have one element type");
   if (!c.getElementType().isF32())
     return emitOpError("result must be f32 (the accumulator)");
-  int64_t k = a.getDimSize(1);
+  int64_t m = getLhsTransposed() ? a.getDimSize(1) : a.getDimSize(0);
+  int64_t k = getLhsTransposed() ? a.getDimSize(0) : a.getDimSize(1);
   int64_t rhsK = getRhsTransposed() ? b.getDimSize(1) : b.getDimSize(0);
   int64_t n = getRhsTransposed() ? b.getDimSize(0) : b.getDimSize(1);
   if (rhsK != k)
     return emitOpError() << "contraction sizes differ: lhs has K = " << k
                          << ", rhs has " << rhsK;
-  return checkShape(*this, "result", c, {a.getDimSize(0), n});
+  return checkShape(*this, "result", c, {m, n});
 }
 
 LogicalResult MaskedFillOp::verify() {
   RankedTensorType v = tensorType(getValue()), m = tensorType(getMask());
+  if (failed(checkStaticTile(*this, "value", v)))
+    return failure();
   if (v.getShape() != m.getShape() || !m.getElementType().isInteger(1))
     return emitOpError() << "mask must be i1 of the value's shape, got " << m;
   if (getFill().getType() != v.getElementType())
@@ -269,7 +299,8 @@ LogicalResult MaskedFillOp::verify() {
 
 LogicalResult ReduceOp::verify() {
   RankedTensorType in = tensorType(getValue()), out = tensorType(getResult());
-  if (failed(checkStaticTile(*this, "value", in)) ||
+  if (failed(checkFloatTile(*this, "value", in)) ||
+      failed(checkStaticTile(*this, "result", out)) ||
       failed(checkShape(*this, "value", in,
                         {ShapedType::kDynamic, ShapedType::kDynamic})) ||
       failed(checkShape(*this, "result", out, {in.getDimSize(0)})))
@@ -297,7 +328,9 @@ LogicalResult OnlineSoftmaxOp::verify() {
     return failure();
   RankedTensorType acc = tensorType(getAcc());
   RankedTensorType s = tensorType(getScores()), v = tensorType(getValues());
-  if (failed(checkShape(*this, "scores", s,
+  if (failed(checkFloatTile(*this, "scores", s)) ||
+      failed(checkFloatTile(*this, "values", v)) ||
+      failed(checkShape(*this, "scores", s,
                         {acc.getDimSize(0), ShapedType::kDynamic})) ||
       failed(checkShape(*this, "values", v,
                         {s.getDimSize(1), acc.getDimSize(1)})))
@@ -308,7 +341,8 @@ LogicalResult OnlineSoftmaxOp::verify() {
 }
 
 LogicalResult SoftmaxFinalizeOp::verify() {
-  if (failed(checkSoftmaxState(*this, getMax(), getAcc())))
+  if (failed(checkSoftmaxState(*this, getMax(), getAcc())) ||
+      failed(checkFloatTile(*this, "out", tensorType(getOut()))))
     return failure();
   return checkShape(*this, "out", tensorType(getOut()),
                     tensorType(getAcc()).getShape());
@@ -336,7 +370,8 @@ LogicalResult TopkMergeOp::verify() {
   if (failed(checkTopkList(*this, getBestScores(), getBestIndices())))
     return failure();
   RankedTensorType s = tensorType(getScores());
-  if (failed(checkShape(*this, "scores", s,
+  if (failed(checkStaticTile(*this, "scores", s)) ||
+      failed(checkShape(*this, "scores", s,
                         {tensorType(getBestScores()).getDimSize(0),
                          ShapedType::kDynamic})))
     return failure();

@@ -360,8 +360,8 @@ struct LowerDot : OpConversionPattern<DotOp> {
       return AffineMap::get(3, 0, results, ctx);
     };
     SmallVector<AffineMap> maps = {
-        map({m, k}), op.getRhsTransposed() ? map({n, k}) : map({k, n}),
-        map({m, n})};
+        op.getLhsTransposed() ? map({k, m}) : map({m, k}),
+        op.getRhsTransposed() ? map({n, k}) : map({k, n}), map({m, n})};
     SmallVector<utils::IteratorType> iterators = {
         utils::IteratorType::parallel, utils::IteratorType::parallel,
         utils::IteratorType::reduction};

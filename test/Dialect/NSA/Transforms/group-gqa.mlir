@@ -54,3 +54,41 @@ func.func @dynamic(%q: tensor<1x?x4x16xbf16>, %k: tensor<1x?x2x16xbf16>, %idx: t
       -> (tensor<1x100x?x16xbf16>, tensor<1x100x?xf32>)
   return %o, %o2 : tensor<1x?x4x16xbf16>, tensor<1x100x?x16xbf16>
 }
+
+// -----
+
+// Backward: q, o, lse and d_o are grouped like the forward's q, o and lse
+// (each op gets its own expand_shape; cse merges them), d_q comes back
+// through collapse_shape, and d_k, d_v (per KV head) are untouched.
+// CHECK-LABEL: func.func @backward
+// CHECK: %[[QG:.*]] = tensor.expand_shape %arg0 {{\[}}[0], [1], [2, 3], [4]] output_shape [1, 40, 2, 2, 32] : tensor<1x40x4x32xbf16> into tensor<1x40x2x2x32xbf16>
+// CHECK: %[[OG:.*]] = tensor.expand_shape %arg4 {{.*}} into tensor<1x40x2x2x16xbf16>
+// CHECK: %[[LG:.*]] = tensor.expand_shape %arg5 {{\[}}[0], [1], [2, 3]] output_shape [1, 40, 2, 2] : tensor<1x40x4xf32> into tensor<1x40x2x2xf32>
+// CHECK: %[[DG:.*]] = tensor.expand_shape %arg6 {{.*}} into tensor<1x40x2x2x16xbf16>
+// CHECK: %[[WQ:.*]], %[[WK:.*]], %[[WV:.*]] = nsa.window_attention_grad %[[QG]], %arg1, %arg2, %[[OG]], %[[LG]] grad %[[DG]]
+// CHECK-SAME: -> (tensor<1x40x2x2x32xbf16>, tensor<1x40x2x32xbf16>, tensor<1x40x2x16xbf16>)
+// CHECK: %[[DQW:.*]] = tensor.collapse_shape %[[WQ]] {{\[}}[0], [1], [2, 3], [4]] : tensor<1x40x2x2x32xbf16> into tensor<1x40x4x32xbf16>
+// CHECK: %[[SQ:.*]], %[[SK:.*]], %{{.*}} = nsa.selected_attention_grad %{{.*}}, %arg1, %arg2, %arg3, %{{.*}}, %{{.*}} grad %{{.*}} config
+// CHECK-SAME: (tensor<1x40x2x2x32xbf16>, tensor<1x40x2x32xbf16>, tensor<1x40x2x16xbf16>, tensor<1x40x2x16xi32>, tensor<1x40x2x2x16xbf16>, tensor<1x40x2x2xf32>, tensor<1x40x2x2x16xbf16>)
+// CHECK: %[[DQS:.*]] = tensor.collapse_shape %[[SQ]]
+// CHECK: %[[CQ:.*]], %{{.*}}, %[[CV:.*]] = nsa.compressed_attention_grad
+// CHECK-SAME: -> (tensor<1x40x2x2x32xbf16>, tensor<1x1x2x32xbf16>, tensor<1x1x2x16xbf16>)
+// CHECK: %[[DQC:.*]] = tensor.collapse_shape %[[CQ]]
+// CHECK: return %[[DQW]], %[[WK]], %[[WV]], %[[DQS]], %[[SK]], %[[DQC]], %[[CV]]
+func.func @backward(%q: tensor<1x40x4x32xbf16>, %k: tensor<1x40x2x32xbf16>, %v: tensor<1x40x2x16xbf16>,
+    %idx: tensor<1x40x2x16xi32>, %o: tensor<1x40x4x16xbf16>, %lse: tensor<1x40x4xf32>,
+    %d_o: tensor<1x40x4x16xbf16>, %kc: tensor<1x1x2x32xbf16>, %vc: tensor<1x1x2x16xbf16>)
+    -> (tensor<1x40x4x32xbf16>, tensor<1x40x2x32xbf16>, tensor<1x40x2x16xbf16>,
+        tensor<1x40x4x32xbf16>, tensor<1x40x2x32xbf16>, tensor<1x40x4x32xbf16>, tensor<1x1x2x16xbf16>) {
+  %wq, %wk, %wv = nsa.window_attention_grad %q, %k, %v, %o, %lse grad %d_o config <w = 16>
+      : (tensor<1x40x4x32xbf16>, tensor<1x40x2x32xbf16>, tensor<1x40x2x16xbf16>, tensor<1x40x4x16xbf16>, tensor<1x40x4xf32>, tensor<1x40x4x16xbf16>)
+      -> (tensor<1x40x4x32xbf16>, tensor<1x40x2x32xbf16>, tensor<1x40x2x16xbf16>)
+  %sq, %sk, %sv = nsa.selected_attention_grad %q, %k, %v, %idx, %o, %lse grad %d_o config <>
+      : (tensor<1x40x4x32xbf16>, tensor<1x40x2x32xbf16>, tensor<1x40x2x16xbf16>, tensor<1x40x2x16xi32>, tensor<1x40x4x16xbf16>, tensor<1x40x4xf32>, tensor<1x40x4x16xbf16>)
+      -> (tensor<1x40x4x32xbf16>, tensor<1x40x2x32xbf16>, tensor<1x40x2x16xbf16>)
+  %cq, %ck, %cv = nsa.compressed_attention_grad %q, %kc, %vc, %o, %lse grad %d_o config <>
+      : (tensor<1x40x4x32xbf16>, tensor<1x1x2x32xbf16>, tensor<1x1x2x16xbf16>, tensor<1x40x4x16xbf16>, tensor<1x40x4xf32>, tensor<1x40x4x16xbf16>)
+      -> (tensor<1x40x4x32xbf16>, tensor<1x1x2x32xbf16>, tensor<1x1x2x16xbf16>)
+  return %wq, %wk, %wv, %sq, %sk, %cq, %cv : tensor<1x40x4x32xbf16>, tensor<1x40x2x32xbf16>, tensor<1x40x2x16xbf16>,
+      tensor<1x40x4x32xbf16>, tensor<1x40x2x32xbf16>, tensor<1x40x4x32xbf16>, tensor<1x1x2x16xbf16>
+}

@@ -40,3 +40,14 @@ func.func @p(%q: tensor<1x100x2x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v: ten
   }
   return %r : tensor<1x100x2x4x16xbf16>
 }
+
+// The backward's contractions over tile rows: lhs given as [K, M].
+// CHECK-LABEL: func.func @dot_forms
+// CHECK: tile.dot %{{.*}}, %{{.*}} {lhs_transposed} : tensor<64x16xbf16>, tensor<64x32xbf16> -> tensor<16x32xf32>
+// CHECK: tile.dot %{{.*}}, %{{.*}} {lhs_transposed, rhs_transposed} : tensor<64x16xf32>, tensor<32x64xf32> -> tensor<16x32xf32>
+func.func @dot_forms(%p: tensor<64x16xbf16>, %q: tensor<64x32xbf16>, %pf: tensor<64x16xf32>, %qt: tensor<32x64xf32>)
+    -> (tensor<16x32xf32>, tensor<16x32xf32>) {
+  %a = tile.dot %p, %q {lhs_transposed} : tensor<64x16xbf16>, tensor<64x32xbf16> -> tensor<16x32xf32>
+  %b = tile.dot %pf, %qt {lhs_transposed, rhs_transposed} : tensor<64x16xf32>, tensor<32x64xf32> -> tensor<16x32xf32>
+  return %a, %b : tensor<16x32xf32>, tensor<16x32xf32>
+}

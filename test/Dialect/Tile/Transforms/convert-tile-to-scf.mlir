@@ -248,6 +248,25 @@ func.func @dot_transposed(%a: tensor<64x32xf32>, %b: tensor<16x32xf32>) -> tenso
 
 // -----
 
+// lhs [K, M] (the backward's p^T . d_o), and both transposed.
+// CHECK-DAG:   #[[LHS:.*]] = affine_map<(d0, d1, d2) -> (d2, d0)>
+// CHECK-DAG:   #[[RHS:.*]] = affine_map<(d0, d1, d2) -> (d2, d1)>
+// CHECK-DAG:   #[[RHST:.*]] = affine_map<(d0, d1, d2) -> (d1, d2)>
+// CHECK-DAG:   #[[OUT:.*]] = affine_map<(d0, d1, d2) -> (d0, d1)>
+// CHECK-LABEL: func.func @dot_lhs_transposed
+// CHECK:         linalg.generic {indexing_maps = [#[[LHS]], #[[RHS]], #[[OUT]]], iterator_types = ["parallel", "parallel", "reduction"]}
+// CHECK-SAME:      ins(%{{.*}}, %{{.*}} : tensor<32x64xf32>, tensor<32x16xf32>) outs(%{{.*}} : tensor<64x16xf32>)
+// CHECK:         linalg.generic {indexing_maps = [#[[LHS]], #[[RHST]], #[[OUT]]], iterator_types = ["parallel", "parallel", "reduction"]}
+// CHECK-SAME:      ins(%{{.*}}, %{{.*}} : tensor<32x64xf32>, tensor<16x32xf32>) outs(%{{.*}} : tensor<64x16xf32>)
+func.func @dot_lhs_transposed(%a: tensor<32x64xf32>, %b: tensor<32x16xf32>, %bt: tensor<16x32xf32>)
+    -> (tensor<64x16xf32>, tensor<64x16xf32>) {
+  %r = tile.dot %a, %b {lhs_transposed} : tensor<32x64xf32>, tensor<32x16xf32> -> tensor<64x16xf32>
+  %r2 = tile.dot %a, %bt {lhs_transposed, rhs_transposed} : tensor<32x64xf32>, tensor<16x32xf32> -> tensor<64x16xf32>
+  return %r, %r2 : tensor<64x16xf32>, tensor<64x16xf32>
+}
+
+// -----
+
 // CHECK-DAG:   #[[IN:.*]] = affine_map<(d0, d1) -> (d0, d1)>
 // CHECK-DAG:   #[[OUT:.*]] = affine_map<(d0, d1) -> (d0)>
 // CHECK-LABEL: func.func @reduce

@@ -122,26 +122,40 @@ func.func @gather(%src: tensor<2x4x2xf32>, %rows: tensor<5xi32>,
 // CHECK-NEXT: [9,    10],
 // CHECK-NEXT: [15,    16]]]
 
-// Dot, both forms, bf16 operands: a . b and a . bt^T with bt = b^T give
-// [[5.75, 21], [18.125, 257.5]]; 257.5 = 256 + 1 + 0.5 is not a bf16, so it
-// shows the f32 accumulation.
+// Dot, all four forms, bf16 operands: a . b, a . bt^T (rhs_transposed),
+// at^T . b (lhs_transposed) and at^T . bt^T (both) with at = a^T, bt = b^T
+// all give [[5.75, 21], [18.125, 257.5]]; 257.5 = 256 + 1 + 0.5 is not a
+// bf16, so it shows the f32 accumulation.
 func.func @dot(%a: tensor<2x3xbf16>, %b: tensor<3x2xbf16>, %bt: tensor<2x3xbf16>,
-               %o1: tensor<2x2xf32>, %o2: tensor<2x2xf32>) -> (tensor<2x2xf32>, tensor<2x2xf32>) {
+               %at: tensor<3x2xbf16>, %o1: tensor<2x2xf32>, %o2: tensor<2x2xf32>,
+               %o3: tensor<2x2xf32>, %o4: tensor<2x2xf32>)
+    -> (tensor<2x2xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<2x2xf32>) {
   %c1 = arith.constant 1 : index
-  %r:2 = tile.program grid(%c1) outs(%o1, %o2 : tensor<2x2xf32>, tensor<2x2xf32>) {
-  ^bb0(%i: index, %out1: tensor<2x2xf32>, %out2: tensor<2x2xf32>):
+  %r:4 = tile.program grid(%c1) outs(%o1, %o2, %o3, %o4 : tensor<2x2xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<2x2xf32>) {
+  ^bb0(%i: index, %out1: tensor<2x2xf32>, %out2: tensor<2x2xf32>, %out3: tensor<2x2xf32>, %out4: tensor<2x2xf32>):
     %c0 = arith.constant 0 : index
-    %at = tile.load %a[%c0, %c0] {row_dims = array<i64: 0>} : tensor<2x3xbf16> -> tensor<2x3xbf16>
+    %atile = tile.load %a[%c0, %c0] {row_dims = array<i64: 0>} : tensor<2x3xbf16> -> tensor<2x3xbf16>
     %btile = tile.load %b[%c0, %c0] {row_dims = array<i64: 0>} : tensor<3x2xbf16> -> tensor<3x2xbf16>
     %bttile = tile.load %bt[%c0, %c0] {row_dims = array<i64: 0>} : tensor<2x3xbf16> -> tensor<2x3xbf16>
-    %d1 = tile.dot %at, %btile : tensor<2x3xbf16>, tensor<3x2xbf16> -> tensor<2x2xf32>
-    %d2 = tile.dot %at, %bttile {rhs_transposed} : tensor<2x3xbf16>, tensor<2x3xbf16> -> tensor<2x2xf32>
+    %attile = tile.load %at[%c0, %c0] {row_dims = array<i64: 0>} : tensor<3x2xbf16> -> tensor<3x2xbf16>
+    %d1 = tile.dot %atile, %btile : tensor<2x3xbf16>, tensor<3x2xbf16> -> tensor<2x2xf32>
+    %d2 = tile.dot %atile, %bttile {rhs_transposed} : tensor<2x3xbf16>, tensor<2x3xbf16> -> tensor<2x2xf32>
+    %d3 = tile.dot %attile, %btile {lhs_transposed} : tensor<3x2xbf16>, tensor<3x2xbf16> -> tensor<2x2xf32>
+    %d4 = tile.dot %attile, %bttile {lhs_transposed, rhs_transposed} : tensor<3x2xbf16>, tensor<2x3xbf16> -> tensor<2x2xf32>
     tile.store %d1 into %out1[%c0, %c0] {row_dims = array<i64: 0>} : tensor<2x2xf32> into tensor<2x2xf32>
     tile.store %d2 into %out2[%c0, %c0] {row_dims = array<i64: 0>} : tensor<2x2xf32> into tensor<2x2xf32>
+    tile.store %d3 into %out3[%c0, %c0] {row_dims = array<i64: 0>} : tensor<2x2xf32> into tensor<2x2xf32>
+    tile.store %d4 into %out4[%c0, %c0] {row_dims = array<i64: 0>} : tensor<2x2xf32> into tensor<2x2xf32>
   }
-  return %r#0, %r#1 : tensor<2x2xf32>, tensor<2x2xf32>
+  return %r#0, %r#1, %r#2, %r#3 : tensor<2x2xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<2x2xf32>
 }
 
+// CHECK:      sizes = [2, 2]
+// CHECK-NEXT: [5.75,   21],
+// CHECK-NEXT: [18.125,   257.5]]
+// CHECK:      sizes = [2, 2]
+// CHECK-NEXT: [5.75,   21],
+// CHECK-NEXT: [18.125,   257.5]]
 // CHECK:      sizes = [2, 2]
 // CHECK-NEXT: [5.75,   21],
 // CHECK-NEXT: [18.125,   257.5]]
@@ -290,12 +304,17 @@ func.func @main() {
   %a = arith.constant dense<[[1.0, 2.0, 3.0], [16.0, 1.0, 0.5]]> : tensor<2x3xbf16>
   %b = arith.constant dense<[[1.0, 16.0], [2.0, 1.0], [0.25, 1.0]]> : tensor<3x2xbf16>
   %bt = arith.constant dense<[[1.0, 2.0, 0.25], [16.0, 1.0, 1.0]]> : tensor<2x3xbf16>
+  %at = arith.constant dense<[[1.0, 16.0], [2.0, 1.0], [3.0, 0.5]]> : tensor<3x2xbf16>
   %d_o = arith.constant dense<-1.0> : tensor<2x2xf32>
-  %r3:2 = call @dot(%a, %b, %bt, %d_o, %d_o) : (tensor<2x3xbf16>, tensor<3x2xbf16>, tensor<2x3xbf16>, tensor<2x2xf32>, tensor<2x2xf32>) -> (tensor<2x2xf32>, tensor<2x2xf32>)
+  %r3:4 = call @dot(%a, %b, %bt, %at, %d_o, %d_o, %d_o, %d_o) : (tensor<2x3xbf16>, tensor<3x2xbf16>, tensor<2x3xbf16>, tensor<3x2xbf16>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> (tensor<2x2xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<2x2xf32>)
   %p30 = tensor.cast %r3#0 : tensor<2x2xf32> to tensor<*xf32>
   call @printMemrefF32(%p30) : (tensor<*xf32>) -> ()
   %p31 = tensor.cast %r3#1 : tensor<2x2xf32> to tensor<*xf32>
   call @printMemrefF32(%p31) : (tensor<*xf32>) -> ()
+  %p32 = tensor.cast %r3#2 : tensor<2x2xf32> to tensor<*xf32>
+  call @printMemrefF32(%p32) : (tensor<*xf32>) -> ()
+  %p33 = tensor.cast %r3#3 : tensor<2x2xf32> to tensor<*xf32>
+  call @printMemrefF32(%p33) : (tensor<*xf32>) -> ()
 
   %s = arith.constant dense<[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0], [10.0, 11.0, 12.0]]> : tensor<4x3xf32>
   %m_i = arith.constant dense<-1> : tensor<4x3xi32>

@@ -28,7 +28,8 @@ def NSAGroupGQA : Pass<"nsa-group-gqa"> {
   let description = [{
     The query-side operands and results of `nsa.compressed_attention`,
     `nsa.select_blocks`, `nsa.selected_attention` and
-    `nsa.window_attention` go from `[B, T, HQ, ...]` to the grouped form
+    `nsa.window_attention`, and of their `*_grad` ops (`q`, `o`, `lse`,
+    `d_o` and `d_q`), go from `[B, T, HQ, ...]` to the grouped form
     `[B, T, HKV, G, ...]` (`G = HQ / HKV`) through `tensor.expand_shape` and
     `tensor.collapse_shape`. nsa-tile then makes the `G` heads of one KV head
     rows of the same tile, so each K/V block is loaded once for the whole
@@ -39,7 +40,8 @@ def NSAGroupGQA : Pass<"nsa-group-gqa"> {
 }
 
 def NSATile : Pass<"nsa-tile"> {
-  let summary = "Turn nsa branch ops into grids of block-level tile programs";
+  let summary = "Turn nsa branch ops and their grads into grids of "
+                "block-level tile programs";
   let description = [{
     Each op becomes a `tile.program` over (batch, head, tile):
     - `nsa.compressed_attention`, `nsa.window_attention`,
@@ -61,6 +63,15 @@ def NSATile : Pass<"nsa-tile"> {
       no host-side sort is needed.
     - `nsa.combine`: one program per (b, query head, `query-tokens`
       tokens).
+    - the `*_grad` ops (grouped where they have q), deterministically: every
+      output element is stored by one program, without atomics. Attention
+      grads get a d_q grid (per query tile, over the keys it sees, as the
+      forward) and a d_k/d_v grid (per key block, over the query tiles that
+      see it; for the selected branch, one selection block per program and
+      a mask of the rows whose idx holds it). `nsa.compress_grad`: d_input
+      per `compress-tokens` source tokens (whole strides), d_weight and
+      d_pe per (head, position). `nsa.combine_grad`: per (b, query head,
+      `query-tokens` tokens).
     Scores are computed in base 2 (`scale * log2(e)` folded into one
     multiply); masked keys are `-inf`.
   }];
@@ -80,8 +91,9 @@ def NSATile : Pass<"nsa-tile"> {
            "query tokens per program of the selected branch; 0: the "
            "target's (1)">,
     Option<"compressTokens", "compress-tokens", "int64_t", /*default=*/"0",
-           "compressed tokens per nsa.compress program; 0: the target's "
-           "(cpu: 16; sm90a: 64)">,
+           "compressed tokens per nsa.compress program (source tokens per "
+           "nsa.compress_grad d_input program); 0: the target's (cpu: 16; "
+           "sm90a: 64)">,
     Option<"selectBlocks", "select-blocks", "int64_t", /*default=*/"0",
            "selection blocks scored per step of nsa.select_blocks; 0: the "
            "target's (16)">,

@@ -185,12 +185,15 @@ def Tile_BroadcastOp : Tile_Op<"broadcast", [Pure]> {
 def Tile_DotOp : Tile_Op<"dot", [Pure]> {
   let summary = "tile matrix product with f32 accumulation";
   let description = [{
-    `result = lhs . rhs` (`rhs: [K, N]`) or, with `rhs_transposed`,
-    `lhs . rhs^T` (`rhs: [N, K]`, the layout K tiles have). Operands are
-    bf16, f16 or f32; products are accumulated in f32.
+    `result = lhs . rhs` with `lhs: [M, K]` and `rhs: [K, N]`. With
+    `rhs_transposed` the rhs is given as `[N, K]` (`lhs . rhs^T`, the layout
+    K tiles have: scores `q . k^T`); with `lhs_transposed` the lhs is given
+    as `[K, M]` (`lhs^T . rhs`: the backward's `p^T . d_o` and
+    `ds^T . q`, which contract over the query rows); both may be set.
+    Operands are bf16, f16 or f32; products are accumulated in f32.
   }];
   let arguments = (ins Tile_Tensor:$lhs, Tile_Tensor:$rhs,
-                       UnitAttr:$rhs_transposed);
+                       UnitAttr:$rhs_transposed, UnitAttr:$lhs_transposed);
   let results = (outs Tile_Tensor:$result);
   let assemblyFormat = [{
     $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)

@@ -1,0 +1,127 @@
+//===- AttentionProgram.cpp - what attention programs share ---------------===//
+
+#include "AttentionProgram.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::nsa;
+using namespace mlir::nsa::tiling;
+
+AttentionProgram AttentionProgram::at(Emitter e, const AttentionOperands &x,
+                                      Value b, Value h, Value t0,
+                                      int64_t tokens) {
+  int64_t rows = tokens * x.g;
+  Value zero = e.index(0);
+  AttentionProgram p{e, x, b, h, t0, e.dim(x.q, 1), tokens, rows, {}, {}};
+  p.qTile = e.load(x.q, {b, t0, h, zero, zero}, {1, 3}, {rows, x.dk});
+  p.rowToken = e.range(t0, rows, x.g);
+  return p;
+}
+
+Value AttentionProgram::loadRows(Value src) {
+  auto type = tensorTy(src);
+  Value zero = e.index(0);
+  SmallVector<Value> at = {b, t0, h, zero};
+  SmallVector<int64_t> shape = {rows};
+  if (type.getRank() == 5) {
+    at.push_back(zero);
+    shape.push_back(type.getDimSize(4));
+  }
+  return e.load(src, at, {1, 3}, shape);
+}
+
+void AttentionProgram::storeRows(Value tile, Value dest) {
+  Value zero = e.index(0);
+  SmallVector<Value> at = {b, t0, h, zero};
+  if (tensorTy(dest).getRank() == 5)
+    at.push_back(zero);
+  tile::StoreOp::create(e.b, e.loc, tile, dest, at, ArrayRef<int64_t>{1, 3});
+}
+
+std::pair<Value, Value> AttentionProgram::loadKV(Value start, int64_t n) {
+  Value zero = e.index(0);
+  return {e.load(x.k, {b, start, h, zero}, {1}, {n, x.dk}),
+          e.load(x.v, {b, start, h, zero}, {1}, {n, x.dv})};
+}
+
+Value AttentionProgram::scores(Value kTile) {
+  Value s = e.dot(qTile, kTile, /*rhsTransposed=*/true);
+  return e.scaled(s, static_cast<float>(x.scale * M_LOG2E));
+}
+
+std::pair<Value, Value> AttentionProgram::positions(Value columnStart,
+                                                    int64_t n) {
+  return {e.perRow(rowToken, n), e.perColumn(e.range(columnStart, n), rows)};
+}
+
+Value AttentionProgram::windowMask(Value keyStart, int64_t n, int64_t w) {
+  auto [row, col] = positions(keyStart, n);
+  Value lowest = e.sub(row, e.splatI32(w - 1, {rows, n}));
+  return e.orI(e.orI(e.cmp(arith::CmpIPredicate::sgt, col, row),
+                     e.cmp(arith::CmpIPredicate::slt, col, lowest)),
+               e.cmp(arith::CmpIPredicate::sge, col,
+                     e.splat(e.toI32(numTokens), {rows, n})));
+}
+
+Value AttentionProgram::compressedMask(Value keyStart, int64_t n, int64_t l,
+                                       int64_t d, Value numCompressed) {
+  auto [row, col] = positions(keyStart, n);
+  Value lastCovered = arith::AddIOp::create(
+      e.b, e.loc,
+      arith::MulIOp::create(e.b, e.loc, col, e.splatI32(d, {rows, n})),
+      e.splatI32(l - 1, {rows, n}));
+  // Selection's token windows start before token 0 (block 0's overlap).
+  Value outside =
+      e.orI(e.cmp(arith::CmpIPredicate::slt, col, e.splatI32(0, {rows, n})),
+            e.cmp(arith::CmpIPredicate::sge, col,
+                  e.splat(e.toI32(numCompressed), {rows, n})));
+  return e.orI(e.cmp(arith::CmpIPredicate::sgt, lastCovered, row), outside);
+}
+
+Value AttentionProgram::selectedMask(Value keyStart, int64_t n,
+                                     Value otherRows) {
+  auto [row, col] = positions(keyStart, n);
+  return e.orI(e.orI(e.cmp(arith::CmpIPredicate::sgt, col, row),
+                     e.cmp(arith::CmpIPredicate::sge, col,
+                           e.splat(e.toI32(numTokens), {rows, n}))),
+               e.perRow(otherRows, n));
+}
+
+std::pair<Value, Value> tiling::windowKeyRange(Emitter &e, Value t0,
+                                               int64_t tokens, Value numTokens,
+                                               int64_t w, int64_t step) {
+  Value lo = e.max(e.index(0), e.sub(t0, e.index(w - 1)));
+  lo = e.mul(e.divFloor(lo, e.index(step)), e.index(step));
+  return {lo, e.min(numTokens, e.add(t0, e.index(tokens)))};
+}
+
+std::pair<Value, Value> tiling::windowQueryRange(Emitter &e, Value j0,
+                                                 int64_t n, Value numTokens,
+                                                 int64_t w, int64_t step) {
+  // The block's last key j0 + n - 1 is in the window of queries up to
+  // j0 + n - 1 + w - 1; none before j0 sees any of it (causal).
+  Value lo = e.mul(e.divFloor(j0, e.index(step)), e.index(step));
+  return {lo, e.min(numTokens, e.add(j0, e.index(n + w - 1)))};
+}
+
+std::pair<Value, Value> tiling::compressedKeyRange(Emitter &e, Value t0,
+                                                   int64_t tokens,
+                                                   Value numTokens,
+                                                   Value numCompressed,
+                                                   int64_t l, int64_t d) {
+  // The last row's token sees compressed tokens i with i*d + l - 1 <= last,
+  // i.e. i < (last + 1 - l)/d + 1 when last + 1 >= l; clamp to [0, Nc].
+  Value end = e.min(numTokens, e.add(t0, e.index(tokens)));
+  Value visible =
+      e.add(e.divFloor(e.sub(end, e.index(l)), e.index(d)), e.index(1));
+  return {e.index(0), e.max(e.index(0), e.min(numCompressed, visible))};
+}
+
+std::pair<Value, Value> tiling::compressedQueryRange(Emitter &e, Value i0,
+                                                     Value numTokens, int64_t l,
+                                                     int64_t d, int64_t step) {
+  // The first query that sees compressed token i0 is i0*d + l - 1.
+  Value first = e.add(e.mul(i0, e.index(d)), e.index(l - 1));
+  return {e.mul(e.divFloor(first, e.index(step)), e.index(step)), numTokens};
+}

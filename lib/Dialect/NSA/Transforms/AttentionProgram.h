@@ -1,0 +1,118 @@
+//===- AttentionProgram.h - what attention programs share -------*- C++ -*-===//
+//
+// The query tile of a grouped attention program and the one mask per branch
+// that says which keys a query sees. The forward programs (TileAttention.cpp)
+// and the backward ones (TileBackward.cpp) are both written on top of these,
+// so a gradient flows through exactly the keys the forward attended to.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef NSA_LIB_DIALECT_NSA_TRANSFORMS_ATTENTIONPROGRAM_H
+#define NSA_LIB_DIALECT_NSA_TRANSFORMS_ATTENTIONPROGRAM_H
+
+#include "ProgramBuilder.h"
+
+namespace mlir::nsa::tiling {
+
+/// The operands and static sizes of one grouped attention op, forward or
+/// backward: q [B, T, HKV, G, Dk] (after nsa-group-gqa), k [B, Tk, HKV, Dk],
+/// v [B, Tk, HKV, Dv].
+struct AttentionOperands {
+  Value q, k, v;
+  int64_t g, dk, dv;
+  float scale; ///< The softmax scale (the config's, or 1/sqrt(Dk)).
+
+  /// The operands of `op`, or a match failure when it is not grouped or a
+  /// tile size (G, Dk, Dv) is dynamic.
+  template <typename OpT>
+  static FailureOr<AttentionOperands> of(OpT op, PatternRewriter &rewriter) {
+    auto qType = tensorTy(op.getQ());
+    if (qType.getRank() != 5)
+      return rewriter.notifyMatchFailure(op, "run nsa-group-gqa first");
+    int64_t g = qType.getDimSize(3), dk = qType.getDimSize(4);
+    int64_t dv = tensorTy(op.getV()).getDimSize(3);
+    if (ShapedType::isDynamic(g) || ShapedType::isDynamic(dk) ||
+        ShapedType::isDynamic(dv))
+      return rewriter.notifyMatchFailure(op, "tiles need static G, Dk, Dv");
+    return AttentionOperands{op.getQ(),
+                             op.getK(),
+                             op.getV(),
+                             g,
+                             dk,
+                             dv,
+                             static_cast<float>(op.getConfig().getScaleOr(dk))};
+  }
+
+  /// G of a query-side op, 1 before nsa-group-gqa (which `of` then rejects).
+  template <typename OpT> static int64_t groupSize(OpT op) {
+    auto q = tensorTy(op.getQ());
+    return q.getRank() == 5 && !q.isDynamicDim(3) ? q.getDimSize(3) : 1;
+  }
+};
+
+/// One query tile of a grouped attention program: its rows are `tokens`
+/// consecutive query tokens from t0 times the G heads of KV head `h`.
+struct AttentionProgram {
+  Emitter e;
+  AttentionOperands x;
+  Value b, h, t0;
+  Value numTokens; ///< T
+  int64_t tokens, rows;
+  Value qTile;    ///< [rows, Dk]
+  Value rowToken; ///< [rows] i32: the query token of each row
+
+  /// The tile of `tokens` tokens from t0; loads its q rows.
+  static AttentionProgram at(Emitter e, const AttentionOperands &x, Value b,
+                             Value h, Value t0, int64_t tokens);
+
+  /// The tile of another query-side tensor ([B, T, HKV, G, C] as
+  /// [rows, C], or [B, T, HKV, G] as [rows]: o, lse, d_o); rows past T read
+  /// zeros.
+  Value loadRows(Value src);
+  /// The inverse of loadRows into a program output.
+  void storeRows(Value tile, Value dest);
+
+  /// `n` key and value rows from key `start` of k and v.
+  std::pair<Value, Value> loadKV(Value start, int64_t n);
+  /// Base-2 scores `scale * log2(e) * q . k^T` of a key tile: f32
+  /// [rows, n], unmasked.
+  Value scores(Value kTile);
+
+  /// Which of the `n` keys from `keyStart` each row does not see (i1
+  /// [rows, n], true = excluded), one function per branch (SPEC.md 2, 4, 5).
+  /// Keys past the end are excluded (and, for the compressed branch, whose
+  /// mask selection reuses, keys before 0); rows past T are not special:
+  /// their tiles read zeros, so they carry no gradient either.
+  Value windowMask(Value keyStart, int64_t n, int64_t w);
+  Value compressedMask(Value keyStart, int64_t n, int64_t l, int64_t d,
+                       Value numCompressed);
+  /// `otherRows` (i1 [rows]) excludes whole rows: the rows of other query
+  /// tokens (forward: the block is one token's choice) or the rows whose
+  /// token did not choose the block (backward).
+  Value selectedMask(Value keyStart, int64_t n, Value otherRows);
+
+  /// `[rows, n]` matrices of each row's token and each column's position.
+  std::pair<Value, Value> positions(Value columnStart, int64_t n);
+};
+
+/// The key range a query tile [t0, t0 + tokens) sees, and its inverse, the
+/// query range that sees a key block [j0, j0 + n), per branch; `step` rounds
+/// the start down to a multiple of the loop's step (block-aligned tiles).
+/// Window: keys [t0 - w + 1, t0 + tokens); queries [j0, j0 + n + w - 1).
+std::pair<Value, Value> windowKeyRange(Emitter &e, Value t0, int64_t tokens,
+                                       Value numTokens, int64_t w,
+                                       int64_t step);
+std::pair<Value, Value> windowQueryRange(Emitter &e, Value j0, int64_t n,
+                                         Value numTokens, int64_t w,
+                                         int64_t step);
+/// Compressed: token t sees compressed token i iff i*d + l - 1 <= t.
+std::pair<Value, Value> compressedKeyRange(Emitter &e, Value t0, int64_t tokens,
+                                           Value numTokens, Value numCompressed,
+                                           int64_t l, int64_t d);
+std::pair<Value, Value> compressedQueryRange(Emitter &e, Value i0,
+                                             Value numTokens, int64_t l,
+                                             int64_t d, int64_t step);
+
+} // namespace mlir::nsa::tiling
+
+#endif // NSA_LIB_DIALECT_NSA_TRANSFORMS_ATTENTIONPROGRAM_H

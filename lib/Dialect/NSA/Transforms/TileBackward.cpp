@@ -1,0 +1,567 @@
+//===- TileBackward.cpp - *_grad ops -> programs --------------------------===//
+//
+// The backward ops as deterministic programs: every output element is
+// written by exactly one program instance, which computes it with sums in a
+// fixed order, so no atomics are needed and two runs give the same bits.
+//
+// Attention grads (FlashAttention-2 without its atomic d_q): two grids.
+//   d_q       one program per query tile, as in the forward, visiting the
+//             keys that tile sees: with the forward's lse, Delta =
+//             rowsum(d_o * o), p = exp2(s * scale * log2 e - lse * log2 e)
+//             under the forward's mask, dp = d_o . v^T,
+//             ds = p * (dp - Delta), d_q += ds . k (times scale at the end).
+//   d_k, d_v  one program per key block, visiting the query tiles that can
+//             see it: d_v += p^T . d_o, d_k += ds^T . q (times scale). The G
+//             heads of a group are rows of the query tile, so the products
+//             sum them.
+// For the selected branch, the d_k/d_v program of selection block j visits
+// every query tile from the block's start and masks the rows whose idx does
+// not contain j (a membership test over the n slots; a tile where no row
+// chose j is skipped). This inverts the selection without building a
+// block-to-query index.
+//
+// Compression grads: d_input per tile of source tokens, d_weight and d_pe
+// per (head, position); see TileCompressGrad.
+// Combine grad: per token tile.
+//
+//===----------------------------------------------------------------------===//
+
+#include "AttentionProgram.h"
+
+#include "mlir/Dialect/Math/IR/Math.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::nsa;
+using namespace mlir::nsa::tiling;
+
+namespace {
+
+/// The sum of each row of a rank-2 tile.
+Value rowSum(Emitter &e, Value x) {
+  auto type = tensorTy(x);
+  return tile::ReduceOp::create(
+      e.b, e.loc,
+      RankedTensorType::get({type.getDimSize(0)}, type.getElementType()),
+      tile::ReduceKind::Sum, x);
+}
+
+//===----------------------------------------------------------------------===//
+// Attention
+//===----------------------------------------------------------------------===//
+
+/// A query tile of a backward program with what its rows need besides q:
+/// lse in base 2, Delta = rowsum(d_o * o), and d_o.
+struct GradTile {
+  AttentionProgram p;
+  Value lse2, delta, dO;
+
+  static GradTile at(Emitter e, const AttentionOperands &x, Value o, Value lse,
+                     Value dO, Value b, Value h, Value t0, int64_t tokens) {
+    GradTile t{AttentionProgram::at(e, x, b, h, t0, tokens), {}, {}, {}};
+    t.lse2 = e.scaled(t.p.loadRows(lse), static_cast<float>(M_LOG2E));
+    t.dO = t.p.loadRows(dO);
+    t.delta = rowSum(e, e.mulF(e.extF32(t.dO), e.extF32(t.p.loadRows(o))));
+    return t;
+  }
+
+  /// The probabilities and score gradients of a key block: p is 0 where
+  /// `mask` excludes a key, which also covers rows whose lse is -inf (they
+  /// see no key) and whose exp2 is therefore +inf.
+  std::pair<Value, Value> probabilities(Value kTile, Value vTile, Value mask) {
+    Emitter &e = p.e;
+    int64_t n = tensorTy(kTile).getDimSize(0);
+    Value prob = math::Exp2Op::create(
+        e.b, e.loc, e.subF(p.scores(kTile), e.perRow(lse2, n)));
+    prob = tile::MaskedFillOp::create(e.b, e.loc, prob, mask, e.f32(0.0f));
+    Value dp = e.dot(dO, vTile, /*rhsTransposed=*/true);
+    Value ds = e.mulF(prob, e.subF(dp, e.perRow(delta, n)));
+    return {prob, ds};
+  }
+
+  /// d_q += ds . k
+  Value addDq(Value dq, Value kTile, Value vTile, Value mask) {
+    Value ds = probabilities(kTile, vTile, mask).second;
+    return p.e.addF(dq, p.e.dot(ds, kTile, /*rhsTransposed=*/false));
+  }
+
+  /// d_k += ds^T . q and d_v += p^T . d_o, contracting over the tile's rows.
+  std::pair<Value, Value> addDkv(Value dk, Value dv, Value kTile, Value vTile,
+                                 Value mask) {
+    Emitter &e = p.e;
+    auto [prob, ds] = probabilities(kTile, vTile, mask);
+    return {e.addF(dk, e.dot(ds, p.qTile, false, /*lhsTransposed=*/true)),
+            e.addF(dv, e.dot(prob, dO, false, /*lhsTransposed=*/true))};
+  }
+};
+
+/// The key block of a d_k/d_v program.
+struct KeyBlock {
+  Emitter e;
+  const AttentionOperands &x;
+  Value o, lse, dO;
+  Value b, h, j0, numTokens;
+  int64_t n;          ///< keys in the block
+  Value kTile, vTile; ///< [n, Dk], [n, Dv]
+
+  GradTile queryTile(Value t0, int64_t tokens) {
+    return GradTile::at(e, x, o, lse, dO, b, h, t0, tokens);
+  }
+
+  /// `for t0 in [lo, hi) step tokens` over query tiles carrying (d_k, d_v);
+  /// `body` adds the contribution of the tile from t0 (loading it with
+  /// queryTile, which it may skip).
+  std::pair<Value, Value>
+  loop(Value lo, Value hi, int64_t tokens, std::pair<Value, Value> init,
+       function_ref<std::pair<Value, Value>(Value, Value, Value)> body) {
+    ValueRange r = e.loop(lo, hi, e.index(tokens), {init.first, init.second},
+                          [&](Value t0, ValueRange acc) -> SmallVector<Value> {
+                            auto [dk, dv] = body(t0, acc[0], acc[1]);
+                            return {dk, dv};
+                          });
+    return {r[0], r[1]};
+  }
+};
+
+/// Rewrites an attention grad op into its d_q grid (query tiles of
+/// `queryTokens`, `keysOf` visiting a tile's keys) and its d_k/d_v grid
+/// (key blocks of `keyTokens`, `queriesOf` visiting the query tiles that see
+/// a block).
+template <typename OpT>
+LogicalResult tileAttentionGrad(
+    OpT op, PatternRewriter &rewriter, int64_t queryTokens, int64_t keyTokens,
+    function_ref<Value(GradTile &, Value)> keysOf,
+    function_ref<std::pair<Value, Value>(KeyBlock &, Value, Value)> queriesOf) {
+  FailureOr<AttentionOperands> x = AttentionOperands::of(op, rewriter);
+  if (failed(x))
+    return failure();
+  Location loc = op.getLoc();
+  Emitter outer{rewriter, loc};
+  Value batch = outer.dim(x->q, 0), numTokens = outer.dim(x->q, 1);
+  Value heads = outer.dim(x->q, 2), numKeys = outer.dim(x->k, 1);
+  Type elt = tensorTy(x->q).getElementType();
+  auto empty = [&](Value like, Value tokens) {
+    return emptyLike(rewriter, loc, tensorTy(like), {{0, batch}, {1, tokens}});
+  };
+
+  Value dqGrid[3] = {batch, heads, outer.ceilDiv(numTokens, queryTokens)};
+  auto dq = buildProgram(
+      rewriter, loc, dqGrid, empty(op.getDQ(), numTokens),
+      [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
+        Value t0 = e.mul(ids[2], e.index(queryTokens));
+        GradTile t = GradTile::at(e, *x, op.getO(), op.getLse(), op.getDO(),
+                                  ids[0], ids[1], t0, queryTokens);
+        Value acc = keysOf(t, e.constTensor({t.p.rows, x->dk}, 0.0f));
+        t.p.storeRows(e.truncTo(e.scaled(acc, x->scale), elt), outArgs[0]);
+      });
+
+  Value dkvGrid[3] = {batch, heads, outer.ceilDiv(numKeys, keyTokens)};
+  Value dkvInit[2] = {empty(op.getDK(), numKeys), empty(op.getDV(), numKeys)};
+  auto dkv = buildProgram(
+      rewriter, loc, dkvGrid, dkvInit,
+      [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
+        Value b = ids[0], h = ids[1], zero = e.index(0);
+        Value j0 = e.mul(ids[2], e.index(keyTokens));
+        KeyBlock kb{e, *x, op.getO(), op.getLse(), op.getDO(), b,
+                    h, j0, numTokens, keyTokens,   {},         {}};
+        kb.kTile = e.load(x->k, {b, j0, h, zero}, {1}, {keyTokens, x->dk});
+        kb.vTile = e.load(x->v, {b, j0, h, zero}, {1}, {keyTokens, x->dv});
+        auto [dk, dv] = queriesOf(kb, e.constTensor({keyTokens, x->dk}, 0.0f),
+                                  e.constTensor({keyTokens, x->dv}, 0.0f));
+        SmallVector<Value> at = {b, j0, h, zero};
+        tile::StoreOp::create(e.b, e.loc,
+                              e.truncTo(e.scaled(dk, x->scale), elt),
+                              outArgs[0], at, ArrayRef<int64_t>{1});
+        tile::StoreOp::create(e.b, e.loc, e.truncTo(dv, elt), outArgs[1], at,
+                              ArrayRef<int64_t>{1});
+      });
+  rewriter.replaceOp(op, {dq.getResult(0), dkv.getResult(0), dkv.getResult(1)});
+  return success();
+}
+
+struct TileWindowAttentionGrad : TilePattern<WindowAttentionGradOp> {
+  using TilePattern::TilePattern;
+  LogicalResult matchAndRewrite(WindowAttentionGradOp op,
+                                PatternRewriter &rewriter) const override {
+    int64_t w = op.getConfig().getW(), bn = sizes.keyTokens;
+    int64_t bm = sizes.queryTokensFor(AttentionOperands::groupSize(op));
+    return tileAttentionGrad(
+        op, rewriter, bm, bn,
+        [&](GradTile &t, Value dq) {
+          Emitter &e = t.p.e;
+          auto [lo, hi] = windowKeyRange(e, t.p.t0, bm, t.p.numTokens, w, bn);
+          return e.loop(lo, hi, e.index(bn), dq,
+                        [&](Value j0, ValueRange acc) -> SmallVector<Value> {
+                          auto [kTile, vTile] = t.p.loadKV(j0, bn);
+                          return {t.addDq(acc[0], kTile, vTile,
+                                          t.p.windowMask(j0, bn, w))};
+                        })[0];
+        },
+        [&](KeyBlock &kb, Value dk, Value dv) {
+          auto [lo, hi] =
+              windowQueryRange(kb.e, kb.j0, kb.n, kb.numTokens, w, bm);
+          return kb.loop(lo, hi, bm, {dk, dv},
+                         [&](Value t0, Value dk, Value dv) {
+                           GradTile t = kb.queryTile(t0, bm);
+                           return t.addDkv(dk, dv, kb.kTile, kb.vTile,
+                                           t.p.windowMask(kb.j0, kb.n, w));
+                         });
+        });
+  }
+};
+
+struct TileCompressedAttentionGrad : TilePattern<CompressedAttentionGradOp> {
+  using TilePattern::TilePattern;
+  LogicalResult matchAndRewrite(CompressedAttentionGradOp op,
+                                PatternRewriter &rewriter) const override {
+    int64_t l = op.getConfig().getL(), d = op.getConfig().getD();
+    int64_t bn = sizes.keyTokens;
+    int64_t bm = sizes.queryTokensFor(AttentionOperands::groupSize(op));
+    Value kc = op.getK();
+    return tileAttentionGrad(
+        op, rewriter, bm, bn,
+        [&](GradTile &t, Value dq) {
+          Emitter &e = t.p.e;
+          Value numCompressed = e.dim(kc, 1);
+          auto [lo, hi] = compressedKeyRange(e, t.p.t0, bm, t.p.numTokens,
+                                             numCompressed, l, d);
+          return e.loop(lo, hi, e.index(bn), dq,
+                        [&](Value i0, ValueRange acc) -> SmallVector<Value> {
+                          auto [kTile, vTile] = t.p.loadKV(i0, bn);
+                          Value mask =
+                              t.p.compressedMask(i0, bn, l, d, numCompressed);
+                          return {t.addDq(acc[0], kTile, vTile, mask)};
+                        })[0];
+        },
+        [&](KeyBlock &kb, Value dk, Value dv) {
+          Value numCompressed = kb.e.dim(kc, 1);
+          auto [lo, hi] =
+              compressedQueryRange(kb.e, kb.j0, kb.numTokens, l, d, bm);
+          return kb.loop(
+              lo, hi, bm, {dk, dv}, [&](Value t0, Value dk, Value dv) {
+                GradTile t = kb.queryTile(t0, bm);
+                Value mask =
+                    t.p.compressedMask(kb.j0, kb.n, l, d, numCompressed);
+                return t.addDkv(dk, dv, kb.kTile, kb.vTile, mask);
+              });
+        });
+  }
+};
+
+struct TileSelectedAttentionGrad : TilePattern<SelectedAttentionGradOp> {
+  using TilePattern::TilePattern;
+  LogicalResult matchAndRewrite(SelectedAttentionGradOp op,
+                                PatternRewriter &rewriter) const override {
+    int64_t lSel = op.getConfig().getLSel(), n = op.getConfig().getN();
+    int64_t tokens = sizes.selectedQueryTokens;
+    int64_t bm = sizes.queryTokensFor(AttentionOperands::groupSize(op));
+    Value idx = op.getIdx();
+    return tileAttentionGrad(
+        op, rewriter, tokens, /*keyTokens=*/lSel,
+        // d_q: as the forward, each token's blocks update only its rows.
+        [&](GradTile &t, Value dq) {
+          Emitter &e = t.p.e;
+          Value zero = e.index(0);
+          Value idxTile =
+              e.load(idx, {t.p.b, t.p.t0, t.p.h, zero}, {1}, {tokens, n});
+          return e.loop(
+              zero, e.index(tokens), e.index(1), dq,
+              [&](Value r, ValueRange acc) -> SmallVector<Value> {
+                Value token = e.add(t.p.t0, r);
+                Value otherRows = e.cmp(arith::CmpIPredicate::ne, t.p.rowToken,
+                                        e.splat(e.toI32(token), {t.p.rows}));
+                return e.loop(
+                    zero, e.index(n), e.index(1), acc,
+                    [&](Value slot, ValueRange acc) -> SmallVector<Value> {
+                      Value j = tensor::ExtractOp::create(e.b, e.loc, idxTile,
+                                                          ValueRange{r, slot});
+                      Value valid = arith::AndIOp::create(
+                          e.b, e.loc,
+                          e.cmp(
+                              arith::CmpIPredicate::sge, j,
+                              arith::ConstantIntOp::create(e.b, e.loc, 0, 32)),
+                          e.cmp(arith::CmpIPredicate::slt, token,
+                                t.p.numTokens));
+                      return e.ifElse(
+                          valid,
+                          [&]() -> SmallVector<Value> {
+                            Value start = e.mul(e.toIndex(j), e.index(lSel));
+                            auto [kTile, vTile] = t.p.loadKV(start, lSel);
+                            Value mask =
+                                t.p.selectedMask(start, lSel, otherRows);
+                            return {t.addDq(acc[0], kTile, vTile, mask)};
+                          },
+                          acc);
+                    });
+              })[0];
+        },
+        // d_k, d_v of block j = j0 / l_sel: the queries from j0 on whose
+        // idx row holds j.
+        [&](KeyBlock &kb, Value dk, Value dv) {
+          Emitter &e = kb.e;
+          Value lo = e.mul(e.divFloor(kb.j0, e.index(bm)), e.index(bm));
+          Value j = e.toI32(e.divFloor(kb.j0, e.index(lSel)));
+          return kb.loop(
+              lo, kb.numTokens, bm, {dk, dv},
+              [&](Value t0, Value dk, Value dv) {
+                // Which rows chose block j, before loading anything else of
+                // the tile: most tiles of a long sequence did not.
+                int64_t rows = bm * kb.x.g;
+                auto idxType = RankedTensorType::get(
+                    {rows, n}, tensorTy(idx).getElementType());
+                Value chosen = tile::GatherOp::create(
+                    e.b, e.loc, idxType, idx, ValueRange{kb.b, kb.h},
+                    e.range(t0, rows, kb.x.g), /*row_dim=*/1);
+                Value hits = arith::UIToFPOp::create(
+                    e.b, e.loc,
+                    RankedTensorType::get({rows, n}, e.b.getF32Type()),
+                    e.cmp(arith::CmpIPredicate::eq, chosen,
+                          e.splat(j, {rows, n})));
+                Value members = rowSum(e, hits);
+                Value otherRows =
+                    arith::CmpFOp::create(e.b, e.loc, arith::CmpFPredicate::OEQ,
+                                          members, e.constTensor({rows}, 0.0f));
+                Value anyRow = tensor::ExtractOp::create(
+                    e.b, e.loc,
+                    tile::ReduceOp::create(
+                        e.b, e.loc,
+                        RankedTensorType::get({1}, e.b.getF32Type()),
+                        tile::ReduceKind::Max, e.perColumn(members, 1)),
+                    ValueRange{e.index(0)});
+                Value used = arith::CmpFOp::create(
+                    e.b, e.loc, arith::CmpFPredicate::OGT, anyRow, e.f32(0.0f));
+                ValueRange r =
+                    e.ifElse(used,
+                             [&]() -> SmallVector<Value> {
+                               GradTile t = kb.queryTile(t0, bm);
+                               Value mask =
+                                   t.p.selectedMask(kb.j0, kb.n, otherRows);
+                               auto [dk2, dv2] =
+                                   t.addDkv(dk, dv, kb.kTile, kb.vTile, mask);
+                               return {dk2, dv2};
+                             },
+                             {dk, dv});
+                return std::pair<Value, Value>{r[0], r[1]};
+              });
+        });
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Compression
+//===----------------------------------------------------------------------===//
+
+/// d_input[u] sums, over the compressed tokens i whose block covers u, the
+/// gradient of row r = u - i*d of that block: d_kc[i] . W_r^T (linear) or
+/// d_kc[i] / l (mean). Writing u = m*d + s (phase s < d), the covering
+/// blocks are i = m - a for a < l/d, at r = a*d + s. A program owns the
+/// source tokens of `bm` whole strides, m in [m0, m0 + bm) (so every token
+/// is written by one program, and the tiles are contiguous rows of
+/// d_input), and loops over a:
+///   linear  d_kc rows [m0 - a, m0 - a + bm) times the rows of W that
+///           positions a*d .. a*d + d - 1 use, transposed: a [bm, d*D]
+///           product whose row m holds the d tokens m*d + s side by side,
+///           so its row-major reshape to [bm*d, D] is the tile of source
+///           tokens (every product term is used: no phase is masked);
+///   mean    d_kc row m - a repeated for the d tokens of stride m (a gather
+///           with row indices m0 - a + j floordiv d).
+/// Rows below 0 or from Nc on read zeros, which is exactly "no block".
+///
+/// d_weight rows r*D .. r*D + D are sum over (batch, i) of
+/// (k[i*d + r] + PE[r])^T . d_kc[i], one program per (head, r); d_pe[r] is
+/// sum over (batch, i) of d_kc[i] . W_r^T = (sum of d_kc) . W_r^T, so the
+/// same program sums d_kc on the way and writes d_pe[r] too.
+struct TileCompressGrad : TilePattern<CompressGradOp> {
+  using TilePattern::TilePattern;
+  LogicalResult matchAndRewrite(CompressGradOp op,
+                                PatternRewriter &rewriter) const override {
+    auto inType = tensorTy(op.getInput());
+    int64_t dd = inType.getDimSize(3);
+    if (ShapedType::isDynamic(dd))
+      return rewriter.notifyMatchFailure(op, "tiles need a static D");
+    ConfigAttr cfg = op.getConfig();
+    int64_t l = cfg.getL(), d = cfg.getD(), bc = sizes.compressTokens;
+    bool linear = op.getMode() == CompressMode::Linear;
+    Value input = op.getInput(), dKc = op.getDResult(), weight = op.getWeight();
+    Type elt = inType.getElementType();
+    Location loc = op.getLoc();
+    Emitter outer{rewriter, loc};
+    Value batch = outer.dim(input, 0), numTokens = outer.dim(input, 1);
+    Value heads = outer.dim(input, 2), numCompressed = outer.dim(dKc, 1);
+
+    // d_input: compress-tokens source tokens per program, rounded up to
+    // whole strides.
+    int64_t bm = std::max<int64_t>(1, bc / d), rows = bm * d;
+    Value strides = outer.ceilDiv(numTokens, d);
+    Value grid[3] = {batch, heads, outer.ceilDiv(strides, bm)};
+    auto dInput = buildProgram(
+        rewriter, loc, grid,
+        emptyLike(rewriter, loc, inType, {{0, batch}, {1, numTokens}}),
+        [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
+          Value b = ids[0], h = ids[1], zero = e.index(0);
+          Value m0 = e.mul(ids[2], e.index(bm));
+          auto gatherRows = [&](Value first, int64_t n, int64_t divisor) {
+            return tile::GatherOp::create(
+                e.b, e.loc,
+                RankedTensorType::get({n, dd}, tensorTy(dKc).getElementType()),
+                dKc, ValueRange{b, h}, e.range(first, n, divisor), 1);
+          };
+          Value acc0 = linear ? e.constTensor({bm, d * dd}, 0.0f)
+                              : e.constTensor({rows, dd}, 0.0f);
+          Value acc = e.loop(
+              zero, e.index(l / d), e.index(1), acc0,
+              [&](Value a, ValueRange acc) -> SmallVector<Value> {
+                Value first = e.sub(m0, a);
+                if (!linear)
+                  return {e.addF(acc[0], e.extF32(gatherRows(first, rows, d)))};
+                Value w = e.load(weight, {h, e.mul(a, e.index(d * dd)), zero},
+                                 {1}, {d * dd, dd});
+                return {e.addF(acc[0], e.dot(gatherRows(first, bm, 1), w,
+                                             /*rhsTransposed=*/true))};
+              })[0];
+          if (linear) {
+            // [bm, d*D] -> [bm, d, D] -> [bm*d, D], row-major.
+            acc = tensor::ExpandShapeOp::create(
+                e.b, e.loc,
+                RankedTensorType::get({bm, d, dd}, e.b.getF32Type()), acc,
+                SmallVector<ReassociationIndices>{{0}, {1, 2}});
+            acc = tensor::CollapseShapeOp::create(
+                e.b, e.loc, acc,
+                SmallVector<ReassociationIndices>{{0, 1}, {2}});
+          } else {
+            acc = e.scaled(acc, 1.0f / l);
+          }
+          tile::StoreOp::create(e.b, e.loc, e.truncTo(acc, elt), outArgs[0],
+                                ValueRange{b, e.mul(m0, e.index(d)), h, zero},
+                                ArrayRef<int64_t>{1});
+        });
+    SmallVector<Value> results = {dInput.getResult(0)};
+    if (!linear) {
+      rewriter.replaceOp(op, results);
+      return success();
+    }
+
+    // d_weight and d_pe, per (head, position r).
+    Value pe = op.getPe();
+    SmallVector<Value> outs = {
+        emptyLike(rewriter, loc, tensorTy(weight), {{0, heads}})};
+    if (pe)
+      outs.push_back(emptyLike(rewriter, loc, tensorTy(pe), {{0, heads}}));
+    Value paramGrid[2] = {heads, outer.index(l)};
+    auto dParams = buildProgram(
+        rewriter, loc, paramGrid, outs,
+        [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
+          Value h = ids[0], r = ids[1], zero = e.index(0);
+          SmallVector<Value> init = {e.constTensor({dd, dd}, 0.0f)};
+          if (pe)
+            init.push_back(e.constTensor({1, dd}, 0.0f));
+          Value ones = e.constTensor({1, bc}, 1.0f);
+          Value peRow; // PE[r] for every row, f32 [bc, D]
+          if (pe)
+            peRow =
+                e.extF32(e.perColumn(e.load(pe, {h, r, zero}, {2}, {dd}), bc));
+          ValueRange acc = e.loop(
+              zero, batch, e.index(1), init,
+              [&](Value b, ValueRange acc) -> SmallVector<Value> {
+                return e.loop(
+                    zero, numCompressed, e.index(bc), acc,
+                    [&](Value i0, ValueRange acc) -> SmallVector<Value> {
+                      Value g = e.extF32(
+                          e.load(dKc, {b, i0, h, zero}, {1}, {bc, dd}));
+                      // Row c is k[(i0 + c)*d + r].
+                      Value pos = arith::AddIOp::create(
+                          e.b, e.loc,
+                          arith::MulIOp::create(e.b, e.loc, e.range(i0, bc),
+                                                e.splatI32(d, {bc})),
+                          e.splat(e.toI32(r), {bc}));
+                      Value x = e.extF32(tile::GatherOp::create(
+                          e.b, e.loc, RankedTensorType::get({bc, dd}, elt),
+                          input, ValueRange{b, h}, pos, 1));
+                      if (pe)
+                        x = e.addF(x, peRow);
+                      SmallVector<Value> next = {e.addF(
+                          acc[0], e.dot(x, g, false, /*lhsTransposed=*/true))};
+                      if (pe)
+                        next.push_back(e.addF(acc[1], e.dot(ones, g, false)));
+                      return next;
+                    });
+              });
+          Value rowStart = e.mul(r, e.index(dd));
+          tile::StoreOp::create(e.b, e.loc, e.truncTo(acc[0], elt), outArgs[0],
+                                ValueRange{h, rowStart, zero},
+                                ArrayRef<int64_t>{1});
+          if (pe) {
+            Value wr = e.load(weight, {h, rowStart, zero}, {1}, {dd, dd});
+            Value dpe = e.dot(acc[1], wr, /*rhsTransposed=*/true);
+            tile::StoreOp::create(e.b, e.loc, e.truncTo(dpe, elt), outArgs[1],
+                                  ValueRange{h, r, zero}, ArrayRef<int64_t>{1});
+          }
+        });
+    llvm::append_range(results, dParams.getResults());
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Combine
+//===----------------------------------------------------------------------===//
+
+/// Per token tile of one query head: d_gates[c] = rowsum(d_o * o_c) and
+/// d_c = g_c * d_o for the three branches c.
+struct TileCombineGrad : TilePattern<CombineGradOp> {
+  using TilePattern::TilePattern;
+  LogicalResult matchAndRewrite(CombineGradOp op,
+                                PatternRewriter &rewriter) const override {
+    auto oType = tensorTy(op.getDO());
+    int64_t dv = oType.getDimSize(3), bm = sizes.queryTokensFor(1);
+    if (ShapedType::isDynamic(dv))
+      return rewriter.notifyMatchFailure(op, "tiles need a static Dv");
+    Location loc = op.getLoc();
+    Emitter outer{rewriter, loc};
+    Value gates = op.getGates();
+    Value batch = outer.dim(gates, 0), t = outer.dim(gates, 1);
+    SmallVector<std::pair<int64_t, Value>> dyn = {{0, batch}, {1, t}};
+    Value outs[4] = {emptyLike(rewriter, loc, tensorTy(gates), dyn),
+                     emptyLike(rewriter, loc, oType, dyn),
+                     emptyLike(rewriter, loc, oType, dyn),
+                     emptyLike(rewriter, loc, oType, dyn)};
+    Value grid[3] = {batch, outer.dim(gates, 2), outer.ceilDiv(t, bm)};
+    Value branches[3] = {op.getCmp(), op.getSlc(), op.getWin()};
+    Type elt = oType.getElementType();
+
+    auto program = buildProgram(
+        rewriter, loc, grid, outs,
+        [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
+          Value b = ids[0], hq = ids[1], zero = e.index(0);
+          Value t0 = e.mul(ids[2], e.index(bm));
+          Value dO =
+              e.extF32(e.load(op.getDO(), {b, t0, hq, zero}, {1}, {bm, dv}));
+          for (auto [c, branch] : llvm::enumerate(branches)) {
+            Value column = e.index(static_cast<int64_t>(c));
+            Value gate = e.load(gates, {b, t0, hq, column}, {1}, {bm});
+            Value o = e.load(branch, {b, t0, hq, zero}, {1}, {bm, dv});
+            Value dGate = rowSum(e, e.mulF(dO, e.extF32(o)));
+            tile::StoreOp::create(e.b, e.loc, e.truncTo(dGate, elt), outArgs[0],
+                                  ValueRange{b, t0, hq, column},
+                                  ArrayRef<int64_t>{1});
+            Value dBranch = e.mulF(e.extF32(e.perRow(gate, dv)), dO);
+            tile::StoreOp::create(e.b, e.loc, e.truncTo(dBranch, elt),
+                                  outArgs[1 + c], ValueRange{b, t0, hq, zero},
+                                  ArrayRef<int64_t>{1});
+          }
+        });
+    rewriter.replaceOp(op, program.getResults());
+    return success();
+  }
+};
+
+} // namespace
+
+void tiling::populateBackwardTilingPatterns(RewritePatternSet &patterns,
+                                            TileSizes sizes) {
+  patterns.add<TileWindowAttentionGrad, TileCompressedAttentionGrad,
+               TileSelectedAttentionGrad, TileCompressGrad, TileCombineGrad>(
+      patterns.getContext(), sizes);
+}

@@ -1,0 +1,250 @@
+// RUN: nsa-opt %s -split-input-file -nsa-tile="query-tokens=8 key-tokens=16 compress-tokens=32" -verify-diagnostics | FileCheck %s
+
+// The backward programs of nsa-tile (docs/tile.md, "Backward programs"):
+// deterministic, every output element stored by one program instance. Shapes
+// are grouped (nsa-group-gqa): q [B=1, T=100, HKV=2, G=4, Dk=32], Dv = 16, so
+// a query tile of 8 tokens has 32 rows.
+
+// Window, w = 16. d_q: a program per query tile, over the keys of the
+// forward, recomputing p from lse (base 2) under the forward's mask, with
+// Delta = rowsum(d_o * o); d_q = scale * sum ds . k.
+// d_k, d_v: a program per block of 16 keys, over the query tiles
+// [j0 rounded down to 8, min(T, j0 + 16 + w - 1)); d_k += ds^T . q and
+// d_v += p^T . d_o contract over the 32 rows (8 tokens x 4 heads).
+// CHECK-LABEL: func.func @window
+// CHECK-DAG: %[[LOG2E:.*]] = arith.constant dense<1.44269502> : tensor<32xf32>
+// CHECK-DAG: %[[SCALE:.*]] = arith.constant dense<0.176776692> : tensor<32x32xf32>
+// CHECK: %[[DQ:.*]] = tile.program grid(%c1, %c2, %c13) outs(%{{.*}} : tensor<1x100x2x4x32xbf16>)
+// CHECK:   %[[Q:.*]] = tile.load %arg0{{.*}} {row_dims = array<i64: 1, 3>} : tensor<1x100x2x4x32xbf16> -> tensor<32x32xbf16>
+// CHECK:   %[[LSE:.*]] = tile.load %arg4{{.*}} -> tensor<32xf32>
+// CHECK:   %[[LSE2:.*]] = arith.mulf %[[LSE]], %[[LOG2E]]
+// CHECK:   %[[DO:.*]] = tile.load %arg5{{.*}} -> tensor<32x16xbf16>
+// CHECK:   %[[O:.*]] = tile.load %arg3{{.*}} -> tensor<32x16xbf16>
+// CHECK:   %[[DELTA:.*]] = tile.reduce sum
+// CHECK:   %[[ACC:.*]] = scf.for %{{.*}} step %c16 iter_args(%[[IT:.*]] = %{{.*}}) -> (tensor<32x32xf32>)
+// CHECK:     %[[K:.*]] = tile.load %arg1
+// CHECK:     %[[V:.*]] = tile.load %arg2
+// CHECK-DAG:     arith.cmpi sgt, %[[COL:.*]], %[[ROW:[^ ]*]] : tensor<32x16xi32>
+// CHECK-DAG:     arith.cmpi slt, %[[COL]], %{{.*}} : tensor<32x16xi32>
+// CHECK-DAG:     arith.cmpi sge, %[[COL]], %{{.*}} : tensor<32x16xi32>
+// CHECK:     %[[MASK:.*]] = arith.ori %{{.*}}, %{{.*}} : tensor<32x16xi1>
+// CHECK:     %[[S:.*]] = tile.dot %[[Q]], %[[K]] {rhs_transposed}
+// CHECK:     %[[S2:.*]] = arith.subf
+// CHECK:     %[[E:.*]] = math.exp2 %[[S2]]
+// CHECK:     %[[P:.*]] = tile.masked_fill %[[E]], %{{.*}}
+// CHECK:     %[[DP:.*]] = tile.dot %[[DO]], %[[V]] {rhs_transposed} : tensor<32x16xbf16>, tensor<16x16xbf16> -> tensor<32x16xf32>
+// CHECK:     %[[DD:.*]] = arith.subf %[[DP]]
+// CHECK:     %[[DS:.*]] = arith.mulf %[[P]], %[[DD]]
+// CHECK:     %[[KF:.*]] = arith.extf %[[K]]
+// CHECK:     %[[DQT:.*]] = tile.dot %[[DS]], %[[KF]] : tensor<32x16xf32>, tensor<16x32xf32> -> tensor<32x32xf32>
+// CHECK:     arith.addf %[[IT]], %[[DQT]]
+// CHECK:   %[[SC:.*]] = arith.mulf %[[ACC]], %[[SCALE]]
+// CHECK:   %[[T:.*]] = arith.truncf %[[SC]]
+// CHECK:   tile.store %[[T]] into {{.*}} {row_dims = array<i64: 1, 3>} : tensor<32x32xbf16> into tensor<1x100x2x4x32xbf16>
+// CHECK: %[[DKV:.*]]:2 = tile.program grid(%c1, %c2, %c7) outs(%{{.*}}, %{{.*}} : tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>)
+// CHECK:   %[[J0:.*]] = arith.muli %{{.*}}, %c16
+// CHECK:   %[[KB:.*]] = tile.load %arg1[%{{.*}}, %[[J0]], %{{.*}}, %c0] {row_dims = array<i64: 1>} : tensor<1x100x2x32xbf16> -> tensor<16x32xbf16>
+// CHECK:   %[[HI0:.*]] = arith.addi %[[J0]], %c31
+// CHECK:   %[[HI:.*]] = arith.minsi %[[HI0]], %c100
+// CHECK:   scf.for %{{.*}} = %{{.*}} to %[[HI]] step %c8
+// CHECK:     tile.dot %{{.*}}, %[[KB]] {rhs_transposed} : tensor<32x32xbf16>, tensor<16x32xbf16> -> tensor<32x16xf32>
+// CHECK:     tile.dot %{{.*}} {lhs_transposed} : tensor<32x16xf32>, tensor<32x32xf32> -> tensor<16x32xf32>
+// CHECK:     tile.dot %{{.*}} {lhs_transposed} : tensor<32x16xf32>, tensor<32x16xf32> -> tensor<16x16xf32>
+// CHECK:   tile.store {{.*}} : tensor<16x32xbf16> into tensor<1x100x2x32xbf16>
+// CHECK:   tile.store {{.*}} : tensor<16x16xbf16> into tensor<1x100x2x16xbf16>
+// CHECK: return %[[DQ]], %[[DKV]]#0, %[[DKV]]#1
+func.func @window(%q: tensor<1x100x2x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v: tensor<1x100x2x16xbf16>,
+    %o: tensor<1x100x2x4x16xbf16>, %lse: tensor<1x100x2x4xf32>, %d_o: tensor<1x100x2x4x16xbf16>)
+    -> (tensor<1x100x2x4x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>) {
+  %dq, %dk, %dv = nsa.window_attention_grad %q, %k, %v, %o, %lse grad %d_o config <w = 16>
+      : (tensor<1x100x2x4x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x2x4x16xbf16>, tensor<1x100x2x4xf32>, tensor<1x100x2x4x16xbf16>)
+      -> (tensor<1x100x2x4x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>)
+  return %dq, %dk, %dv : tensor<1x100x2x4x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>
+}
+
+// -----
+
+// Compressed (paper config, Nc = 5): d_q visits compressed tokens
+// [0, min(Nc, (min(T, t0 + 8) - l)/d + 1)) with the forward's mask
+// (i*d + l - 1 > t or i >= Nc); the d_kc/d_vc program of the 16 compressed
+// tokens from i0 visits the query tiles from (i0*d + l - 1) rounded down to 8
+// up to T.
+// CHECK-LABEL: func.func @compressed
+// CHECK-DAG: %[[D:.*]] = arith.constant dense<16> : tensor<32x16xi32>
+// CHECK-DAG: %[[LM1:.*]] = arith.constant dense<31> : tensor<32x16xi32>
+// CHECK: tile.program grid(%c1, %c2, %c13)
+// CHECK:   arith.minsi %{{.*}}, %c5
+// CHECK:   scf.for %{{.*}} = %c0 to %{{.*}} step %c16
+// CHECK:     %[[COL:.*]] = tile.broadcast %{{.*}} {dim = 0 : i64} : tensor<16xi32> -> tensor<32x16xi32>
+// CHECK:     %[[MUL:.*]] = arith.muli %[[COL]], %[[D]]
+// CHECK:     %[[LAST:.*]] = arith.addi %[[MUL]], %[[LM1]]
+// CHECK:     arith.cmpi sgt, %[[LAST]], %{{.*}}
+// CHECK: tile.program grid(%c1, %c2, %c1) outs(%{{.*}}, %{{.*}} : tensor<1x5x2x32xbf16>, tensor<1x5x2x16xbf16>)
+// CHECK:   %[[I0:.*]] = arith.muli %{{.*}}, %c16
+// CHECK:   %[[F0:.*]] = arith.muli %[[I0]], %c16
+// CHECK:   %[[F1:.*]] = arith.addi %[[F0]], %c31
+// CHECK:   %[[F2:.*]] = arith.floordivsi %[[F1]], %c8
+// CHECK:   %[[LO:.*]] = arith.muli %[[F2]], %c8
+// CHECK:   scf.for %{{.*}} = %[[LO]] to %c100 step %c8
+// CHECK:     tile.dot {{.*}} {lhs_transposed}
+// CHECK:     tile.dot {{.*}} {lhs_transposed}
+func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>, %vc: tensor<1x5x2x16xbf16>,
+    %o: tensor<1x100x2x4x16xbf16>, %lse: tensor<1x100x2x4xf32>, %d_o: tensor<1x100x2x4x16xbf16>)
+    -> (tensor<1x100x2x4x32xbf16>, tensor<1x5x2x32xbf16>, tensor<1x5x2x16xbf16>) {
+  %dq, %dk, %dv = nsa.compressed_attention_grad %q, %kc, %vc, %o, %lse grad %d_o config <>
+      : (tensor<1x100x2x4x32xbf16>, tensor<1x5x2x32xbf16>, tensor<1x5x2x16xbf16>, tensor<1x100x2x4x16xbf16>, tensor<1x100x2x4xf32>, tensor<1x100x2x4x16xbf16>)
+      -> (tensor<1x100x2x4x32xbf16>, tensor<1x5x2x32xbf16>, tensor<1x5x2x16xbf16>)
+  return %dq, %dk, %dv : tensor<1x100x2x4x32xbf16>, tensor<1x5x2x32xbf16>, tensor<1x5x2x16xbf16>
+}
+
+// -----
+
+// Selected (l' = 64, n = 4). d_q: one token per program as in the forward,
+// each slot of its idx row (skipping -1), rows of other tokens masked.
+// d_k, d_v: a program per selection block j (64 keys), over every query tile
+// from the block's start; the rows whose idx row holds j (a membership test
+// over the n slots, gathered by each row's token) are the only ones not
+// masked, and a tile where no row chose j is skipped before q, o and d_o
+// are loaded. No inverted index, no atomics.
+// CHECK-LABEL: func.func @selected
+// CHECK: tile.program grid(%c1, %c2, %c100)
+// CHECK:   %[[IDX:.*]] = tile.load %arg3{{.*}} : tensor<1x100x2x4xi32> -> tensor<1x4xi32>
+// CHECK:   scf.for %{{.*}} = %c0 to %c1 step %c1
+// CHECK:     %[[OTHER:.*]] = arith.cmpi ne
+// CHECK:     scf.for %{{.*}} = %c0 to %c4 step %c1
+// CHECK:       tensor.extract %[[IDX]]
+// CHECK:       scf.if
+// CHECK:         tile.load %arg1{{.*}} -> tensor<64x32xbf16>
+// CHECK:         tile.broadcast %[[OTHER]] {dim = 1 : i64} : tensor<4xi1> -> tensor<4x64xi1>
+// CHECK:         tile.dot {{.*}} : tensor<4x64xf32>, tensor<64x32xf32> -> tensor<4x32xf32>
+// CHECK: tile.program grid(%c1, %c2, %c2) outs(%{{.*}}, %{{.*}} : tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>)
+// CHECK:   %[[J0:.*]] = arith.muli %{{.*}}, %c64
+// CHECK:   %[[J:.*]] = arith.floordivsi %[[J0]], %c64
+// CHECK:   %[[JI:.*]] = arith.index_cast %[[J]] : index to i32
+// CHECK:   scf.for %[[T0:.*]] = %{{.*}} to %c100 step %c8
+// CHECK:     %[[ROWS:.*]] = tile.range %[[T0]] {divisor = 4 : i64} : tensor<32xi32>
+// CHECK:     %[[CHOSEN:.*]] = tile.gather %arg3[%{{.*}}, %{{.*}}] rows %[[ROWS]] {row_dim = 1 : i64} : tensor<1x100x2x4xi32>, tensor<32xi32> -> tensor<32x4xi32>
+// CHECK:     %[[JS:.*]] = tensor.splat %[[JI]] : tensor<32x4xi32>
+// CHECK:     %[[HIT:.*]] = arith.cmpi eq, %[[CHOSEN]], %[[JS]]
+// CHECK:     %[[HITF:.*]] = arith.uitofp %[[HIT]]
+// CHECK:     %[[MEMBERS:.*]] = tile.reduce sum %[[HITF]] : tensor<32x4xf32> -> tensor<32xf32>
+// CHECK:     %[[NONE:.*]] = arith.cmpf oeq, %[[MEMBERS]]
+// CHECK:     tile.reduce max
+// CHECK:     %[[ANY:.*]] = arith.cmpf ogt
+// CHECK:     scf.if %[[ANY]]
+// CHECK:       tile.load %arg0
+// CHECK:       tile.broadcast %[[NONE]] {dim = 1 : i64} : tensor<32xi1> -> tensor<32x64xi1>
+// CHECK:       tile.dot {{.*}} {lhs_transposed} : tensor<32x64xf32>, tensor<32x32xf32> -> tensor<64x32xf32>
+// CHECK:       tile.dot {{.*}} {lhs_transposed} : tensor<32x64xf32>, tensor<32x16xf32> -> tensor<64x16xf32>
+func.func @selected(%q: tensor<1x100x2x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v: tensor<1x100x2x16xbf16>,
+    %idx: tensor<1x100x2x4xi32>, %o: tensor<1x100x2x4x16xbf16>, %lse: tensor<1x100x2x4xf32>, %d_o: tensor<1x100x2x4x16xbf16>)
+    -> (tensor<1x100x2x4x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>) {
+  %dq, %dk, %dv = nsa.selected_attention_grad %q, %k, %v, %idx, %o, %lse grad %d_o config <n = 4>
+      : (tensor<1x100x2x4x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x2x4xi32>, tensor<1x100x2x4x16xbf16>, tensor<1x100x2x4xf32>, tensor<1x100x2x4x16xbf16>)
+      -> (tensor<1x100x2x4x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>)
+  return %dq, %dk, %dv : tensor<1x100x2x4x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>
+}
+
+// -----
+
+// Linear compression with PE (l = 32, d = 16, D = 16). d_input: a program
+// per 32 source tokens (compress-tokens, whole strides: 2 of 16), looping
+// over the l/d = 2 compressed tokens covering each: the d_kc rows
+// m0 - a, m0 - a + 1 times rows [a*d*D, (a+1)*d*D) of W transposed, a
+// [2, 256] product whose row-major reshape is the [32, 16] tile of source
+// tokens. d_weight and d_pe: a program per (head, position r), over batch
+// and every compressed token: x^T . d_kc with x = k[i*d + r] + PE[r], and the
+// sum of d_kc (as a product by ones) times W_r^T for d_pe[r].
+// CHECK-LABEL: func.func @compress_linear
+// CHECK: %[[DIN:.*]] = tile.program grid(%c1, %c2, %c4) outs(%{{.*}} : tensor<1x100x2x16xbf16>)
+// CHECK:   %[[M0:.*]] = arith.muli %{{.*}}, %c2
+// CHECK:   %[[ACC:.*]] = scf.for %[[A:.*]] = %c0 to %c2 step %c1 iter_args(%[[IT:.*]] = %{{.*}}) -> (tensor<2x256xf32>)
+// CHECK:     %[[FIRST:.*]] = arith.subi %[[M0]], %[[A]]
+// CHECK:     %[[WROW:.*]] = arith.muli %[[A]], %c256
+// CHECK:     %[[W:.*]] = tile.load %arg1[%{{.*}}, %[[WROW]], %c0] {row_dims = array<i64: 1>} : tensor<2x512x16xbf16> -> tensor<256x16xbf16>
+// CHECK:     %[[R:.*]] = tile.range %[[FIRST]] : tensor<2xi32>
+// CHECK:     %[[G:.*]] = tile.gather %arg3[%{{.*}}, %{{.*}}] rows %[[R]] {row_dim = 1 : i64} : tensor<1x5x2x16xbf16>, tensor<2xi32> -> tensor<2x16xbf16>
+// CHECK:     tile.dot %[[G]], %[[W]] {rhs_transposed} : tensor<2x16xbf16>, tensor<256x16xbf16> -> tensor<2x256xf32>
+// CHECK:   %[[E:.*]] = tensor.expand_shape %[[ACC]] {{\[}}[0], [1, 2]] output_shape [2, 16, 16] : tensor<2x256xf32> into tensor<2x16x16xf32>
+// CHECK:   %[[C:.*]] = tensor.collapse_shape %[[E]] {{\[}}[0, 1], [2]] : tensor<2x16x16xf32> into tensor<32x16xf32>
+// CHECK-DAG:   %[[CT:.*]] = arith.truncf %[[C]]
+// CHECK-DAG:   %[[U0:.*]] = arith.muli %[[M0]], %c16
+// CHECK:   tile.store %[[CT]] into %{{.*}}[%{{.*}}, %[[U0]], %{{.*}}, %c0] {row_dims = array<i64: 1>} : tensor<32x16xbf16> into tensor<1x100x2x16xbf16>
+// CHECK: %[[DP:.*]]:2 = tile.program grid(%c2, %c32) outs(%{{.*}}, %{{.*}} : tensor<2x512x16xbf16>, tensor<2x32x16xbf16>)
+// CHECK: ^bb0(%[[H:.*]]: index, %[[POS:.*]]: index,
+// CHECK:   %[[PE:.*]] = tile.load %arg2[%[[H]], %[[POS]], %c0] {row_dims = array<i64: 2>} : tensor<2x32x16xbf16> -> tensor<16xbf16>
+// CHECK:   %[[SUMS:.*]]:2 = scf.for %{{.*}} = %c0 to %c1 step %c1
+// CHECK:     scf.for %{{.*}} = %c0 to %c5 step %c32
+// CHECK:       %[[DKC:.*]] = tile.load %arg3
+// CHECK:       %[[X:.*]] = tile.gather %arg0
+// CHECK:       %[[XP:.*]] = arith.addf
+// CHECK:       tile.dot %[[XP]], %{{.*}} {lhs_transposed} : tensor<32x16xf32>, tensor<32x16xf32> -> tensor<16x16xf32>
+// CHECK:       tile.dot %{{.*}}, %{{.*}} : tensor<1x32xf32>, tensor<32x16xf32> -> tensor<1x16xf32>
+// CHECK:   %[[ROW:.*]] = arith.muli %[[POS]], %c16
+// CHECK:   tile.store %{{.*}} into %{{.*}}[%[[H]], %[[ROW]], %c0] {row_dims = array<i64: 1>} : tensor<16x16xbf16> into tensor<2x512x16xbf16>
+// CHECK:   %[[WR:.*]] = tile.load %arg1[%[[H]], %[[ROW]], %c0]
+// CHECK:   tile.dot %[[SUMS]]#1, %{{.*}} {rhs_transposed} : tensor<1x16xf32>, tensor<16x16xf32> -> tensor<1x16xf32>
+// CHECK:   tile.store %{{.*}} into %{{.*}}[%[[H]], %[[POS]], %c0] {row_dims = array<i64: 1>} : tensor<1x16xbf16> into tensor<2x32x16xbf16>
+// CHECK: return %[[DIN]], %[[DP]]#0, %[[DP]]#1
+func.func @compress_linear(%k: tensor<1x100x2x16xbf16>, %w: tensor<2x512x16xbf16>, %pe: tensor<2x32x16xbf16>, %dkc: tensor<1x5x2x16xbf16>)
+    -> (tensor<1x100x2x16xbf16>, tensor<2x512x16xbf16>, tensor<2x32x16xbf16>) {
+  %dk, %dw, %dpe = nsa.compress_grad linear %k weight %w pe %pe grad %dkc config <>
+      : (tensor<1x100x2x16xbf16>, tensor<2x512x16xbf16>, tensor<2x32x16xbf16>, tensor<1x5x2x16xbf16>)
+      -> (tensor<1x100x2x16xbf16>, tensor<2x512x16xbf16>, tensor<2x32x16xbf16>)
+  return %dk, %dw, %dpe : tensor<1x100x2x16xbf16>, tensor<2x512x16xbf16>, tensor<2x32x16xbf16>
+}
+
+// -----
+
+// Mean compression: the d_kc row of each covering compressed token repeated
+// for the d tokens of its stride (a gather with divisor d), times 1/l.
+// CHECK-LABEL: func.func @compress_mean
+// CHECK-DAG: %[[INV:.*]] = arith.constant dense<3.125000e-02> : tensor<32x16xf32>
+// CHECK: tile.program grid(%c1, %c2, %c4) outs(%{{.*}} : tensor<1x100x2x16xf16>)
+// CHECK:   scf.for
+// CHECK:     %[[R:.*]] = tile.range %{{.*}} {divisor = 16 : i64} : tensor<32xi32>
+// CHECK:     tile.gather %arg1[%{{.*}}, %{{.*}}] rows %[[R]] {row_dim = 1 : i64} : tensor<1x5x2x16xf16>, tensor<32xi32> -> tensor<32x16xf16>
+// CHECK:   arith.mulf %{{.*}}, %[[INV]]
+// CHECK:   tile.store {{.*}} : tensor<32x16xf16> into tensor<1x100x2x16xf16>
+// CHECK-NOT: tile.program
+func.func @compress_mean(%k: tensor<1x100x2x16xf16>, %dkc: tensor<1x5x2x16xf16>) -> tensor<1x100x2x16xf16> {
+  %dk = nsa.compress_grad mean %k grad %dkc config <>
+      : (tensor<1x100x2x16xf16>, tensor<1x5x2x16xf16>) -> tensor<1x100x2x16xf16>
+  return %dk : tensor<1x100x2x16xf16>
+}
+
+// -----
+
+// Combine: per (b, query head, 8 tokens), d_gates[c] = rowsum(d_o * o_c)
+// (a rank-1 tile stored into column c) and d_c = g_c * d_o.
+// CHECK-LABEL: func.func @combine
+// CHECK: tile.program grid(%c1, %c8, %c13) outs(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<1x100x8x3xbf16>, tensor<1x100x8x16xbf16>, tensor<1x100x8x16xbf16>, tensor<1x100x8x16xbf16>)
+// CHECK: ^bb0(%{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %[[DG:.*]]: tensor<1x100x8x3xbf16>, %[[D0:.*]]: tensor<1x100x8x16xbf16>, %[[D1:.*]]: tensor<1x100x8x16xbf16>, %[[D2:.*]]: tensor<1x100x8x16xbf16>):
+// CHECK:   tile.reduce sum %{{.*}} : tensor<8x16xf32> -> tensor<8xf32>
+// CHECK:   tile.store %{{.*}} into %[[DG]][%{{.*}}, %{{.*}}, %{{.*}}, %c0] {row_dims = array<i64: 1>} : tensor<8xbf16> into tensor<1x100x8x3xbf16>
+// CHECK:   tile.store %{{.*}} into %[[D0]]
+// CHECK:   tile.store %{{.*}} into %[[DG]][%{{.*}}, %{{.*}}, %{{.*}}, %c1]
+// CHECK:   tile.store %{{.*}} into %[[D1]]
+// CHECK:   tile.store %{{.*}} into %[[DG]][%{{.*}}, %{{.*}}, %{{.*}}, %c2]
+// CHECK:   tile.store %{{.*}} into %[[D2]]
+func.func @combine(%g: tensor<1x100x8x3xbf16>, %a: tensor<1x100x8x16xbf16>, %b: tensor<1x100x8x16xbf16>,
+    %c: tensor<1x100x8x16xbf16>, %d_o: tensor<1x100x8x16xbf16>)
+    -> (tensor<1x100x8x3xbf16>, tensor<1x100x8x16xbf16>, tensor<1x100x8x16xbf16>, tensor<1x100x8x16xbf16>) {
+  %dg, %da, %db, %dc = nsa.combine_grad %g, %a, %b, %c grad %d_o
+      : (tensor<1x100x8x3xbf16>, tensor<1x100x8x16xbf16>, tensor<1x100x8x16xbf16>, tensor<1x100x8x16xbf16>, tensor<1x100x8x16xbf16>)
+      -> (tensor<1x100x8x3xbf16>, tensor<1x100x8x16xbf16>, tensor<1x100x8x16xbf16>, tensor<1x100x8x16xbf16>)
+  return %dg, %da, %db, %dc : tensor<1x100x8x3xbf16>, tensor<1x100x8x16xbf16>, tensor<1x100x8x16xbf16>, tensor<1x100x8x16xbf16>
+}
+
+// -----
+
+// An attention grad op must be grouped first, like the forward's.
+func.func @ungrouped(%q: tensor<1x40x4x32xbf16>, %k: tensor<1x40x2x32xbf16>, %v: tensor<1x40x2x16xbf16>,
+    %o: tensor<1x40x4x16xbf16>, %lse: tensor<1x40x4xf32>, %d_o: tensor<1x40x4x16xbf16>)
+    -> tensor<1x40x4x32xbf16> {
+  // expected-error @+1 {{nsa-tile: cannot tile this op: it needs the grouped form of nsa-group-gqa}}
+  %dq, %dk, %dv = nsa.window_attention_grad %q, %k, %v, %o, %lse grad %d_o config <>
+      : (tensor<1x40x4x32xbf16>, tensor<1x40x2x32xbf16>, tensor<1x40x2x16xbf16>, tensor<1x40x4x16xbf16>, tensor<1x40x4xf32>, tensor<1x40x4x16xbf16>)
+      -> (tensor<1x40x4x32xbf16>, tensor<1x40x2x32xbf16>, tensor<1x40x2x16xbf16>)
+  return %dq : tensor<1x40x4x32xbf16>
+}
