@@ -132,6 +132,16 @@ public:
     return Status::success();
   }
 
+  /// require() and readString() of one field; `value` is left on the field
+  /// so that later checks of its content can point at it.
+  Status requireString(const JsonValue &object, const std::string &path,
+                       const char *key, const JsonValue *&value,
+                       std::string &result) const {
+    if (Status s = require(object, path, key, value); !s.ok())
+      return s;
+    return readString(*value, path.empty() ? key : path + "." + key, result);
+  }
+
   Status readString(const JsonValue &value, const std::string &path,
                     std::string &result) const {
     if (Status s = expectKind(value, JsonValue::Kind::String, "a string", path);
@@ -215,9 +225,8 @@ public:
       return s;
     const JsonValue *field;
     std::string formatName;
-    if (Status s = Reader.require(root, "", "format", field); !s.ok())
-      return s;
-    if (Status s = Reader.readString(*field, "format", formatName); !s.ok())
+    if (Status s = Reader.requireString(root, "", "format", field, formatName);
+        !s.ok())
       return s;
     if (formatName != FormatName)
       return Reader.error(*field, "format",
@@ -235,9 +244,9 @@ public:
                                  "manifest is version %lld",
                                  static_cast<long long>(FormatVersion),
                                  static_cast<long long>(version)));
-    if (Status s = Reader.require(root, "", "target", field); !s.ok())
-      return s;
-    if (Status s = Reader.readString(*field, "target", Result.target); !s.ok())
+    if (Status s =
+            Reader.requireString(root, "", "target", field, Result.target);
+        !s.ok())
       return s;
     if (Status s = Reader.require(root, "", "kernels", field); !s.ok())
       return s;
@@ -268,9 +277,8 @@ private:
         !s.ok())
       return s;
     const JsonValue *field;
-    if (Status s = Reader.require(object, path, "name", field); !s.ok())
-      return s;
-    if (Status s = Reader.readString(*field, path + ".name", kernel.name);
+    if (Status s =
+            Reader.requireString(object, path, "name", field, kernel.name);
         !s.ok())
       return s;
     if (!isPtxIdentifier(kernel.name))
@@ -290,9 +298,8 @@ private:
         !s.ok())
       return s;
 
-    if (Status s = Reader.require(object, path, "op", field); !s.ok())
-      return s;
-    if (Status s = Reader.readString(*field, path + ".op", kernel.op); !s.ok())
+    if (Status s = Reader.requireString(object, path, "op", field, kernel.op);
+        !s.ok())
       return s;
     if (!isIdentifier(kernel.op))
       return Reader.error(
@@ -337,9 +344,8 @@ private:
                      Kernel &kernel) {
     const JsonValue *field;
     std::string module;
-    if (Status s = Reader.require(object, path, "module", field); !s.ok())
-      return s;
-    if (Status s = Reader.readString(*field, path + ".module", module); !s.ok())
+    if (Status s = Reader.requireString(object, path, "module", field, module);
+        !s.ok())
       return s;
     // The driver tells PTX from cubin by content, but the suffix documents
     // which one the compiler meant and catches a manifest pointing at the
@@ -438,9 +444,8 @@ private:
         !s.ok())
       return s;
     const JsonValue *field;
-    if (Status s = Reader.require(object, path, "name", field); !s.ok())
-      return s;
-    if (Status s = Reader.readString(*field, path + ".name", param.name);
+    if (Status s =
+            Reader.requireString(object, path, "name", field, param.name);
         !s.ok())
       return s;
     if (!isIdentifier(param.name))
@@ -455,9 +460,8 @@ private:
     path += " (" + param.name + ")";
 
     std::string kind;
-    if (Status s = Reader.require(object, path, "kind", field); !s.ok())
-      return s;
-    if (Status s = Reader.readString(*field, path + ".kind", kind); !s.ok())
+    if (Status s = Reader.requireString(object, path, "kind", field, kind);
+        !s.ok())
       return s;
     if (kind == "tensor")
       return parseTensorParam(object, path, param);
@@ -501,9 +505,8 @@ private:
       return s;
     const JsonValue *field;
     std::string dtype;
-    if (Status s = Reader.require(object, path, "dtype", field); !s.ok())
-      return s;
-    if (Status s = Reader.readString(*field, path + ".dtype", dtype); !s.ok())
+    if (Status s = Reader.requireString(object, path, "dtype", field, dtype);
+        !s.ok())
       return s;
     if (!parseDtype(dtype, param.dtype))
       return Reader.error(*field, path + ".dtype",
