@@ -18,6 +18,7 @@
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
   mlir::nsa::registerNSAPasses();
+  mlir::nsa::registerNSAPipelines();
   mlir::nsa::tile::registerTilePasses();
   mlir::nsa::tile::registerTilePipelines();
 

@@ -106,6 +106,25 @@ LogicalResult ProgramOp::verify() {
   return success();
 }
 
+LogicalResult LaunchOp::inferReturnTypes(
+    MLIRContext *, std::optional<Location>, ValueRange operands,
+    DictionaryAttr, OpaqueProperties properties, RegionRange,
+    SmallVectorImpl<Type> &inferred) {
+  LaunchOp::Adaptor adaptor(operands, DictionaryAttr(), properties, {});
+  for (Value out : adaptor.getOuts())
+    inferred.push_back(out.getType());
+  return success();
+}
+
+LogicalResult LaunchOp::verify() {
+  size_t rank = getGrid().size();
+  if (rank < 1 || rank > 3)
+    return emitOpError() << "grid must have 1 to 3 dimensions, got " << rank;
+  if (getOuts().empty())
+    return emitOpError() << "must have at least one outs operand";
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Row access: load, store
 //===----------------------------------------------------------------------===//

@@ -9,11 +9,18 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "nsa/Dialect/Tile/IR/TileDialect.h"
 #include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassManager.h"
 
 namespace mlir::nsa {
 
 #define GEN_PASS_DECL
 #include "nsa/Dialect/NSA/Transforms/Passes.h.inc"
+
+/// nsa ops -> tile programs for sm_90a -> GPU kernels and tile.launch ops.
+void buildNSAToGPUPipeline(OpPassManager &pm);
+
+/// Registers `nsa-to-gpu` (buildNSAToGPUPipeline).
+void registerNSAPipelines();
 
 #define GEN_PASS_REGISTRATION
 #include "nsa/Dialect/NSA/Transforms/Passes.h.inc"

@@ -66,7 +66,8 @@ def Tile_ProgramOp : Tile_Op<"program", [
     }
     ```
   }];
-  let arguments = (ins Variadic<Index>:$grid, Variadic<Tile_Tensor>:$outs);
+  let arguments = (ins Variadic<Index>:$grid, Variadic<Tile_Tensor>:$outs,
+                       OptionalAttr<StrAttr>:$label);
   let results = (outs Variadic<Tile_Tensor>:$results);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = [{
@@ -84,6 +85,38 @@ def Tile_ProgramOp : Tile_Op<"program", [
       return getBodyBlock().getArguments().drop_front(getGrid().size());
     }
   }];
+}
+
+def Tile_LaunchOp : Tile_Op<"launch", [
+    AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "a tile.program compiled to a GPU kernel, as its host sees it";
+  let description = [{
+    What `convert-tile-to-gpu` leaves of a `tile.program`: `kernel` names
+    the `gpu.func` (in a `gpu.module`) that runs one program instance per
+    thread block; `args` are the tensors the program read from outside, in
+    the kernel's parameter order, followed by `outs`; the results are the
+    `outs` after the kernel stored into them. Grid dimension i of the
+    program is CUDA grid dimension `2 - i` of a 3-D program (x holds the
+    last, usually the many query tiles). `label` is the program's (the nsa
+    op it implements). `nsa-translate` turns these ops into the host plan
+    and the kernel manifest.
+
+    ```mlir
+    %o = tile.launch @nsa_layer_kernels::@nsa_layer_k2 grid(%c1, %c4, %c16)
+        args(%q, %k : tensor<1x64x4x16x128xbf16>, tensor<1x64x4x128xbf16>)
+        outs(%init : tensor<1x64x4x16x128xbf16>) {label = "window_attention"}
+    ```
+  }];
+  let arguments = (ins SymbolRefAttr:$kernel, Variadic<Index>:$grid,
+                       Variadic<Tile_Tensor>:$args, Variadic<Tile_Tensor>:$outs,
+                       OptionalAttr<StrAttr>:$label);
+  let results = (outs Variadic<Tile_Tensor>:$results);
+  let assemblyFormat = [{
+    $kernel `grid` `(` $grid `)` (`args` `(` $args^ `:` type($args) `)`)?
+    `outs` `(` $outs `:` type($outs) `)` attr-dict
+  }];
+  let hasVerifier = 1;
 }
 
 def Tile_EndOp : Tile_Op<"end", [Terminator, HasParent<"ProgramOp">, Pure]> {

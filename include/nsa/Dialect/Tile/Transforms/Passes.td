@@ -33,4 +33,38 @@ def ConvertTileToSCF : Pass<"convert-tile-to-scf"> {
   ];
 }
 
+def ConvertTileToGPU : Pass<"convert-tile-to-gpu", "ModuleOp"> {
+  let summary = "Compile tile programs to GPU kernels (mma.sync, sm_80+)";
+  let description = [{
+    Every `tile.program` of a function `@F` becomes a kernel `gpu.func`
+    in `gpu.module @F_kernels`, one program instance per thread block, and
+    the program itself is replaced by a `tile.launch` of that kernel. The
+    kernel takes one `!llvm.ptr<1>` per tensor the program reads from
+    outside (its `args`, in first-use order) and per `outs` operand; tensor
+    constants are rebuilt inside.
+
+    Tiles are distributed over the block's warps in the accumulator layout
+    of `mma.sync.m16n8k16` (docs/gpu.md): warp w owns rows
+    `16 * (w + W * i) + lane / 4 + {0, 8}`, lane owns columns
+    `8 * j + 2 * (lane % 4) + {0, 1}`. Elementwise ops, broadcasts and
+    masks are register-local; row reductions combine the four lanes of a
+    row with shuffles; `tile.dot` with 16-bit right operands runs on tensor
+    cores with its left operand in registers and its right operand staged
+    in shared memory (a `tile.load` whose only consumers are such operands
+    is copied straight from global to shared memory); f32 products run
+    exactly on the CUDA cores. Cross-thread steps (top-n merging, element
+    extraction) go through shared memory.
+  }];
+  let options = [
+    Option<"maxWarps", "max-warps", "int64_t", /*default=*/"4",
+           "Warps per thread block at most (fewer when a program's tiles have "
+           "fewer rows)">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",
+    "::mlir::LLVM::LLVMDialect", "::mlir::NVVM::NVVMDialect",
+    "::mlir::scf::SCFDialect"
+  ];
+}
+
 #endif // NSA_DIALECT_TILE_TRANSFORMS_PASSES_TD

@@ -1,0 +1,38 @@
+//===- Pipelines.cpp - nsa ops to GPU kernels -----------------------------===//
+//
+// nsa-to-gpu: the registered way from nsa ops to kernels. nsa-translate
+// --nsa-to-ptx then writes the kernels' PTX, the manifest and host plan.
+//
+//===----------------------------------------------------------------------===//
+
+#include "nsa/Dialect/NSA/Transforms/Passes.h"
+#include "nsa/Dialect/Tile/Transforms/Passes.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+void mlir::nsa::buildNSAToGPUPipeline(OpPassManager &pm) {
+  pm.addPass(createNSADecompose());
+  pm.addPass(createNSAGroupGQA());
+  NSATileOptions tile;
+  tile.target = "sm90a";
+  pm.addPass(createNSATile(tile));
+  pm.addPass(createCSEPass());
+  pm.addPass(tile::createConvertTileToGPU());
+  // The kernels repeat index arithmetic per element: fold and share it.
+  pm.addNestedPass<gpu::GPUModuleOp>(createCanonicalizerPass());
+  pm.addNestedPass<gpu::GPUModuleOp>(createCSEPass());
+}
+
+void mlir::nsa::registerNSAPipelines() {
+  PassPipelineRegistration<>(
+      "nsa-to-gpu",
+      "Compile nsa ops to GPU kernels (sm_90a tiles): decompose, group GQA, "
+      "tile, convert-tile-to-gpu; the host function is left as tile.launch "
+      "ops for nsa-translate",
+      buildNSAToGPUPipeline);
+}

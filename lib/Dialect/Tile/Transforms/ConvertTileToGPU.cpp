@@ -1,0 +1,1501 @@
+//===- ConvertTileToGPU.cpp - tile programs -> GPU kernels ----------------===//
+//
+// Compiles every tile.program to a kernel gpu.func (one program instance per
+// thread block) and replaces the program by a tile.launch of it.
+//
+// Tiles live in registers, distributed in the accumulator layout of
+// mma.sync.m16n8k16 (see DistributedLayout below), so that a tile.dot's
+// left operand and result need no data movement and a row of a tile sits in
+// the four lanes of one quad: row reductions are two shuffles. A dot's right
+// operand is staged in shared memory: a tile.load that only feeds such
+// operands is copied straight from global memory into its own shared region.
+// Ops that need other threads' elements (top-n merging, extracting one
+// element, changing a rank-1 tile between row and column form) go through a
+// scratch region of shared memory between two barriers.
+//
+// Every op of the program body is emitted per thread, fully unrolled over
+// the thread's elements: tile shapes are static and small, and unrolling is
+// what keeps the elements in registers.
+//
+//===----------------------------------------------------------------------===//
+
+#include "TileRewrites.h"
+
+#include "nsa/Dialect/Tile/IR/TileDialect.h"
+#include "nsa/Dialect/Tile/Transforms/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Transforms/DialectConversion.h"
+#include "llvm/ADT/SetVector.h"
+#include "llvm/Support/MathExtras.h"
+
+namespace mlir::nsa::tile {
+#define GEN_PASS_DEF_CONVERTTILETOGPU
+#include "nsa/Dialect/Tile/Transforms/Passes.h.inc"
+} // namespace mlir::nsa::tile
+
+using namespace mlir;
+using namespace mlir::nsa::tile;
+using namespace mlir::nsa::tile::rewrites;
+
+namespace {
+
+constexpr int64_t kWarpSize = 32;
+/// Shared-memory rows of staged dot operands are padded by 16 bytes so that
+/// the eight rows a fragment load touches fall into different banks.
+constexpr int64_t kRowPadBytes = 16;
+constexpr StringLiteral kSharedSymbol = "__nsa_shared";
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t roundUp(int64_t a, int64_t b) { return ceilDiv(a, b) * b; }
+int64_t byteWidth(Type t) { return ceilDiv(t.getIntOrFloatBitWidth(), 8); }
+
+//===----------------------------------------------------------------------===//
+// Layout
+//===----------------------------------------------------------------------===//
+
+/// How a value is spread over the block's threads.
+///  - Tile: a [R, C] tile. Warp w owns the rows 16 * (w + W * i) + g + 8 * h
+///    (g = lane / 4, row slot 2 * i + h); a lane owns the columns
+///    8 * j + 2 * q + e (q = lane % 4, column slot 2 * j + e). Element
+///    (row slot rs, column slot cs) is elems[rs * colSlots + cs]. This is
+///    mma.sync's accumulator layout, and its A operand layout too.
+///  - Row: a [R] tile indexed like the rows of a Tile (one value per row
+///    slot, the same in the 4 lanes of a quad): what a row reduction gives
+///    and a `broadcast {dim = 1}` reads.
+///  - Col: a [C] tile indexed like the columns (one value per column slot):
+///    what `broadcast {dim = 0}` reads.
+/// Slots past the tile's size hold values nobody reads (rows and columns
+/// are padded to whole fragments).
+enum class Kind { Tile, Row, Col };
+
+struct Dist {
+  Kind kind = Kind::Tile;
+  SmallVector<Value> elems;
+  /// Set when every element is this value (a splat constant): it then
+  /// takes any kind.
+  Value splat;
+};
+
+/// A tile.load result copied to shared memory as a dot's right operand:
+/// rows x cols elements of `type`, row stride `stride` elements, rows and
+/// columns beyond the tile's zero-filled up to multiples of 16.
+struct Staged {
+  int64_t offset, rows, cols, stride;
+  Type type;
+};
+
+class KernelEmitter {
+public:
+  KernelEmitter(ProgramOp program, gpu::GPUFuncOp func,
+                ArrayRef<Value> params, int64_t warps,
+                gpu::GPUModuleOp module)
+      : program(program), func(func), module(module),
+        b(func.getContext()), loc(program.getLoc()), warps(warps) {
+    for (auto [i, p] : llvm::enumerate(params))
+      globals[p] = func.getArgument(i);
+  }
+
+  LogicalResult emit();
+  int64_t sharedBytes() const { return stagedBytes + scratchBytes; }
+
+private:
+  //---- values ----
+  Value cidx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value ci32(int64_t v) { return arith::ConstantIntOp::create(b, loc, v, 32); }
+  Value cst(Type t, double v) {
+    if (isa<FloatType>(t))
+      return arith::ConstantOp::create(b, loc, b.getFloatAttr(t, v));
+    return arith::ConstantOp::create(b, loc,
+                                     b.getIntegerAttr(t, (int64_t)v));
+  }
+  Value zero(Type t) { return cst(t, 0.0); }
+  Value andOpt(Value a, Value c) {
+    if (!a)
+      return c;
+    if (!c)
+      return a;
+    return arith::AndIOp::create(b, loc, a, c);
+  }
+
+  //---- layout ----
+  int64_t rowSlots(int64_t rows) { return 2 * ceilDiv(rows, 16 * warps); }
+  int64_t colSlots(int64_t cols) { return 2 * ceilDiv(cols, 8); }
+  int64_t rowStep(int64_t rs) { return rs / 2 * 16 * warps + 8 * (rs % 2); }
+  int64_t colStep(int64_t cs) { return cs / 2 * 8 + cs % 2; }
+  Value rowOf(int64_t rs) {
+    return arith::AddIOp::create(b, loc, rowBase, cidx(rowStep(rs)));
+  }
+  Value colOf(int64_t cs) {
+    return arith::AddIOp::create(b, loc, colBase, cidx(colStep(cs)));
+  }
+  /// Null when every thread's row slot rs is inside [0, rows).
+  Value rowValid(int64_t rs, int64_t rows) {
+    if (rowStep(rs) + 16 * (warps - 1) + 7 < rows)
+      return Value();
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, rowOf(rs),
+                                 cidx(rows));
+  }
+  Value colValid(int64_t cs, int64_t cols) {
+    if (colStep(cs) + 6 < cols)
+      return Value();
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, colOf(cs),
+                                 cidx(cols));
+  }
+  int64_t count(Kind k, RankedTensorType t) {
+    switch (k) {
+    case Kind::Tile:
+      return rowSlots(t.getDimSize(0)) * colSlots(t.getDimSize(1));
+    case Kind::Row:
+      return rowSlots(t.getDimSize(0));
+    case Kind::Col:
+      return colSlots(t.getDimSize(0));
+    }
+    llvm_unreachable("kind");
+  }
+  Kind kindOf(Value v);
+  bool wantsColumns(Value v);
+
+  //---- distributed values ----
+  Dist get(Value v, Kind k);
+  Dist get(Value v) { return get(v, kindOf(v)); }
+  Value at(const Dist &d, int64_t i) { return d.splat ? d.splat : d.elems[i]; }
+  SmallVector<Value> flatten(Value v, Kind k, int64_t n);
+  Value scalar(Value v) { return scalars.lookupOrDefault(v); }
+
+  //---- shared memory ----
+  Value sharedPtr(int64_t byteOffset);
+  Value elementPtr(Value base, Type type, Value index);
+  /// Starts a scratch phase: a barrier (earlier readers are done), then the
+  /// scratch region's base for `bytes` bytes.
+  Value beginScratch(int64_t bytes);
+  /// Writes a distributed tile [R, C] (or [R] as [R, 1]) into `base`
+  /// row-major; elements outside the tile go to a trash slot past it.
+  void writeDist(const Dist &d, RankedTensorType t, Value base,
+                 int64_t stride, Type storeType, int64_t trashIndex = -1);
+  /// scf.for whose body `body` emits with this emitter's builder.
+  scf::ForOp forLoop(int64_t lb, int64_t ub, ValueRange init,
+                     function_ref<SmallVector<Value>(Value, ValueRange)> body);
+  /// Reads a [R, C] / [R] tile row-major from `base` into kind `k`.
+  Dist readDist(Kind k, RankedTensorType t, Value base, int64_t stride,
+                Type type);
+
+  //---- globals ----
+  Value globalPtr(Value tensor, Operation *user);
+  Value linearOffset(RankedTensorType t, ArrayRef<Value> coords);
+
+  //---- ops ----
+  LogicalResult emitBlock(Block &block);
+  LogicalResult emitOp(Operation *op);
+  LogicalResult emitConstant(arith::ConstantOp op);
+  LogicalResult emitElementwise(Operation *op);
+  LogicalResult emitRowAccess(Operation *op);
+  LogicalResult emitStagedLoad(LoadOp op);
+  LogicalResult emitDot(DotOp op);
+  LogicalResult emitMmaDot(DotOp op, Value lhs, Value rhs, Type type);
+  LogicalResult emitExactDot(DotOp op);
+  LogicalResult emitReduce(ReduceOp op);
+  LogicalResult emitTopk(Operation *op);
+  LogicalResult emitExtract(tensor::ExtractOp op);
+  LogicalResult emitFor(scf::ForOp op);
+  LogicalResult emitIf(scf::IfOp op);
+  Value emitScalarMath(Operation *op, ValueRange operands);
+  void stageOperand(Value v, Staged &s);
+
+  ProgramOp program;
+  gpu::GPUFuncOp func;
+  gpu::GPUModuleOp module;
+  OpBuilder b;
+  Location loc;
+  int64_t warps;
+
+  Value tid, lane, rowBase, colBase, quadLane, warpId, groupId;
+  DenseMap<Value, Value> globals;
+  DenseMap<Value, Dist> dists;
+  IRMapping scalars;
+  DenseMap<Value, bool> columnMemo;
+  /// tile.load results staged in shared memory, and extf's of them.
+  DenseMap<Value, Staged> staged;
+  int64_t stagedBytes = 0, scratchBytes = 0;
+  int64_t constCounter = 0;
+};
+
+//===----------------------------------------------------------------------===//
+// Kinds of rank-1 tiles
+//===----------------------------------------------------------------------===//
+
+bool isElementwise(Operation *op) {
+  return op->getNumResults() == 1 &&
+         (isa<arith::ArithDialect, math::MathDialect>(op->getDialect()) ||
+          isa<MaskedFillOp>(op)) &&
+         isa<RankedTensorType>(op->getResult(0).getType());
+}
+
+/// A rank-1 tile is kept in column form when some consumer broadcasts it
+/// along the rows (directly or through elementwise ops); row form serves
+/// everything else. The other form is reached through shared memory.
+bool KernelEmitter::wantsColumns(Value v) {
+  auto it = columnMemo.find(v);
+  if (it != columnMemo.end())
+    return it->second;
+  columnMemo[v] = false; // loop-carried cycles default to rows
+  bool result = false;
+  for (OpOperand &use : v.getUses()) {
+    Operation *user = use.getOwner();
+    if (auto bc = dyn_cast<BroadcastOp>(user))
+      result |= bc.getDim() == 0;
+    else if (isElementwise(user) &&
+             cast<RankedTensorType>(user->getResult(0).getType()).getRank() ==
+                 1)
+      result |= wantsColumns(user->getResult(0));
+    else if (auto yield = dyn_cast<scf::YieldOp>(user))
+      result |= wantsColumns(
+          yield->getParentOp()->getResult(use.getOperandNumber()));
+    else if (auto loop = dyn_cast<scf::ForOp>(user);
+             loop && use.getOperandNumber() >= 3)
+      result |= wantsColumns(
+          loop.getRegionIterArgs()[use.getOperandNumber() - 3]);
+    if (result)
+      break;
+  }
+  return columnMemo[v] = result;
+}
+
+Kind KernelEmitter::kindOf(Value v) {
+  auto t = cast<RankedTensorType>(v.getType());
+  if (t.getRank() == 2)
+    return Kind::Tile;
+  return wantsColumns(v) ? Kind::Col : Kind::Row;
+}
+
+//===----------------------------------------------------------------------===//
+// Distributed values and shared memory
+//===----------------------------------------------------------------------===//
+
+Value KernelEmitter::sharedPtr(int64_t byteOffset) {
+  auto ptrType = LLVM::LLVMPointerType::get(b.getContext(), 3);
+  Value base = LLVM::AddressOfOp::create(b, loc, ptrType, kSharedSymbol);
+  return LLVM::GEPOp::create(b, loc, ptrType, b.getI8Type(), base,
+                             ArrayRef<LLVM::GEPArg>{(int32_t)byteOffset});
+}
+
+Value KernelEmitter::elementPtr(Value base, Type type, Value index) {
+  Value i = index.getType().isIndex()
+                ? arith::IndexCastOp::create(b, loc, b.getI64Type(), index)
+                : index;
+  return LLVM::GEPOp::create(b, loc, base.getType(), type, base,
+                             ValueRange{i});
+}
+
+Value KernelEmitter::beginScratch(int64_t bytes) {
+  gpu::BarrierOp::create(b, loc);
+  scratchBytes = std::max(scratchBytes, roundUp(bytes, 16) + 16);
+  return Value(); // placeholder, resolved in sharedPtr by offset
+}
+
+scf::ForOp KernelEmitter::forLoop(
+    int64_t lb, int64_t ub, ValueRange init,
+    function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+  return scf::ForOp::create(
+      b, loc, cidx(lb), cidx(ub), cidx(1), init,
+      [&](OpBuilder &nb, Location, Value iv, ValueRange args) {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        scf::YieldOp::create(b, loc, body(iv, args));
+      });
+}
+
+void KernelEmitter::writeDist(const Dist &d, RankedTensorType t, Value base,
+                              int64_t stride, Type storeType,
+                              int64_t trashIndex) {
+  int64_t rows = t.getDimSize(0), cols = t.getRank() == 2 ? t.getDimSize(1) : 1;
+  // Elements outside the tile go to a trash slot, by default right after it.
+  Value trash = cidx(trashIndex < 0 ? rows * stride : trashIndex);
+  int64_t n = count(d.kind, t);
+  for (int64_t i = 0; i < n; ++i) {
+    Value row, col, valid;
+    if (d.kind == Kind::Tile) {
+      int64_t cs = i % colSlots(cols), rs = i / colSlots(cols);
+      row = rowOf(rs);
+      col = colOf(cs);
+      valid = andOpt(rowValid(rs, rows), colValid(cs, cols));
+    } else {
+      row = d.kind == Kind::Row ? rowOf(i) : colOf(i);
+      col = cidx(0);
+      valid = d.kind == Kind::Row ? rowValid(i, rows) : colValid(i, rows);
+    }
+    Value index = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, row, cidx(stride)), col);
+    if (valid)
+      index = arith::SelectOp::create(b, loc, valid, index, trash);
+    Value v = at(d, i);
+    if (v.getType() != storeType)
+      v = castFloat(b, loc, v, cast<FloatType>(storeType));
+    LLVM::StoreOp::create(b, loc, v, elementPtr(base, storeType, index));
+  }
+}
+
+Dist KernelEmitter::readDist(Kind k, RankedTensorType t, Value base,
+                             int64_t stride, Type type) {
+  int64_t rows = t.getDimSize(0), cols = t.getRank() == 2 ? t.getDimSize(1) : 1;
+  Dist d{k, {}, Value()};
+  int64_t n = count(k, t);
+  auto clamp = [&](Value v, int64_t size) -> Value {
+    return arith::MinUIOp::create(b, loc, v, cidx(size - 1));
+  };
+  for (int64_t i = 0; i < n; ++i) {
+    Value row, col;
+    if (k == Kind::Tile) {
+      row = clamp(rowOf(i / colSlots(cols)), rows);
+      col = clamp(colOf(i % colSlots(cols)), cols);
+    } else {
+      row = clamp(k == Kind::Row ? rowOf(i) : colOf(i), rows);
+      col = cidx(0);
+    }
+    Value index = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, row, cidx(stride)), col);
+    d.elems.push_back(
+        LLVM::LoadOp::create(b, loc, type, elementPtr(base, type, index)));
+  }
+  return d;
+}
+
+Dist KernelEmitter::get(Value v, Kind k) {
+  Dist d = dists.lookup(v);
+  if (d.splat)
+    return Dist{k, {}, d.splat};
+  if (d.kind == k)
+    return d;
+  // Row <-> column form of a rank-1 tile, through shared memory.
+  auto t = cast<RankedTensorType>(v.getType());
+  Type type = t.getElementType();
+  int64_t bytes = t.getDimSize(0) * byteWidth(type);
+  beginScratch(bytes);
+  Value base = sharedPtr(stagedBytes);
+  writeDist(d, t, base, 1, type);
+  gpu::BarrierOp::create(b, loc);
+  return readDist(k, t, base, 1, type);
+}
+
+SmallVector<Value> KernelEmitter::flatten(Value v, Kind k, int64_t n) {
+  Dist d = get(v, k);
+  SmallVector<Value> out;
+  for (int64_t i = 0; i < n; ++i)
+    out.push_back(at(d, i));
+  return out;
+}
+
+//===----------------------------------------------------------------------===//
+// Global tensors
+//===----------------------------------------------------------------------===//
+
+Value KernelEmitter::globalPtr(Value tensor, Operation *user) {
+  Value p = globals.lookup(tensor);
+  if (!p)
+    user->emitOpError("convert-tile-to-gpu: reads a tensor that is neither a "
+                      "kernel parameter nor a program output");
+  return p;
+}
+
+Value KernelEmitter::linearOffset(RankedTensorType t, ArrayRef<Value> coords) {
+  Value offset = cidx(0);
+  int64_t stride = 1;
+  for (int64_t d = t.getRank() - 1; d >= 0; --d) {
+    if (coords[d])
+      offset = arith::AddIOp::create(
+          b, loc, offset,
+          arith::MulIOp::create(b, loc, coords[d], cidx(stride)));
+    stride *= t.getDimSize(d);
+  }
+  return offset;
+}
+
+//===----------------------------------------------------------------------===//
+// Ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult KernelEmitter::emitConstant(arith::ConstantOp op) {
+  auto t = dyn_cast<RankedTensorType>(op.getType());
+  if (!t) {
+    scalars.map(op.getResult(), b.clone(*op)->getResult(0));
+    return success();
+  }
+  auto attr = cast<DenseElementsAttr>(op.getValue());
+  if (attr.isSplat()) {
+    Value s = arith::ConstantOp::create(b, loc, attr.getSplatValue<TypedAttr>());
+    dists[op.getResult()] = Dist{Kind::Tile, {}, s};
+    return success();
+  }
+  // A table in global memory, read like a tile.load.
+  Type elem = t.getElementType();
+  int64_t n = t.getNumElements();
+  auto flat = attr.reshape(RankedTensorType::get({n}, elem));
+  std::string name = (func.getName() + "_cst" + Twine(constCounter++)).str();
+  {
+    OpBuilder mb(module.getBodyRegion());
+    mb.setInsertionPointToStart(module.getBody());
+    LLVM::GlobalOp::create(mb, loc, LLVM::LLVMArrayType::get(elem, n),
+                           /*isConstant=*/true, LLVM::Linkage::Internal, name,
+                           flat, /*alignment=*/16, /*addrSpace=*/1);
+  }
+  auto ptrType = LLVM::LLVMPointerType::get(b.getContext(), 1);
+  Value base = LLVM::AddressOfOp::create(b, loc, ptrType, name);
+  int64_t cols = t.getRank() == 2 ? t.getDimSize(1) : 1;
+  dists[op.getResult()] = readDist(kindOf(op.getResult()), t, base, cols, elem);
+  return success();
+}
+
+Value KernelEmitter::emitScalarMath(Operation *op, ValueRange operands) {
+  Type type = getElementTypeOrSelf(op->getResult(0).getType());
+  // The hardware's ex2/lg2 (relative error ~2^-22) rather than libdevice,
+  // which convert-gpu-to-nvvm would otherwise call and the PTX would need
+  // linked.
+  auto approx = [&](StringRef intrinsic, Value x) -> Value {
+    return LLVM::CallIntrinsicOp::create(b, loc, type,
+                                         b.getStringAttr(intrinsic), x)
+        .getResult(0);
+  };
+  if (isa<math::Exp2Op>(op))
+    return approx("llvm.nvvm.ex2.approx.f32", operands[0]);
+  if (isa<math::Log2Op>(op))
+    return approx("llvm.nvvm.lg2.approx.f", operands[0]);
+  if (isa<math::ExpOp>(op))
+    return approx("llvm.nvvm.ex2.approx.f32",
+                  arith::MulFOp::create(b, loc, operands[0],
+                                        cst(type, llvm::numbers::log2e)));
+  if (isa<MaskedFillOp>(op))
+    return arith::SelectOp::create(b, loc, operands[1], operands[2],
+                                   operands[0]);
+  OperationState state(loc, op->getName());
+  state.addOperands(operands);
+  state.addTypes(type);
+  state.addAttributes(op->getAttrs());
+  return b.create(state)->getResult(0);
+}
+
+LogicalResult KernelEmitter::emitElementwise(Operation *op) {
+  if (isa<math::MathDialect>(op->getDialect()) &&
+      !isa<math::Exp2Op, math::Log2Op, math::ExpOp>(op))
+    return op->emitOpError("convert-tile-to-gpu: unsupported math op");
+  Value result = op->getResult(0);
+  auto t = cast<RankedTensorType>(result.getType());
+  Kind k = kindOf(result);
+  SmallVector<Dist> ins;
+  bool allSplat = true;
+  for (Value operand : op->getOperands()) {
+    if (isa<RankedTensorType>(operand.getType()))
+      ins.push_back(get(operand, k));
+    else
+      ins.push_back(Dist{k, {}, scalar(operand)});
+    allSplat &= static_cast<bool>(ins.back().splat);
+  }
+  int64_t n = allSplat ? 1 : count(k, t);
+  Dist out{k, {}, Value()};
+  for (int64_t i = 0; i < n; ++i) {
+    SmallVector<Value> operands;
+    for (Dist &d : ins)
+      operands.push_back(at(d, i));
+    out.elems.push_back(emitScalarMath(op, operands));
+  }
+  if (allSplat)
+    out = Dist{k, {}, out.elems.front()};
+  dists[result] = out;
+  return success();
+}
+
+/// tile.load, tile.gather and tile.store: one global access per element the
+/// thread owns, out-of-bounds reads give 0 and writes are skipped.
+LogicalResult KernelEmitter::emitRowAccess(Operation *op) {
+  auto load = dyn_cast<LoadOp>(op);
+  auto gather = dyn_cast<GatherOp>(op);
+  auto store = dyn_cast<StoreOp>(op);
+  if (load && staged.count(load.getResult()))
+    return emitStagedLoad(load);
+  Value tensor = load     ? load.getSource()
+                 : gather ? gather.getSource()
+                          : store.getDest();
+  Value tileValue = store ? Value(store.getValue()) : op->getResult(0);
+  OperandRange indexOps = load     ? load.getIndices()
+                          : gather ? gather.getIndices()
+                                   : store.getIndices();
+  SmallVector<Value> indices =
+      llvm::map_to_vector(indexOps, [&](Value v) { return scalar(v); });
+  auto srcType = cast<RankedTensorType>(tensor.getType());
+  auto tileType = cast<RankedTensorType>(tileValue.getType());
+  Type elem = srcType.getElementType();
+  Value ptr = globalPtr(tensor, op);
+  if (!ptr)
+    return failure();
+
+  Kind k = kindOf(tileValue);
+  bool rank2 = tileType.getRank() == 2;
+  int64_t rows = tileType.getDimSize(0), cols = rank2 ? tileType.getDimSize(1) : 1;
+  int64_t nRows = k == Kind::Col ? colSlots(rows) : rowSlots(rows);
+  int64_t nCols = rank2 ? colSlots(cols) : 1;
+  Dist rowsDist;
+  if (gather)
+    rowsDist = get(gather.getRows(), Kind::Row);
+  Dist value;
+  if (store)
+    value = get(store.getValue(), k);
+
+  // Replicated copies of a rank-1 tile store once.
+  Value writer;
+  if (store && k == Kind::Row)
+    writer = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, quadLane,
+                                   cidx(0));
+  if (store && k == Kind::Col)
+    writer = arith::CmpIOp::create(
+        b, loc, arith::CmpIPredicate::eq,
+        arith::AddIOp::create(b, loc, warpId, groupId), cidx(0));
+
+  Dist out{k, {}, Value()};
+  for (int64_t r = 0; r < nRows; ++r) {
+    Value row = k == Kind::Col ? colOf(r) : rowOf(r);
+    Value valid = k == Kind::Col ? colValid(r, rows) : rowValid(r, rows);
+    SmallVector<Value> coords(indices);
+    Value inBounds;
+    if (gather) {
+      // indices fix every dimension but the gathered one and the last.
+      int64_t d = gather.getRowDim();
+      coords.assign(srcType.getRank(), Value());
+      auto fixed = indices.begin();
+      for (int64_t dim = 0; dim + 1 < srcType.getRank(); ++dim)
+        if (dim != d)
+          coords[dim] = *fixed++;
+      coords[d] = arith::IndexCastOp::create(b, loc, b.getIndexType(),
+                                             at(rowsDist, r));
+      inBounds = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                       coords[d],
+                                       cidx(srcType.getDimSize(d)));
+    } else {
+      ArrayRef<int64_t> rowDims =
+          load ? load.getRowDims() : store.getRowDims();
+      Value rest = row;
+      for (int64_t d : llvm::reverse(rowDims.drop_front())) {
+        coords[d] = arith::RemUIOp::create(b, loc, rest,
+                                           cidx(srcType.getDimSize(d)));
+        rest = arith::DivUIOp::create(b, loc, rest,
+                                      cidx(srcType.getDimSize(d)));
+      }
+      int64_t first = rowDims.front();
+      coords[first] = arith::AddIOp::create(b, loc, indices[first], rest);
+      inBounds = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                       coords[first],
+                                       cidx(srcType.getDimSize(first)));
+    }
+    if (rank2)
+      coords.back() = Value();
+    Value rowOffset = linearOffset(srcType, coords);
+    Value rowOk = andOpt(valid, inBounds);
+    for (int64_t c = 0; c < nCols; ++c) {
+      Value offset = rowOffset, ok = rowOk;
+      if (rank2) {
+        offset = arith::AddIOp::create(b, loc, rowOffset, colOf(c));
+        ok = andOpt(ok, colValid(c, cols));
+      }
+      int64_t i = r * nCols + c;
+      if (store) {
+        ok = andOpt(ok, writer);
+        auto guard = scf::IfOp::create(b, loc, ok, /*withElse=*/false);
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPointToStart(guard.thenBlock());
+        LLVM::StoreOp::create(b, loc, at(value, i),
+                              elementPtr(ptr, elem, offset));
+        continue;
+      }
+      Value safe = arith::SelectOp::create(b, loc, ok, offset, cidx(0));
+      Value v = LLVM::LoadOp::create(b, loc, elem, elementPtr(ptr, elem, safe));
+      out.elems.push_back(arith::SelectOp::create(b, loc, ok, v, zero(elem)));
+    }
+  }
+  if (!store)
+    dists[tileValue] = out;
+  return success();
+}
+
+/// Copies a [R, C] tile.load into its shared region with 16-byte vector
+/// accesses (C is a multiple of 8 16-bit elements), zero-filling padding.
+LogicalResult KernelEmitter::emitStagedLoad(LoadOp op) {
+  Staged s = staged.lookup(op.getResult());
+  auto srcType = cast<RankedTensorType>(op.getSource().getType());
+  auto tileType = op.getResult().getType();
+  Value ptr = globalPtr(op.getSource(), op);
+  if (!ptr)
+    return failure();
+  SmallVector<Value> indices =
+      llvm::map_to_vector(op.getIndices(), [&](Value v) { return scalar(v); });
+  int64_t rows = tileType.getDimSize(0), cols = tileType.getDimSize(1);
+  int64_t chunksPerRow = s.cols / 8, chunks = s.rows * chunksPerRow;
+  int64_t threads = warps * kWarpSize;
+  auto vecType = VectorType::get({8}, b.getI16Type());
+
+  gpu::BarrierOp::create(b, loc); // earlier readers of the region are done
+  Value region = sharedPtr(s.offset);
+  Value zeroVec = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(vecType, b.getI16IntegerAttr(0)));
+  forLoop(0, ceilDiv(chunks, threads), {}, [&](Value iv, ValueRange) {
+    Value chunk = arith::AddIOp::create(
+        b, loc, tid, arith::MulIOp::create(b, loc, iv, cidx(threads)));
+    Value inRegion = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                           chunk, cidx(chunks));
+    auto guard = scf::IfOp::create(b, loc, inRegion, /*withElse=*/false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(guard.thenBlock());
+    Value row = arith::DivUIOp::create(b, loc, chunk, cidx(chunksPerRow));
+    Value col = arith::MulIOp::create(
+        b, loc, arith::RemUIOp::create(b, loc, chunk, cidx(chunksPerRow)),
+        cidx(8));
+    SmallVector<Value> coords(indices);
+    Value rest = row;
+    ArrayRef<int64_t> rowDims = op.getRowDims();
+    for (int64_t d : llvm::reverse(rowDims.drop_front())) {
+      coords[d] =
+          arith::RemUIOp::create(b, loc, rest, cidx(srcType.getDimSize(d)));
+      rest = arith::DivUIOp::create(b, loc, rest, cidx(srcType.getDimSize(d)));
+    }
+    int64_t first = rowDims.front();
+    coords[first] = arith::AddIOp::create(b, loc, indices[first], rest);
+    coords.back() = col;
+    Value ok = arith::AndIOp::create(
+        b, loc,
+        arith::AndIOp::create(
+            b, loc,
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, row,
+                                  cidx(rows)),
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, col,
+                                  cidx(cols))),
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, coords[first],
+                              cidx(srcType.getDimSize(first))));
+    Value offset = arith::SelectOp::create(
+        b, loc, ok, linearOffset(srcType, coords), cidx(0));
+    auto load = LLVM::LoadOp::create(
+        b, loc, vecType, elementPtr(ptr, b.getI16Type(), offset), 16);
+    Value v = arith::SelectOp::create(b, loc, ok, load, zeroVec);
+    Value dst = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, row, cidx(s.stride)), col);
+    LLVM::StoreOp::create(b, loc, v, elementPtr(region, b.getI16Type(), dst),
+                          16);
+    return SmallVector<Value>();
+  });
+  gpu::BarrierOp::create(b, loc);
+  return success();
+}
+
+/// `v` (a tile of the dot's right operand, already in registers) copied to
+/// scratch shared memory in the padded layout of a staged load.
+void KernelEmitter::stageOperand(Value v, Staged &s) {
+  auto t = cast<RankedTensorType>(v.getType());
+  int64_t bytes = (s.rows + 1) * s.stride * byteWidth(s.type);
+  beginScratch(bytes);
+  s.offset = stagedBytes;
+  Value base = sharedPtr(s.offset);
+  // Zero the padding first: the tile may not cover whole fragments.
+  int64_t words = s.rows * s.stride * byteWidth(s.type) / 4;
+  int64_t threads = warps * kWarpSize;
+  forLoop(0, ceilDiv(words, threads), {}, [&](Value iv, ValueRange) {
+    Value w = arith::AddIOp::create(
+        b, loc, tid, arith::MulIOp::create(b, loc, iv, cidx(threads)));
+    Value ok = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, w,
+                                     cidx(words));
+    auto guard = scf::IfOp::create(b, loc, ok, /*withElse=*/false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(guard.thenBlock());
+    LLVM::StoreOp::create(b, loc, ci32(0),
+                          elementPtr(base, b.getI32Type(), w));
+    return SmallVector<Value>();
+  });
+  gpu::BarrierOp::create(b, loc);
+  // Transposed or not, the operand is stored as given ([N][K] or [K][N]).
+  writeDist(get(v, Kind::Tile), t, base, s.stride, s.type,
+            /*trashIndex=*/s.rows * s.stride);
+  gpu::BarrierOp::create(b, loc);
+}
+
+/// The 16-bit type a dot's operand is a widening of (or has), if any.
+std::pair<Value, Type> narrowSource(Value v) {
+  if (auto ext = v.getDefiningOp<arith::ExtFOp>())
+    v = ext.getIn();
+  Type t = getElementTypeOrSelf(v.getType());
+  if (t.isBF16() || t.isF16())
+    return {v, t};
+  return {v, Type()};
+}
+
+LogicalResult KernelEmitter::emitDot(DotOp op) {
+  auto [rhs, rhsType] = narrowSource(op.getRhs());
+  if (rhsType && !op.getLhsTransposed()) {
+    auto [lhs, lhsType] = narrowSource(op.getLhs());
+    // An f32 left operand is rounded to the right operand's type, as
+    // attention rounds p before p . v.
+    return emitMmaDot(op, lhsType == rhsType ? lhs : op.getLhs(), rhs,
+                      rhsType);
+  }
+  return emitExactDot(op);
+}
+
+/// mma.sync.m16n8k16 with f32 accumulation. Warp w computes the row blocks
+/// it owns, for every 8 columns of the result.
+LogicalResult KernelEmitter::emitMmaDot(DotOp op, Value lhs, Value rhs,
+                                        Type type) {
+  auto lhsType = cast<RankedTensorType>(lhs.getType());
+  auto resultType = op.getResult().getType();
+  int64_t m = resultType.getDimSize(0), n = resultType.getDimSize(1);
+  int64_t k = lhsType.getDimSize(1);
+  bool transposed = op.getRhsTransposed();
+  // The right operand in shared memory: [N][K] when transposed, else [K][N].
+  Staged s;
+  auto it = staged.find(rhs);
+  if (it != staged.end()) {
+    s = it->second;
+  } else {
+    auto t = cast<RankedTensorType>(rhs.getType());
+    s.rows = roundUp(t.getDimSize(0), 16);
+    s.cols = roundUp(t.getDimSize(1), 16);
+    s.stride = s.cols + kRowPadBytes / 2;
+    s.type = type;
+    stageOperand(rhs, s);
+  }
+  Value base = sharedPtr(s.offset);
+  Dist a = get(lhs, Kind::Tile);
+  int64_t aCols = colSlots(k);
+  MLIRContext *ctx = b.getContext();
+  Type f32 = b.getF32Type();
+  bool bf16 = type.isBF16();
+  auto pairType = VectorType::get({2}, type);
+  Type regType = bf16 ? Type(b.getI32Type()) : Type(pairType);
+  auto pack = [&](Value lo, Value hi) -> Value {
+    Value v = LLVM::PoisonOp::create(b, loc, pairType);
+    v = LLVM::InsertElementOp::create(b, loc, v, lo, ci32(0));
+    v = LLVM::InsertElementOp::create(b, loc, v, hi, ci32(1));
+    return bf16 ? LLVM::BitcastOp::create(b, loc, regType, v).getResult() : v;
+  };
+  Value typeZero = zero(type);
+  // Element (rs, column slot cs) of the left operand in `type`; zero past K.
+  auto aElem = [&](int64_t rs, int64_t cs) -> Value {
+    if (cs >= aCols)
+      return typeZero;
+    Value v = at(a, rs * aCols + cs);
+    if (v.getType() != type)
+      v = castFloat(b, loc, v, cast<FloatType>(type));
+    if (Value ok = colValid(cs, k))
+      v = arith::SelectOp::create(b, loc, ok, v, typeZero);
+    return v;
+  };
+  // Fragment loads of B: (k, n) pairs at k and k + 1.
+  auto bElem = [&](Value kIdx, Value nIdx) -> Value {
+    Value index = transposed
+                      ? arith::AddIOp::create(
+                            b, loc,
+                            arith::MulIOp::create(b, loc, nIdx, cidx(s.stride)),
+                            kIdx)
+                      : arith::AddIOp::create(
+                            b, loc,
+                            arith::MulIOp::create(b, loc, kIdx, cidx(s.stride)),
+                            nIdx);
+    return LLVM::LoadOp::create(b, loc, type, elementPtr(base, type, index));
+  };
+  auto bPair = [&](Value kIdx, Value nIdx) -> Value {
+    Value k1 = arith::AddIOp::create(b, loc, kIdx, cidx(1));
+    if (transposed) {
+      Value index = arith::AddIOp::create(
+          b, loc, arith::MulIOp::create(b, loc, nIdx, cidx(s.stride)), kIdx);
+      return LLVM::LoadOp::create(b, loc, regType,
+                                  elementPtr(base, type, index));
+    }
+    return pack(bElem(kIdx, nIdx), bElem(k1, nIdx));
+  };
+
+  auto structType = LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
+  Dist out{Kind::Tile, {}, Value()};
+  int64_t rSlots = rowSlots(m), cSlots = colSlots(n);
+  out.elems.assign(rSlots * cSlots, Value());
+  Value fzero = zero(f32);
+  NVVM::MMATypes mmaType = bf16 ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
+  for (int64_t i = 0; i < rSlots / 2; ++i) {
+    for (int64_t j = 0; j < cSlots / 2; ++j) {
+      SmallVector<Value> acc(4, fzero);
+      Value nIdx = arith::AddIOp::create(b, loc, groupId, cidx(8 * j));
+      for (int64_t step = 0; step < ceilDiv(k, 16); ++step) {
+        int64_t r0 = 2 * i, r1 = 2 * i + 1, c0 = 4 * step, c1 = 4 * step + 2;
+        SmallVector<Value> fa = {
+            pack(aElem(r0, c0), aElem(r0, c0 + 1)),
+            pack(aElem(r1, c0), aElem(r1, c0 + 1)),
+            pack(aElem(r0, c1), aElem(r0, c1 + 1)),
+            pack(aElem(r1, c1), aElem(r1, c1 + 1))};
+        Value kIdx = arith::AddIOp::create(b, loc, colBase, cidx(16 * step));
+        Value kIdx8 = arith::AddIOp::create(b, loc, kIdx, cidx(8));
+        SmallVector<Value> fb = {bPair(kIdx, nIdx), bPair(kIdx8, nIdx)};
+        auto mma = NVVM::MmaOp::create(
+            b, loc, structType, fa, fb, acc, {16, 8, 16}, std::nullopt,
+            std::nullopt, std::array<NVVM::MMATypes, 2>{mmaType, mmaType},
+            std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                           NVVM::MMALayout::col});
+        for (int64_t e = 0; e < 4; ++e)
+          acc[e] = LLVM::ExtractValueOp::create(b, loc, mma.getResult(),
+                                                ArrayRef<int64_t>{e});
+      }
+      out.elems[(2 * i) * cSlots + 2 * j] = acc[0];
+      out.elems[(2 * i) * cSlots + 2 * j + 1] = acc[1];
+      out.elems[(2 * i + 1) * cSlots + 2 * j] = acc[2];
+      out.elems[(2 * i + 1) * cSlots + 2 * j + 1] = acc[3];
+    }
+  }
+  dists[op.getResult()] = out;
+  return success();
+}
+
+/// f32 products (selection's score sums, small and exact-sensitive) on the
+/// CUDA cores: both operands in scratch, one dot product per element.
+LogicalResult KernelEmitter::emitExactDot(DotOp op) {
+  auto lt = cast<RankedTensorType>(op.getLhs().getType());
+  auto rt = cast<RankedTensorType>(op.getRhs().getType());
+  auto resultType = op.getResult().getType();
+  Type f32 = b.getF32Type();
+  int64_t lBytes = lt.getNumElements() * 4 + 16;
+  int64_t rBytes = rt.getNumElements() * 4 + 16;
+  beginScratch(lBytes + rBytes);
+  Value lBase = sharedPtr(stagedBytes);
+  Value rBase = sharedPtr(stagedBytes + roundUp(lBytes, 16));
+  writeDist(get(op.getLhs(), Kind::Tile), lt, lBase, lt.getDimSize(1), f32);
+  writeDist(get(op.getRhs(), Kind::Tile), rt, rBase, rt.getDimSize(1), f32);
+  gpu::BarrierOp::create(b, loc);
+  int64_t m = resultType.getDimSize(0), n = resultType.getDimSize(1);
+  int64_t k = op.getLhsTransposed() ? lt.getDimSize(0) : lt.getDimSize(1);
+  Dist out{Kind::Tile, {}, Value()};
+  for (int64_t rs = 0; rs < rowSlots(m); ++rs) {
+    Value row = arith::MinUIOp::create(b, loc, rowOf(rs), cidx(m - 1));
+    for (int64_t cs = 0; cs < colSlots(n); ++cs) {
+      Value col = arith::MinUIOp::create(b, loc, colOf(cs), cidx(n - 1));
+      auto loop = forLoop(
+          0, k, ValueRange{zero(f32)},
+          [&](Value kk, ValueRange acc) -> SmallVector<Value> {
+            auto idx = [&](Value r, Value c, int64_t stride) -> Value {
+              return arith::AddIOp::create(
+                  b, loc, arith::MulIOp::create(b, loc, r, cidx(stride)), c);
+            };
+            Value li = op.getLhsTransposed() ? idx(kk, row, lt.getDimSize(1))
+                                             : idx(row, kk, lt.getDimSize(1));
+            Value ri = op.getRhsTransposed() ? idx(col, kk, rt.getDimSize(1))
+                                             : idx(kk, col, rt.getDimSize(1));
+            Value lv =
+                LLVM::LoadOp::create(b, loc, f32, elementPtr(lBase, f32, li));
+            Value rv =
+                LLVM::LoadOp::create(b, loc, f32, elementPtr(rBase, f32, ri));
+            return {arith::AddFOp::create(
+                b, loc, acc[0], arith::MulFOp::create(b, loc, lv, rv))};
+          });
+      out.elems.push_back(loop.getResult(0));
+    }
+  }
+  dists[op.getResult()] = out;
+  return success();
+}
+
+/// Per-row max or sum: the thread's columns, then the quad's four lanes.
+LogicalResult KernelEmitter::emitReduce(ReduceOp op) {
+  auto t = cast<RankedTensorType>(op.getValue().getType());
+  int64_t cols = t.getDimSize(1);
+  bool isMax = op.getKind() == ReduceKind::Max;
+  Type type = t.getElementType();
+  Value identity = cst(type, isMax ? kNegInf : 0.0);
+  auto combine = [&](Value x, Value y) -> Value {
+    if (isMax)
+      return arith::MaximumFOp::create(b, loc, x, y);
+    return arith::AddFOp::create(b, loc, x, y);
+  };
+  Dist in = get(op.getValue(), Kind::Tile);
+  Dist out{Kind::Row, {}, Value()};
+  for (int64_t rs = 0; rs < rowSlots(t.getDimSize(0)); ++rs) {
+    Value acc = identity;
+    for (int64_t cs = 0; cs < colSlots(cols); ++cs) {
+      Value v = at(in, rs * colSlots(cols) + cs);
+      if (Value ok = colValid(cs, cols))
+        v = arith::SelectOp::create(b, loc, ok, v, identity);
+      acc = combine(acc, v);
+    }
+    for (int64_t offset : {1, 2}) {
+      auto shfl = gpu::ShuffleOp::create(b, loc, acc, ci32(offset),
+                                         ci32(kWarpSize),
+                                         gpu::ShuffleMode::XOR);
+      acc = combine(acc, shfl.getShuffleResult());
+    }
+    out.elems.push_back(acc);
+  }
+  dists[op.getResult()] = out;
+  return success();
+}
+
+/// topk_merge and topk_finalize: the rows' ranked lists are merged in
+/// shared memory by one thread per row, with the CPU lowering's insertion
+/// order and comparison (larger score first, then smaller index; finalize:
+/// ascending indices, -1 last).
+LogicalResult KernelEmitter::emitTopk(Operation *op) {
+  auto merge = dyn_cast<TopkMergeOp>(op);
+  auto finalize = dyn_cast<TopkFinalizeOp>(op);
+  Value bestScores = merge ? merge.getBestScores() : finalize.getScores();
+  Value bestIndices = merge ? merge.getBestIndices() : finalize.getIndices();
+  auto listType = cast<RankedTensorType>(bestScores.getType());
+  int64_t rows = listType.getDimSize(0), n = listType.getDimSize(1);
+  int64_t cands = merge ? cast<RankedTensorType>(merge.getScores().getType())
+                              .getDimSize(1)
+                        : 0;
+  Type f32 = b.getF32Type(), i32 = b.getI32Type();
+  int64_t listBytes = roundUp(rows * n * 4 + 4, 16);
+  int64_t candBytes = roundUp(rows * cands * 4 + 4, 16);
+  beginScratch(2 * listBytes + candBytes);
+  Value keys = sharedPtr(stagedBytes);
+  Value idxs = sharedPtr(stagedBytes + listBytes);
+  Value cand = sharedPtr(stagedBytes + 2 * listBytes);
+  writeDist(get(bestScores, Kind::Tile), listType, keys, n, f32);
+  writeDist(get(bestIndices, Kind::Tile), listType, idxs, n, i32);
+  if (merge)
+    writeDist(get(merge.getScores(), Kind::Tile),
+              cast<RankedTensorType>(merge.getScores().getType()), cand, cands,
+              f32);
+  gpu::BarrierOp::create(b, loc);
+
+  Value minusOne = ci32(-1);
+  Value negInf = cst(f32, kNegInf);
+  auto mine = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, tid,
+                                    cidx(rows));
+  auto guard = scf::IfOp::create(b, loc, mine, /*withElse=*/false);
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(guard.thenBlock());
+    Value rowBaseIdx = arith::MulIOp::create(b, loc, tid, cidx(n));
+    // Inserts (cKey, cIdx) into the row's list, walking its n slots.
+    auto insert = [&](Value cKey, Value cIdx, bool ascending) {
+      forLoop(
+          0, n, ValueRange{cKey, cIdx},
+          [&](Value slot, ValueRange it) -> SmallVector<Value> {
+            Value at = arith::AddIOp::create(b, loc, rowBaseIdx, slot);
+            Value kp = elementPtr(keys, f32, at), ip = elementPtr(idxs, i32, at);
+            Value sKey = LLVM::LoadOp::create(b, loc, f32, kp);
+            Value sIdx = LLVM::LoadOp::create(b, loc, i32, ip);
+            Value swap;
+            if (ascending) {
+              Value valid = arith::CmpIOp::create(
+                  b, loc, arith::CmpIPredicate::ne, it[1], minusOne);
+              Value empty = arith::CmpIOp::create(
+                  b, loc, arith::CmpIPredicate::eq, sIdx, minusOne);
+              Value smaller = arith::CmpIOp::create(
+                  b, loc, arith::CmpIPredicate::slt, it[1], sIdx);
+              swap = arith::AndIOp::create(
+                  b, loc, valid, arith::OrIOp::create(b, loc, empty, smaller));
+            } else {
+              Value higher = arith::CmpFOp::create(
+                  b, loc, arith::CmpFPredicate::OGT, it[0], sKey);
+              Value tie = arith::AndIOp::create(
+                  b, loc,
+                  arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                        it[0], sKey),
+                  arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                        it[1], sIdx));
+              swap = arith::OrIOp::create(b, loc, higher, tie);
+            }
+            auto pick = [&](Value x, Value y) -> Value {
+              return arith::SelectOp::create(b, loc, swap, x, y);
+            };
+            LLVM::StoreOp::create(b, loc, pick(it[0], sKey), kp);
+            LLVM::StoreOp::create(b, loc, pick(it[1], sIdx), ip);
+            return {pick(sKey, it[0]), pick(sIdx, it[1])};
+          });
+    };
+    if (merge) {
+      Value start = arith::IndexCastOp::create(b, loc, i32, scalar(merge.getStart()));
+      forLoop(
+          0, cands, ValueRange{},
+          [&](Value c, ValueRange) -> SmallVector<Value> {
+            Value key = LLVM::LoadOp::create(
+                b, loc, f32,
+                elementPtr(cand, f32,
+                           arith::AddIOp::create(
+                               b, loc, arith::MulIOp::create(b, loc, tid,
+                                                             cidx(cands)),
+                               c)));
+            Value index = arith::AddIOp::create(
+                b, loc, start, arith::IndexCastOp::create(b, loc, i32, c));
+            // Most candidates lose to the list's last entry: test that
+            // first and skip the walk.
+            Value lastAt = arith::AddIOp::create(b, loc, rowBaseIdx, cidx(n - 1));
+            Value lKey = LLVM::LoadOp::create(b, loc, f32,
+                                              elementPtr(keys, f32, lastAt));
+            Value lIdx = LLVM::LoadOp::create(b, loc, i32,
+                                              elementPtr(idxs, i32, lastAt));
+            Value wins = arith::OrIOp::create(
+                b, loc,
+                arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, key,
+                                      lKey),
+                arith::AndIOp::create(
+                    b, loc,
+                    arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                          key, lKey),
+                    arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                          index, lIdx)));
+            auto ifWins = scf::IfOp::create(b, loc, wins, false);
+            {
+              OpBuilder::InsertionGuard g2(b);
+              b.setInsertionPointToStart(ifWins.thenBlock());
+              insert(key, index, /*ascending=*/false);
+            }
+            return {};
+          });
+    } else {
+      // Indices of real entries, re-inserted into an ascending list whose
+      // empty slots are -1. The list is rebuilt in place from a copy.
+      SmallVector<Value> keysOld, idxOld;
+      for (int64_t s = 0; s < n; ++s) {
+        Value at = arith::AddIOp::create(b, loc, rowBaseIdx, cidx(s));
+        keysOld.push_back(
+            LLVM::LoadOp::create(b, loc, f32, elementPtr(keys, f32, at)));
+        idxOld.push_back(
+            LLVM::LoadOp::create(b, loc, i32, elementPtr(idxs, i32, at)));
+      }
+      for (int64_t s = 0; s < n; ++s) {
+        Value at = arith::AddIOp::create(b, loc, rowBaseIdx, cidx(s));
+        LLVM::StoreOp::create(b, loc, minusOne, elementPtr(idxs, i32, at));
+      }
+      for (int64_t s = 0; s < n; ++s) {
+        Value chosen = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                             keysOld[s], negInf);
+        Value c = arith::SelectOp::create(b, loc, chosen, idxOld[s], minusOne);
+        insert(negInf, c, /*ascending=*/true);
+      }
+    }
+  }
+  gpu::BarrierOp::create(b, loc);
+  if (merge) {
+    dists[merge.getNewScores()] = readDist(Kind::Tile, listType, keys, n, f32);
+    dists[merge.getNewIndices()] = readDist(Kind::Tile, listType, idxs, n, i32);
+  } else {
+    dists[finalize.getResult()] = readDist(Kind::Tile, listType, idxs, n, i32);
+  }
+  return success();
+}
+
+/// One element of a tile, the same in every thread: through scratch.
+LogicalResult KernelEmitter::emitExtract(tensor::ExtractOp op) {
+  auto t = cast<RankedTensorType>(op.getTensor().getType());
+  if (t.getRank() > 2)
+    return op.emitOpError("convert-tile-to-gpu: tiles have rank 1 or 2");
+  Type type = t.getElementType();
+  int64_t cols = t.getRank() == 2 ? t.getDimSize(1) : 1;
+  beginScratch(t.getNumElements() * byteWidth(type));
+  Value base = sharedPtr(stagedBytes);
+  writeDist(get(op.getTensor()), t, base, cols, type);
+  gpu::BarrierOp::create(b, loc);
+  Value index = scalar(op.getIndices()[0]);
+  if (t.getRank() == 2)
+    index = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, index, cidx(cols)),
+        scalar(op.getIndices()[1]));
+  scalars.map(op.getResult(),
+              LLVM::LoadOp::create(b, loc, type, elementPtr(base, type, index))
+                  .getResult());
+  return success();
+}
+
+LogicalResult KernelEmitter::emitFor(scf::ForOp op) {
+  SmallVector<Value> init;
+  SmallVector<int64_t> sizes;
+  SmallVector<Kind> kinds;
+  for (auto [arg, value] : llvm::zip(op.getRegionIterArgs(), op.getInitArgs())) {
+    if (auto t = dyn_cast<RankedTensorType>(value.getType())) {
+      Kind k = kindOf(arg);
+      SmallVector<Value> flat = flatten(value, k, count(k, t));
+      kinds.push_back(k);
+      sizes.push_back(flat.size());
+      llvm::append_range(init, flat);
+    } else {
+      kinds.push_back(Kind::Tile);
+      sizes.push_back(-1);
+      init.push_back(scalar(value));
+    }
+  }
+  // Rebuilds each (tensor or scalar) value from its flattened pieces.
+  auto unflatten = [&](ValueRange flat, ValueRange originals) {
+    int64_t pos = 0;
+    for (auto [i, original] : llvm::enumerate(originals)) {
+      if (sizes[i] < 0) {
+        scalars.map(original, flat[pos++]);
+        continue;
+      }
+      dists[original] = Dist{kinds[i],
+                             llvm::to_vector(flat.slice(pos, sizes[i])),
+                             Value()};
+      pos += sizes[i];
+    }
+  };
+  LogicalResult status = success();
+  auto loop = scf::ForOp::create(
+      b, loc, scalar(op.getLowerBound()), scalar(op.getUpperBound()),
+      scalar(op.getStep()), init,
+      [&](OpBuilder &nb, Location, Value iv, ValueRange args) {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        scalars.map(op.getInductionVar(), iv);
+        unflatten(args, op.getRegionIterArgs());
+        for (Operation &inner : op.getBody()->without_terminator())
+          if (failed(emitOp(&inner))) {
+            status = failure();
+            break;
+          }
+        SmallVector<Value> yielded;
+        auto yield = cast<scf::YieldOp>(op.getBody()->getTerminator());
+        for (auto [i, v] : llvm::enumerate(yield.getOperands())) {
+          if (sizes[i] < 0) {
+            yielded.push_back(scalar(v));
+            continue;
+          }
+          if (succeeded(status))
+            llvm::append_range(yielded, flatten(v, kinds[i], sizes[i]));
+        }
+        if (succeeded(status))
+          scf::YieldOp::create(b, loc, yielded);
+        else
+          scf::YieldOp::create(b, loc, args);
+      });
+  if (failed(status))
+    return failure();
+  unflatten(loop.getResults(), op.getResults());
+  return success();
+}
+
+LogicalResult KernelEmitter::emitIf(scf::IfOp op) {
+  SmallVector<Type> types;
+  SmallVector<int64_t> sizes;
+  SmallVector<Kind> kinds;
+  for (Value r : op.getResults()) {
+    if (auto t = dyn_cast<RankedTensorType>(r.getType())) {
+      Kind k = kindOf(r);
+      kinds.push_back(k);
+      sizes.push_back(count(k, t));
+      types.append(count(k, t), t.getElementType());
+    } else {
+      kinds.push_back(Kind::Tile);
+      sizes.push_back(-1);
+      types.push_back(r.getType());
+    }
+  }
+  auto newIf = scf::IfOp::create(b, loc, types, scalar(op.getCondition()),
+                                 /*withElseRegion=*/!op.getElseRegion().empty());
+  auto emitBranch = [&](Region &from, Region &to) -> LogicalResult {
+    OpBuilder::InsertionGuard g(b);
+    if (to.empty())
+      to.emplaceBlock();
+    Block &block = to.front();
+    if (!block.empty() && block.back().hasTrait<OpTrait::IsTerminator>())
+      b.setInsertionPoint(&block.back());
+    else
+      b.setInsertionPointToEnd(&block);
+    for (Operation &inner : from.front().without_terminator())
+      if (failed(emitOp(&inner)))
+        return failure();
+    auto yield = cast<scf::YieldOp>(from.front().getTerminator());
+    SmallVector<Value> yielded;
+    for (auto [i, v] : llvm::enumerate(yield.getOperands())) {
+      if (sizes[i] < 0)
+        yielded.push_back(scalar(v));
+      else
+        llvm::append_range(yielded, flatten(v, kinds[i], sizes[i]));
+    }
+    if (block.empty() || !block.back().hasTrait<OpTrait::IsTerminator>())
+      scf::YieldOp::create(b, loc, yielded);
+    else
+      block.back().setOperands(yielded);
+    return success();
+  };
+  if (failed(emitBranch(op.getThenRegion(), newIf.getThenRegion())))
+    return failure();
+  if (!op.getElseRegion().empty() &&
+      failed(emitBranch(op.getElseRegion(), newIf.getElseRegion())))
+    return failure();
+  int64_t pos = 0;
+  for (auto [i, r] : llvm::enumerate(op.getResults())) {
+    if (sizes[i] < 0) {
+      scalars.map(r, newIf.getResult(pos++));
+      continue;
+    }
+    dists[r] = Dist{kinds[i],
+                    SmallVector<Value>(newIf.getResults().slice(pos, sizes[i])),
+                    Value()};
+    pos += sizes[i];
+  }
+  return success();
+}
+
+LogicalResult KernelEmitter::emitOp(Operation *op) {
+  if (auto c = dyn_cast<arith::ConstantOp>(op))
+    return emitConstant(c);
+  if (auto s = dyn_cast<tensor::SplatOp>(op)) {
+    dists[s.getResult()] = Dist{Kind::Tile, {}, scalar(s.getInput())};
+    return success();
+  }
+  if (isa<LoadOp, GatherOp, StoreOp>(op))
+    return emitRowAccess(op);
+  if (auto range = dyn_cast<RangeOp>(op)) {
+    Kind k = kindOf(range.getResult());
+    auto t = range.getResult().getType();
+    Value start = arith::IndexCastOp::create(b, loc, b.getI32Type(),
+                                             scalar(range.getStart()));
+    Dist out{k, {}, Value()};
+    for (int64_t i = 0; i < count(k, t); ++i) {
+      Value pos = k == Kind::Row ? rowOf(i) : colOf(i);
+      pos = arith::IndexCastOp::create(b, loc, b.getI32Type(), pos);
+      if (range.getDivisor() != 1)
+        pos = arith::DivUIOp::create(b, loc, pos, ci32(range.getDivisor()));
+      out.elems.push_back(arith::AddIOp::create(b, loc, start, pos));
+    }
+    dists[range.getResult()] = out;
+    return success();
+  }
+  if (auto bc = dyn_cast<BroadcastOp>(op)) {
+    auto t = bc.getResult().getType();
+    Kind from = bc.getDim() == 1 ? Kind::Row : Kind::Col;
+    Dist in = get(bc.getValue(), from);
+    if (in.splat) {
+      dists[bc.getResult()] = Dist{Kind::Tile, {}, in.splat};
+      return success();
+    }
+    int64_t cSlots = colSlots(t.getDimSize(1));
+    Dist out{Kind::Tile, {}, Value()};
+    for (int64_t i = 0; i < count(Kind::Tile, t); ++i)
+      out.elems.push_back(at(in, from == Kind::Row ? i / cSlots : i % cSlots));
+    dists[bc.getResult()] = out;
+    return success();
+  }
+  if (auto dot = dyn_cast<DotOp>(op))
+    return emitDot(dot);
+  if (auto reduce = dyn_cast<ReduceOp>(op))
+    return emitReduce(reduce);
+  if (isa<TopkMergeOp, TopkFinalizeOp>(op))
+    return emitTopk(op);
+  if (auto extract = dyn_cast<tensor::ExtractOp>(op))
+    return emitExtract(extract);
+  if (auto loop = dyn_cast<scf::ForOp>(op))
+    return emitFor(loop);
+  if (auto ifOp = dyn_cast<scf::IfOp>(op))
+    return emitIf(ifOp);
+  if (auto ext = dyn_cast<arith::ExtFOp>(op); ext && staged.count(ext.getIn()))
+    return success();
+  if (isElementwise(op))
+    return emitElementwise(op);
+  bool tensors = llvm::any_of(op->getOperandTypes(), llvm::IsaPred<TensorType>) ||
+                 llvm::any_of(op->getResultTypes(), llvm::IsaPred<TensorType>);
+  if (!tensors && op->getNumRegions() == 0 &&
+      isa<arith::ArithDialect>(op->getDialect())) {
+    b.clone(*op, scalars);
+    return success();
+  }
+  return op->emitOpError("convert-tile-to-gpu: unsupported op in a program");
+}
+
+LogicalResult KernelEmitter::emitBlock(Block &block) {
+  for (Operation &op : block.without_terminator())
+    if (failed(emitOp(&op)))
+      return failure();
+  return success();
+}
+
+/// A tile.load feeds only tensor-core dots as their right operand (directly
+/// or widened): it can go straight to shared memory.
+bool onlyMmaRightOperand(Value v) {
+  if (v.use_empty())
+    return false;
+  for (OpOperand &use : v.getUses()) {
+    Operation *user = use.getOwner();
+    if (auto dot = dyn_cast<DotOp>(user)) {
+      if (use.getOperandNumber() != 1 || dot.getLhsTransposed())
+        return false;
+      continue;
+    }
+    if (auto ext = dyn_cast<arith::ExtFOp>(user)) {
+      for (OpOperand &extUse : ext->getUses()) {
+        auto dot = dyn_cast<DotOp>(extUse.getOwner());
+        if (!dot || extUse.getOperandNumber() != 1 || dot.getLhsTransposed())
+          return false;
+      }
+      continue;
+    }
+    return false;
+  }
+  return true;
+}
+
+LogicalResult KernelEmitter::emit() {
+  Block *entry = &func.getBody().front();
+  b.setInsertionPointToStart(entry);
+  tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  warpId = arith::DivUIOp::create(b, loc, tid, cidx(kWarpSize));
+  lane = arith::RemUIOp::create(b, loc, tid, cidx(kWarpSize));
+  groupId = arith::DivUIOp::create(b, loc, lane, cidx(4));
+  quadLane = arith::RemUIOp::create(b, loc, lane, cidx(4));
+  rowBase = arith::AddIOp::create(
+      b, loc, arith::MulIOp::create(b, loc, warpId, cidx(16)), groupId);
+  colBase = arith::MulIOp::create(b, loc, quadLane, cidx(2));
+
+  // Grid coordinates: program dimension i is CUDA dimension rank - 1 - i.
+  auto ids = program.getIds();
+  gpu::Dimension dims[] = {gpu::Dimension::x, gpu::Dimension::y,
+                           gpu::Dimension::z};
+  for (auto [i, id] : llvm::enumerate(ids))
+    scalars.map(id, gpu::BlockIdOp::create(b, loc, dims[ids.size() - 1 - i]));
+
+  // Regions of the loads staged in shared memory.
+  program.walk([&](LoadOp load) {
+    auto t = load.getResult().getType();
+    Type elem = t.getElementType();
+    if (t.getRank() != 2 || !(elem.isBF16() || elem.isF16()) ||
+        t.getDimSize(1) % 8 != 0 || !onlyMmaRightOperand(load.getResult()))
+      return;
+    Staged s{stagedBytes, roundUp(t.getDimSize(0), 16),
+             roundUp(t.getDimSize(1), 16), 0, elem};
+    s.stride = s.cols + kRowPadBytes / 2;
+    stagedBytes += roundUp(s.rows * s.stride * 2, 16);
+    staged[load.getResult()] = s;
+    for (Operation *user : load->getUsers())
+      if (auto ext = dyn_cast<arith::ExtFOp>(user))
+        staged[ext.getOut()] = s;
+  });
+
+  // Captured constants are rebuilt inside the kernel.
+  llvm::SetVector<Value> captured;
+  program.getBody().walk([&](Operation *op) {
+    for (Value v : op->getOperands())
+      if (!program->isAncestor(v.getParentBlock()->getParentOp()) &&
+          v.getDefiningOp<arith::ConstantOp>())
+        captured.insert(v);
+  });
+  for (Value v : captured)
+    if (failed(emitConstant(v.getDefiningOp<arith::ConstantOp>())))
+      return failure();
+
+  if (failed(emitBlock(program.getBodyBlock())))
+    return failure();
+  gpu::ReturnOp::create(b, loc);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Pass
+//===----------------------------------------------------------------------===//
+
+/// Warps per block: enough for the rows of the program's widest tile that
+/// is computed on (dot results and stored tiles), at most `maxWarps`.
+int64_t warpsFor(ProgramOp program, int64_t maxWarps) {
+  int64_t rows = 1;
+  program.walk([&](Operation *op) {
+    if (auto dot = dyn_cast<DotOp>(op))
+      rows = std::max(rows, dot.getResult().getType().getDimSize(0));
+    if (auto store = dyn_cast<StoreOp>(op))
+      rows = std::max(
+          rows, cast<RankedTensorType>(store.getValue().getType()).getDimSize(0));
+  });
+  return std::clamp<int64_t>(ceilDiv(rows, 16), 1, maxWarps);
+}
+
+struct ConvertTileToGPU
+    : mlir::nsa::tile::impl::ConvertTileToGPUBase<ConvertTileToGPU> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MLIRContext *ctx = &getContext();
+    if (maxWarps < 1 || maxWarps > 32) {
+      module.emitError() << "convert-tile-to-gpu: max-warps must be in [1, 32], "
+                            "got "
+                         << maxWarps;
+      return signalPassFailure();
+    }
+    // The streaming-softmax ops are spelled out first (shared with the CPU
+    // lowering).
+    {
+      ConversionTarget target(*ctx);
+      target.addIllegalOp<OnlineSoftmaxOp, SoftmaxFinalizeOp>();
+      target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
+      RewritePatternSet patterns(ctx);
+      populateDecomposeSoftmaxPatterns(patterns);
+      if (failed(applyPartialConversion(module, target, std::move(patterns))))
+        return signalPassFailure();
+    }
+    for (auto fn : llvm::to_vector(module.getOps<func::FuncOp>()))
+      if (failed(convertFunction(fn)))
+        return signalPassFailure();
+  }
+
+  LogicalResult convertFunction(func::FuncOp fn) {
+    auto programs = llvm::to_vector(fn.getOps<ProgramOp>());
+    if (programs.empty())
+      return success();
+    MLIRContext *ctx = &getContext();
+    ModuleOp module = getOperation();
+    module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                    UnitAttr::get(ctx));
+    OpBuilder mb(ctx);
+    mb.setInsertionPointToEnd(module.getBody());
+    auto gpuModule = gpu::GPUModuleOp::create(mb, fn.getLoc(),
+                                              (fn.getName() + "_kernels").str());
+    mb.setInsertionPointToStart(gpuModule.getBody());
+    LLVM::GlobalOp::create(
+        mb, fn.getLoc(), LLVM::LLVMArrayType::get(mb.getI8Type(), 0),
+        /*isConstant=*/false, LLVM::Linkage::External, kSharedSymbol,
+        Attribute(), /*alignment=*/16, /*addrSpace=*/3);
+
+    for (auto [index, program] : llvm::enumerate(programs)) {
+      // Parameters: tensors read from outside (not constants), then outs.
+      llvm::SetVector<Value> params;
+      program.getBody().walk([&](Operation *op) {
+        for (Value v : op->getOperands())
+          if (isa<RankedTensorType>(v.getType()) &&
+              !program->isAncestor(v.getParentBlock()->getParentOp()) &&
+              !v.getDefiningOp<arith::ConstantOp>())
+            params.insert(v);
+      });
+      SmallVector<Value> args(params.begin(), params.end());
+      SmallVector<Value> kernelValues(args);
+      llvm::append_range(kernelValues, program.getOutArgs());
+
+      auto ptrType = LLVM::LLVMPointerType::get(ctx, 1);
+      SmallVector<Type> argTypes(kernelValues.size(), ptrType);
+      std::string name = (fn.getName() + "_k" + Twine(index)).str();
+      mb.setInsertionPointToEnd(gpuModule.getBody());
+      auto kernel = gpu::GPUFuncOp::create(mb, program.getLoc(), name,
+                                           mb.getFunctionType(argTypes, {}));
+      kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(),
+                      UnitAttr::get(ctx));
+      int64_t warps = warpsFor(program, maxWarps);
+      kernel.setKnownBlockSizeAttr(mb.getDenseI32ArrayAttr(
+          {static_cast<int32_t>(warps * kWarpSize), 1, 1}));
+      for (unsigned i = 0; i < kernel.getNumArguments(); ++i)
+        kernel.setArgAttr(i, LLVM::LLVMDialect::getNoAliasAttrName(),
+                          UnitAttr::get(ctx));
+
+      KernelEmitter emitter(program, kernel, kernelValues, warps, gpuModule);
+      if (failed(emitter.emit()))
+        return failure();
+      kernel->setAttr("nsa.shared_bytes",
+                      mb.getI64IntegerAttr(emitter.sharedBytes()));
+
+      OpBuilder hb(program);
+      auto launch = LaunchOp::create(
+          hb, program.getLoc(),
+          SymbolRefAttr::get(gpuModule.getNameAttr(),
+                             {FlatSymbolRefAttr::get(kernel.getNameAttr())}),
+          program.getGrid(), args, program.getOuts(), program.getLabelAttr());
+      program.replaceAllUsesWith(launch.getResults());
+      program.erase();
+    }
+    return success();
+  }
+};
+
+} // namespace
