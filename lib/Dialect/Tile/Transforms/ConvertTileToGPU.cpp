@@ -1463,6 +1463,13 @@ struct ConvertTileToGPU
       SmallVector<Value> args(params.begin(), params.end());
       SmallVector<Value> kernelValues(args);
       llvm::append_range(kernelValues, program.getOutArgs());
+      // Kernels are specialised to their shapes: addresses and bounds are
+      // compile-time strides and sizes.
+      for (Value v : kernelValues)
+        if (!cast<RankedTensorType>(v.getType()).hasStaticShape())
+          return program.emitOpError()
+                 << "convert-tile-to-gpu: tensor " << v.getType()
+                 << " must have a static shape";
 
       auto ptrType = LLVM::LLVMPointerType::get(ctx, 1);
       SmallVector<Type> argTypes(kernelValues.size(), ptrType);

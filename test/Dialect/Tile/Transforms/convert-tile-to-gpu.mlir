@@ -1,0 +1,121 @@
+// RUN: nsa-opt %s -split-input-file -convert-tile-to-gpu -verify-diagnostics | FileCheck %s
+
+// A streaming-softmax program: the program becomes a kernel of 4 warps (64
+// tile rows) and a tile.launch with the tensors it reads, then its outs.
+// q . k^T runs on tensor cores with k staged in shared memory; row maxima and
+// sums combine the 4 lanes of a quad with two xor shuffles; exp2 is the
+// hardware's.
+// CHECK-LABEL: func.func @attention
+// CHECK:         %[[R:.*]]:2 = tile.launch @attention_kernels::@attention_k0 grid(%c1, %c2)
+// CHECK-SAME:      args(%arg0, %arg1 : tensor<100x32xbf16>, tensor<100x32xbf16>)
+// CHECK-SAME:      outs(%{{.*}}, %{{.*}} : tensor<100x32xbf16>, tensor<100xf32>) {label = "test"}
+// CHECK:         return %[[R]]#0, %[[R]]#1
+// CHECK:       gpu.module @attention_kernels
+// CHECK:         llvm.mlir.global external @__nsa_shared() {addr_space = 3 : i32, alignment = 16 : i64} : !llvm.array<0 x i8>
+// CHECK:         gpu.func @attention_k0(%{{.*}}: !llvm.ptr<1> {llvm.noalias}, %{{.*}}: !llvm.ptr<1> {llvm.noalias}, %{{.*}}: !llvm.ptr<1> {llvm.noalias}, %{{.*}}: !llvm.ptr<1> {llvm.noalias}) kernel
+// CHECK-SAME:      known_block_size = array<i32: 128, 1, 1>
+// CHECK-SAME:      nsa.shared_bytes = {{[0-9]+}}
+// CHECK:           gpu.block_id y
+// CHECK:           gpu.block_id x
+// CHECK:           scf.for
+// CHECK:             llvm.load %{{.*}} {alignment = 16 : i64} : !llvm.ptr<1> -> vector<8xi16>
+// CHECK:             llvm.store %{{.*}} {alignment = 16 : i64} : vector<8xi16>, !llvm.ptr<3>
+// CHECK:           gpu.barrier
+// CHECK:           nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
+// CHECK:           gpu.shuffle  xor %{{.*}}, %{{.*}}, %{{.*}} : f32
+// CHECK:           llvm.call_intrinsic "llvm.nvvm.ex2.approx.f32"
+// CHECK:           gpu.return
+func.func @attention(%q: tensor<100x32xbf16>, %k: tensor<100x32xbf16>)
+    -> (tensor<100x32xbf16>, tensor<100xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c64 = arith.constant 64 : index
+  %c100 = arith.constant 100 : index
+  %ninf = arith.constant dense<0xFF800000> : tensor<64xf32>
+  %zero = arith.constant dense<0.0> : tensor<64xf32>
+  %acc0 = arith.constant dense<0.0> : tensor<64x32xf32>
+  %o0 = tensor.empty() : tensor<100x32xbf16>
+  %l0 = tensor.empty() : tensor<100xf32>
+  %r:2 = tile.program grid(%c1, %c2) outs(%o0, %l0 : tensor<100x32xbf16>, tensor<100xf32>) {
+  ^bb0(%unused: index, %m: index, %o: tensor<100x32xbf16>, %l: tensor<100xf32>):
+    %t0 = arith.muli %m, %c64 : index
+    %qt = tile.load %q[%t0, %c0] {row_dims = array<i64: 0>} : tensor<100x32xbf16> -> tensor<64x32xbf16>
+    %s:3 = scf.for %j = %c0 to %c100 step %c64 iter_args(%mx = %ninf, %sm = %zero, %acc = %acc0)
+        -> (tensor<64xf32>, tensor<64xf32>, tensor<64x32xf32>) {
+      %kt = tile.load %k[%j, %c0] {row_dims = array<i64: 0>} : tensor<100x32xbf16> -> tensor<64x32xbf16>
+      %st = tile.dot %qt, %kt {rhs_transposed} : tensor<64x32xbf16>, tensor<64x32xbf16> -> tensor<64x64xf32>
+      %nm, %ns, %na = tile.online_softmax %st, %kt, %mx, %sm, %acc
+          : tensor<64x64xf32>, tensor<64x32xbf16>, tensor<64xf32>, tensor<64x32xf32>
+      scf.yield %nm, %ns, %na : tensor<64xf32>, tensor<64xf32>, tensor<64x32xf32>
+    }
+    %out, %lse = tile.softmax_finalize %s#0, %s#1, %s#2 : tensor<64xf32>, tensor<64x32xf32> -> tensor<64x32xbf16>
+    tile.store %out into %o[%t0, %c0] {row_dims = array<i64: 0>} : tensor<64x32xbf16> into tensor<100x32xbf16>
+    tile.store %lse into %l[%t0] {row_dims = array<i64: 0>} : tensor<64xf32> into tensor<100xf32>
+  } {label = "test"}
+  return %r#0, %r#1 : tensor<100x32xbf16>, tensor<100xf32>
+}
+
+// -----
+
+// Top-n merging is serial per row in shared memory (one thread per row);
+// an f32 product is exact, on the CUDA cores (a loop over K per element).
+// A program whose tiles have 4 rows runs on one warp.
+// CHECK-LABEL: gpu.func @select_k0
+// CHECK-SAME:      known_block_size = array<i32: 32, 1, 1>
+// CHECK:           scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (f32)
+// CHECK:             arith.mulf
+// CHECK:           arith.cmpi ult, %{{.*}}, %{{.*}} : index
+// CHECK:           scf.if
+// CHECK:             scf.for
+// CHECK:               arith.cmpf ogt
+func.func @select(%s: tensor<4x16xf32>, %w: tensor<16x16xf32>) -> tensor<4x2xi32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %bs = arith.constant dense<0xFF800000> : tensor<4x2xf32>
+  %bi = arith.constant dense<-1> : tensor<4x2xi32>
+  %init = tensor.empty() : tensor<4x2xi32>
+  %r = tile.program grid(%c1) outs(%init : tensor<4x2xi32>) {
+  ^bb0(%i: index, %out: tensor<4x2xi32>):
+    %st = tile.load %s[%c0, %c0] {row_dims = array<i64: 0>} : tensor<4x16xf32> -> tensor<4x16xf32>
+    %wt = tile.load %w[%c0, %c0] {row_dims = array<i64: 0>} : tensor<16x16xf32> -> tensor<16x16xf32>
+    %p = tile.dot %st, %wt : tensor<4x16xf32>, tensor<16x16xf32> -> tensor<4x16xf32>
+    %ns, %ni = tile.topk_merge %bs, %bi, %p, %c0 : tensor<4x2xf32>, tensor<4x2xi32>, tensor<4x16xf32>
+    %idx = tile.topk_finalize %ns, %ni : tensor<4x2xf32>, tensor<4x2xi32>
+    tile.store %idx into %out[%c0, %c0] {row_dims = array<i64: 0>} : tensor<4x2xi32> into tensor<4x2xi32>
+  }
+  return %r : tensor<4x2xi32>
+}
+
+// -----
+
+// Kernels are specialised to static shapes.
+func.func @dynamic(%q: tensor<?x32xbf16>) -> tensor<?x32xbf16> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %o0 = tensor.empty(%c1) : tensor<?x32xbf16>
+  // expected-error @+1 {{convert-tile-to-gpu: tensor 'tensor<?x32xbf16>' must have a static shape}}
+  %r = tile.program grid(%c1) outs(%o0 : tensor<?x32xbf16>) {
+  ^bb0(%i: index, %o: tensor<?x32xbf16>):
+    %t = tile.load %q[%c0, %c0] {row_dims = array<i64: 0>} : tensor<?x32xbf16> -> tensor<16x32xbf16>
+    tile.store %t into %o[%c0, %c0] {row_dims = array<i64: 0>} : tensor<16x32xbf16> into tensor<?x32xbf16>
+  }
+  return %r : tensor<?x32xbf16>
+}
+
+// -----
+
+// Elementwise math is limited to what the hardware approximates.
+func.func @unsupported(%x: tensor<16x16xf32>) -> tensor<16x16xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %o0 = tensor.empty() : tensor<16x16xf32>
+  %r = tile.program grid(%c1) outs(%o0 : tensor<16x16xf32>) {
+  ^bb0(%i: index, %o: tensor<16x16xf32>):
+    %t = tile.load %x[%c0, %c0] {row_dims = array<i64: 0>} : tensor<16x16xf32> -> tensor<16x16xf32>
+    // expected-error @+1 {{'math.sin' op convert-tile-to-gpu: unsupported math op}}
+    %s = math.sin %t : tensor<16x16xf32>
+    tile.store %s into %o[%c0, %c0] {row_dims = array<i64: 0>} : tensor<16x16xf32> into tensor<16x16xf32>
+  }
+  return %r : tensor<16x16xf32>
+}
