@@ -205,6 +205,7 @@ private:
   LogicalResult emitReduce(ReduceOp op);
   LogicalResult emitTopk(Operation *op);
   LogicalResult emitExtract(tensor::ExtractOp op);
+  LogicalResult emitReshape(Operation *op);
   LogicalResult emitFor(scf::ForOp op);
   LogicalResult emitIf(scf::IfOp op);
   Value emitScalarMath(Operation *op, ValueRange operands);
@@ -222,6 +223,9 @@ private:
   DenseMap<Value, Dist> dists;
   IRMapping scalars;
   DenseMap<Value, bool> columnMemo;
+  /// Rank-3 results of tensor.expand_shape, each collapsed right back (a
+  /// tile reshape): the rank-2 tile they expand.
+  DenseMap<Value, Value> expanded;
   /// tile.load results staged in shared memory, and extf's of them.
   DenseMap<Value, Staged> staged;
   int64_t stagedBytes = 0, scratchBytes = 0;
@@ -872,28 +876,47 @@ LogicalResult KernelEmitter::emitExactDot(DotOp op) {
   int64_t k = op.getLhsTransposed() ? lt.getDimSize(0) : lt.getDimSize(1);
   Dist out{Kind::Tile, {}, Value()};
   for (int64_t rs = 0; rs < rowSlots(m); ++rs) {
-    Value row = arith::MinUIOp::create(b, loc, rowOf(rs), cidx(m - 1));
+    Value row = rowOf(rs);
     for (int64_t cs = 0; cs < colSlots(n); ++cs) {
-      Value col = arith::MinUIOp::create(b, loc, colOf(cs), cidx(n - 1));
-      auto loop = forLoop(
-          0, k, ValueRange{zero(f32)},
-          [&](Value kk, ValueRange acc) -> SmallVector<Value> {
-            auto idx = [&](Value r, Value c, int64_t stride) -> Value {
-              return arith::AddIOp::create(
-                  b, loc, arith::MulIOp::create(b, loc, r, cidx(stride)), c);
-            };
-            Value li = op.getLhsTransposed() ? idx(kk, row, lt.getDimSize(1))
-                                             : idx(row, kk, lt.getDimSize(1));
-            Value ri = op.getRhsTransposed() ? idx(col, kk, rt.getDimSize(1))
-                                             : idx(kk, col, rt.getDimSize(1));
-            Value lv =
-                LLVM::LoadOp::create(b, loc, f32, elementPtr(lBase, f32, li));
-            Value rv =
-                LLVM::LoadOp::create(b, loc, f32, elementPtr(rBase, f32, ri));
-            return {arith::AddFOp::create(
-                b, loc, acc[0], arith::MulFOp::create(b, loc, lv, rv))};
-          });
-      out.elems.push_back(loop.getResult(0));
+      Value col = colOf(cs);
+      auto dotProduct = [&]() -> Value {
+        auto loop = forLoop(
+            0, k, ValueRange{zero(f32)},
+            [&](Value kk, ValueRange acc) -> SmallVector<Value> {
+              auto idx = [&](Value r, Value c, int64_t stride) -> Value {
+                return arith::AddIOp::create(
+                    b, loc, arith::MulIOp::create(b, loc, r, cidx(stride)), c);
+              };
+              Value li = op.getLhsTransposed() ? idx(kk, row, lt.getDimSize(1))
+                                               : idx(row, kk, lt.getDimSize(1));
+              Value ri = op.getRhsTransposed() ? idx(col, kk, rt.getDimSize(1))
+                                               : idx(kk, col, rt.getDimSize(1));
+              Value lv =
+                  LLVM::LoadOp::create(b, loc, f32, elementPtr(lBase, f32, li));
+              Value rv =
+                  LLVM::LoadOp::create(b, loc, f32, elementPtr(rBase, f32, ri));
+              return {arith::AddFOp::create(
+                  b, loc, acc[0], arith::MulFOp::create(b, loc, lv, rv))};
+            });
+        return loop.getResult(0);
+      };
+      // Padding elements skip the loop (a warp whose rows are all padding
+      // skips the whole product).
+      Value valid = andOpt(rowValid(rs, m), colValid(cs, n));
+      if (!valid) {
+        out.elems.push_back(dotProduct());
+        continue;
+      }
+      auto guard = scf::IfOp::create(b, loc, TypeRange{f32}, valid,
+                                     /*withElseRegion=*/true);
+      {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPointToStart(guard.thenBlock());
+        scf::YieldOp::create(b, loc, dotProduct());
+        b.setInsertionPointToStart(guard.elseBlock());
+        scf::YieldOp::create(b, loc, zero(f32));
+      }
+      out.elems.push_back(guard.getResult(0));
     }
   }
   dists[op.getResult()] = out;
@@ -1104,6 +1127,41 @@ LogicalResult KernelEmitter::emitExtract(tensor::ExtractOp op) {
   return success();
 }
 
+/// A tile reshape, written as tensor.expand_shape to rank 3 and
+/// tensor.collapse_shape back to rank 2 (row-major order is kept): the tile
+/// goes through scratch and comes back in its new shape.
+LogicalResult KernelEmitter::emitReshape(Operation *op) {
+  if (auto expand = dyn_cast<tensor::ExpandShapeOp>(op)) {
+    bool pair = expand.getSrcType().getRank() == 2 &&
+                llvm::all_of(expand->getUsers(),
+                             llvm::IsaPred<tensor::CollapseShapeOp>);
+    if (!pair)
+      return op->emitOpError("convert-tile-to-gpu: a tile reshape must be a "
+                             "rank-2 expand_shape whose users collapse it "
+                             "back to rank 2");
+    expanded[expand.getResult()] = expand.getSrc();
+    return success();
+  }
+  auto collapse = cast<tensor::CollapseShapeOp>(op);
+  Value source = expanded.lookup(collapse.getSrc());
+  if (!source && collapse.getSrcType().getRank() == 2)
+    source = collapse.getSrc();
+  auto resultType = collapse.getResultType();
+  if (!source || resultType.getRank() != 2)
+    return op->emitOpError("convert-tile-to-gpu: a tile reshape must collapse "
+                           "an expanded rank-2 tile to rank 2");
+  auto sourceType = cast<RankedTensorType>(source.getType());
+  Type type = sourceType.getElementType();
+  beginScratch(sourceType.getNumElements() * byteWidth(type));
+  Value base = sharedPtr(stagedBytes);
+  writeDist(get(source, Kind::Tile), sourceType, base,
+            sourceType.getDimSize(1), type);
+  gpu::BarrierOp::create(b, loc);
+  dists[collapse.getResult()] =
+      readDist(Kind::Tile, resultType, base, resultType.getDimSize(1), type);
+  return success();
+}
+
 LogicalResult KernelEmitter::emitFor(scf::ForOp op) {
   SmallVector<Value> init;
   SmallVector<int64_t> sizes;
@@ -1281,6 +1339,8 @@ LogicalResult KernelEmitter::emitOp(Operation *op) {
     return emitTopk(op);
   if (auto extract = dyn_cast<tensor::ExtractOp>(op))
     return emitExtract(extract);
+  if (isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(op))
+    return emitReshape(op);
   if (auto loop = dyn_cast<scf::ForOp>(op))
     return emitFor(loop);
   if (auto ifOp = dyn_cast<scf::IfOp>(op))
