@@ -119,3 +119,26 @@ func.func @unsupported(%x: tensor<16x16xf32>) -> tensor<16x16xf32> {
   }
   return %r : tensor<16x16xf32>
 }
+
+// -----
+
+// A tile reshape (expand to rank 3, collapse back) goes through scratch
+// shared memory: written row-major, read back in the new shape.
+// CHECK-LABEL: gpu.func @reshape_k0
+// CHECK:         gpu.barrier
+// CHECK:         llvm.store %{{.*}} : f32, !llvm.ptr<3>
+// CHECK:         gpu.barrier
+// CHECK:         llvm.load %{{.*}} : !llvm.ptr<3> -> f32
+func.func @reshape(%x: tensor<4x32xf32>) -> tensor<16x8xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %o0 = tensor.empty() : tensor<16x8xf32>
+  %r = tile.program grid(%c1) outs(%o0 : tensor<16x8xf32>) {
+  ^bb0(%i: index, %o: tensor<16x8xf32>):
+    %t = tile.load %x[%c0, %c0] {row_dims = array<i64: 0>} : tensor<4x32xf32> -> tensor<4x32xf32>
+    %e = tensor.expand_shape %t [[0], [1, 2]] output_shape [4, 4, 8] : tensor<4x32xf32> into tensor<4x4x8xf32>
+    %c = tensor.collapse_shape %e [[0, 1], [2]] : tensor<4x4x8xf32> into tensor<16x8xf32>
+    tile.store %c into %o[%c0, %c0] {row_dims = array<i64: 0>} : tensor<16x8xf32> into tensor<16x8xf32>
+  }
+  return %r : tensor<16x8xf32>
+}
