@@ -794,28 +794,41 @@ LogicalResult KernelEmitter::emitMmaDot(DotOp op, Value lhs, Value rhs,
       v = arith::SelectOp::create(b, loc, ok, v, typeZero);
     return v;
   };
-  // Fragment loads of B: (k, n) pairs at k and k + 1.
-  auto bElem = [&](Value kIdx, Value nIdx) -> Value {
-    Value index = transposed
-                      ? arith::AddIOp::create(
-                            b, loc,
-                            arith::MulIOp::create(b, loc, nIdx, cidx(s.stride)),
-                            kIdx)
-                      : arith::AddIOp::create(
-                            b, loc,
-                            arith::MulIOp::create(b, loc, kIdx, cidx(s.stride)),
-                            nIdx);
-    return LLVM::LoadOp::create(b, loc, type, elementPtr(base, type, index));
-  };
-  auto bPair = [&](Value kIdx, Value nIdx) -> Value {
-    Value k1 = arith::AddIOp::create(b, loc, kIdx, cidx(1));
-    if (transposed) {
-      Value index = arith::AddIOp::create(
-          b, loc, arith::MulIOp::create(b, loc, nIdx, cidx(s.stride)), kIdx);
-      return LLVM::LoadOp::create(b, loc, regType,
-                                  elementPtr(base, type, index));
+  // B fragments with ldmatrix.x2: two 8x8 matrices, k in [k0, k0 + 8) and
+  // [k0 + 8, k0 + 16), columns n0 .. n0 + 7. Lanes 0-15 give the rows'
+  // addresses. [N][K] storage is read as is; [K][N] storage transposed.
+  Value laneRow = arith::RemUIOp::create(b, loc, lane, cidx(8));
+  Value laneHalf = arith::RemUIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, lane, cidx(8)), cidx(2));
+  Value half8 = arith::MulIOp::create(b, loc, laneHalf, cidx(8));
+  Value laneOffset;
+  if (transposed)
+    laneOffset = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, laneRow, cidx(s.stride)), half8);
+  else
+    laneOffset = arith::MulIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, laneRow, half8), cidx(s.stride));
+  Value laneBase = elementPtr(base, type, laneOffset);
+  auto pairStruct =
+      LLVM::LLVMStructType::getLiteral(ctx, {b.getI32Type(), b.getI32Type()});
+  auto ldShape = NVVM::LdStMatrixShapeAttr::get(ctx, 8, 8);
+  auto ldType =
+      NVVM::LdStMatrixEltTypeAttr::get(ctx, NVVM::LdStMatrixEltType::B16);
+  auto ldLayout = NVVM::MMALayoutAttr::get(
+      ctx, transposed ? NVVM::MMALayout::row : NVVM::MMALayout::col);
+  auto bFragments = [&](int64_t n0, int64_t k0) -> SmallVector<Value> {
+    int64_t offset = transposed ? n0 * s.stride + k0 : k0 * s.stride + n0;
+    Value ptr = elementPtr(laneBase, type, cidx(offset));
+    Value pair = NVVM::LdMatrixOp::create(b, loc, pairStruct, ptr,
+                                          b.getI32IntegerAttr(2), ldLayout,
+                                          ldShape, ldType);
+    SmallVector<Value> regs;
+    for (int64_t e = 0; e < 2; ++e) {
+      Value r =
+          LLVM::ExtractValueOp::create(b, loc, pair, ArrayRef<int64_t>{e});
+      regs.push_back(bf16 ? r : LLVM::BitcastOp::create(b, loc, regType, r));
     }
-    return pack(bElem(kIdx, nIdx), bElem(k1, nIdx));
+    return regs;
   };
 
   auto structType = LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
@@ -827,7 +840,6 @@ LogicalResult KernelEmitter::emitMmaDot(DotOp op, Value lhs, Value rhs,
   for (int64_t i = 0; i < rSlots / 2; ++i) {
     for (int64_t j = 0; j < cSlots / 2; ++j) {
       SmallVector<Value> acc(4, fzero);
-      Value nIdx = arith::AddIOp::create(b, loc, groupId, cidx(8 * j));
       for (int64_t step = 0; step < ceilDiv(k, 16); ++step) {
         int64_t r0 = 2 * i, r1 = 2 * i + 1, c0 = 4 * step, c1 = 4 * step + 2;
         SmallVector<Value> fa = {
@@ -835,9 +847,7 @@ LogicalResult KernelEmitter::emitMmaDot(DotOp op, Value lhs, Value rhs,
             pack(aElem(r1, c0), aElem(r1, c0 + 1)),
             pack(aElem(r0, c1), aElem(r0, c1 + 1)),
             pack(aElem(r1, c1), aElem(r1, c1 + 1))};
-        Value kIdx = arith::AddIOp::create(b, loc, colBase, cidx(16 * step));
-        Value kIdx8 = arith::AddIOp::create(b, loc, kIdx, cidx(8));
-        SmallVector<Value> fb = {bPair(kIdx, nIdx), bPair(kIdx8, nIdx)};
+        SmallVector<Value> fb = bFragments(8 * j, 16 * step);
         auto mma = NVVM::MmaOp::create(
             b, loc, structType, fa, fb, acc, {16, 8, 16}, std::nullopt,
             std::nullopt, std::array<NVVM::MMATypes, 2>{mmaType, mmaType},
