@@ -26,8 +26,8 @@ config.substitutions.append(("%python", config.python_executable))
 
 tool_dirs = [config.nsa_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(
-    ["mlir-runner", "nsa-cpu-check", "nsa-opt", "nsa-reference-test",
-     "nsa-runtime-test", "nsa-translate"],
+    ["mlir-runner", "nsa-cpu-check", "nsa-manifest-check", "nsa-opt",
+     "nsa-reference-test", "nsa-runtime-test", "nsa-translate"],
     tool_dirs)
 
 # mlir-runner's print and memref-copy helpers (printMemrefF32, memrefCopy)

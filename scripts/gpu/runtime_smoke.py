@@ -10,43 +10,15 @@ makes both on the compiler machine and runs this on the GPU machine.
 """
 
 import ctypes
+import os
 import sys
 
 import torch
 
-MAX_RANK = 8
-DTYPE_F32 = 2
-ARG_TENSOR, ARG_F32 = 0, 3
-
-
-class Tensor(ctypes.Structure):
-    _fields_ = [("data", ctypes.c_uint64), ("dtype", ctypes.c_int32),
-                ("rank", ctypes.c_int32), ("shape", ctypes.c_int64 * MAX_RANK),
-                ("strides", ctypes.c_int64 * MAX_RANK)]
-
-
-class Arg(ctypes.Structure):
-    _fields_ = [("kind", ctypes.c_int32), ("reserved", ctypes.c_int32),
-                ("tensor", Tensor), ("int_value", ctypes.c_int64),
-                ("float_value", ctypes.c_double)]
-
-
-class Config(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_int64) for name in
-                ("l", "d", "l_sel", "n", "init", "local", "w")] + \
-               [("scale", ctypes.c_double)] + \
-               [(name, ctypes.c_int64) for name in ("G", "Dk", "Dv")] + \
-               [("dtype", ctypes.c_int32), ("reserved", ctypes.c_int32)]
-
-
-def tensor_arg(t):
-    arg = Arg(kind=ARG_TENSOR)
-    arg.tensor.data = t.data_ptr()
-    arg.tensor.dtype = DTYPE_F32
-    arg.tensor.rank = t.dim()
-    for i, (size, stride) in enumerate(zip(t.shape, t.stride())):
-        arg.tensor.shape[i], arg.tensor.strides[i] = size, stride
-    return arg
+# The ctypes mirror of nsa_runtime.h lives in the package (python/nsa/_runtime.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "python"))
+from nsa._runtime import ARG_F32, Arg, Config, tensor_arg  # noqa: E402
 
 
 def main():

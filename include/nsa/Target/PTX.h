@@ -20,14 +20,33 @@ struct PTXOptions {
 };
 
 /// Lowers the single gpu.module in `module` (gpu, arith, memref, scf, math,
-/// nvgpu, nvvm ops; memref kernel arguments become one bare pointer each, so
-/// their shapes must be static) to NVVM and then PTX text, which is appended
-/// to `ptx`. Rewrites `module` in place.
+/// index, cf, llvm, nvgpu, nvvm ops; memref kernel arguments become one bare
+/// pointer each, so their shapes must be static) to NVVM and then PTX text,
+/// which is appended to `ptx`. Works on a copy of the gpu.module: `module`
+/// is left as it is, and whatever else it holds (a host function) is
+/// ignored.
 LogicalResult translateToPTX(ModuleOp module, const PTXOptions &options,
                              std::string &ptx);
 
+/// The files `--nsa-to-ptx` writes beside the PTX: paths of the kernel
+/// manifest and the host plan (empty: not written) and the module file name
+/// the manifest records.
+struct HostFiles {
+  std::string manifest;
+  std::string plan;
+  std::string moduleFile = "kernels.ptx";
+};
+
+/// Renders the kernel manifest and the host plan of `module`'s host
+/// function (HostPlan.h) into `manifest` and `plan`, as far as `files`
+/// asks for them; `target` is the chip the manifest names.
+LogicalResult describeHost(ModuleOp module, const HostFiles &files,
+                           StringRef target, std::string &manifest,
+                           std::string &plan);
+
 /// Registers the `--nsa-to-ptx` translation (with `--nsa-chip`,
-/// `--nsa-ptx-features`) for nsa-translate.
+/// `--nsa-ptx-features`, `--nsa-manifest`, `--nsa-plan`,
+/// `--nsa-module-file`) for nsa-translate.
 void registerToPTXTranslation();
 
 /// Dialects and interfaces a module bound for PTX may use.

@@ -1,30 +1,42 @@
 //===- TranslateToPTX.cpp - gpu.module -> PTX text ------------------------===//
 //
-// The last leg of every kernel's way down: convert-gpu-to-nvvm, attach an
-// NVVM target for the chip, and gpu-module-to-binary{format=isa}, whose
-// object is the PTX text. MLIR's own serializer drives LLVM's NVPTX backend,
-// so no CUDA toolkit is needed to get here.
+// The last leg of every kernel's way down: scf to cf, convert-gpu-to-nvvm
+// (which also lowers arith, cf, index, math and memref through their
+// ConvertToLLVM interfaces), attach an NVVM target for the chip, and
+// gpu-module-to-binary{format=isa}, whose object is the PTX text. MLIR's own
+// serializer drives LLVM's NVPTX backend, so no CUDA toolkit is needed to
+// get here. With --nsa-manifest (and --nsa-plan) it also describes the
+// host function's launches for the runtime (HostPlan.h).
 //
 //===----------------------------------------------------------------------===//
 
 #include "nsa/Target/PTX.h"
 
+#include "nsa/Dialect/Tile/IR/TileDialect.h"
+#include "nsa/Target/HostPlan.h"
+
 #include "mlir/Conversion/GPUToNVVM/GPUToNVVMPass.h"
 #include "mlir/Conversion/Passes.h"
+#include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
+#include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
 #include "mlir/Target/LLVM/NVVM/Target.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Tools/mlir-translate/Translation.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/ToolOutputFile.h"
 
 using namespace mlir;
 
 void nsa::registerPTXDialects(DialectRegistry &registry) {
   registerAllDialects(registry);
+  registry.insert<tile::TileDialect>();
   registerAllExtensions(registry);
   registerAllToLLVMIRTranslations(registry);
   NVVM::registerNVVMTargetInterfaceExternalModels(registry);
@@ -39,10 +51,19 @@ LogicalResult nsa::translateToPTX(ModuleOp module, const PTXOptions &options,
                               << gpuModules.size();
   StringRef name = gpuModules.front().getName();
 
+  // Lower a module holding a copy of the gpu.module alone: a host function
+  // beside it has tensors and tile.launch ops that nothing here lowers, and
+  // the caller's module stays as it was for the manifest and the plan.
+  OwningOpRef<ModuleOp> kernels = ModuleOp::create(module.getLoc());
+  (*kernels)->setAttrs(module->getAttrDictionary());
+  OpBuilder::atBlockEnd(kernels->getBody()).clone(*gpuModules.front());
+
   PassManager pm(module->getName());
+  pm.addNestedPass<gpu::GPUModuleOp>(createSCFToControlFlowPass());
   ConvertGpuOpsToNVVMOpsOptions toNVVM;
   toNVVM.useBarePtrCallConv = true;
   pm.addNestedPass<gpu::GPUModuleOp>(createConvertGpuOpsToNVVMOps(toNVVM));
+  pm.addPass(createReconcileUnrealizedCastsPass());
   GpuNVVMAttachTargetOptions target;
   target.chip = options.chip;
   target.features = options.features;
@@ -51,15 +72,58 @@ LogicalResult nsa::translateToPTX(ModuleOp module, const PTXOptions &options,
   GpuModuleToBinaryPassOptions toBinary;
   toBinary.compilationTarget = "isa";
   pm.addPass(createGpuModuleToBinaryPass(toBinary));
-  if (failed(pm.run(module)))
+  if (failed(pm.run(*kernels)))
     return failure();
 
-  auto binary = module.lookupSymbol<gpu::BinaryOp>(name);
+  auto binary = kernels->lookupSymbol<gpu::BinaryOp>(name);
   if (!binary || binary.getObjects().size() != 1)
     return module.emitError("nsa-to-ptx: gpu-module-to-binary produced no "
                             "single object for @")
            << name;
   ptx += cast<gpu::ObjectAttr>(binary.getObjects()[0]).getObject().getValue();
+  return success();
+}
+
+LogicalResult nsa::describeHost(ModuleOp module, const HostFiles &files,
+                                StringRef target, std::string &manifest,
+                                std::string &plan) {
+  if (files.manifest.empty()) {
+    if (!files.plan.empty())
+      return module.emitError("--nsa-plan needs --nsa-manifest: the plan "
+                              "names the manifest of its kernels");
+    return success();
+  }
+  // The runtime's rule: the suffix says what the driver is given.
+  if (!StringRef(files.moduleFile).ends_with(".ptx") &&
+      !StringRef(files.moduleFile).ends_with(".cubin"))
+    return module.emitError("--nsa-module-file must name a .ptx or .cubin "
+                            "file, got '")
+           << files.moduleFile << "'";
+  FailureOr<HostPlan> hostPlan = buildHostPlan(module);
+  if (failed(hostPlan))
+    return failure();
+  llvm::raw_string_ostream manifestText(manifest);
+  if (failed(writeKernelManifest(*hostPlan, target, files.moduleFile,
+                                 manifestText)))
+    return failure();
+  if (!files.plan.empty()) {
+    llvm::raw_string_ostream planText(plan);
+    writeHostPlan(*hostPlan, llvm::sys::path::filename(files.manifest),
+                  planText);
+  }
+  return success();
+}
+
+/// Writes `text` to `path`, unless no path was given.
+static LogicalResult writeFile(Operation *op, StringRef path, StringRef text) {
+  if (path.empty())
+    return success();
+  std::string error;
+  std::unique_ptr<llvm::ToolOutputFile> file = openOutputFile(path, &error);
+  if (!file)
+    return op->emitError() << error;
+  file->os() << text;
+  file->keep();
   return success();
 }
 
@@ -71,6 +135,18 @@ void nsa::registerToPTXTranslation() {
       "nsa-ptx-features",
       llvm::cl::desc("PTX target features for --nsa-to-ptx"),
       llvm::cl::init(PTXOptions().features));
+  static llvm::cl::opt<std::string> manifest(
+      "nsa-manifest",
+      llvm::cl::desc("With --nsa-to-ptx, also write the kernel manifest of "
+                     "the host function's launches to this file"));
+  static llvm::cl::opt<std::string> plan(
+      "nsa-plan", llvm::cl::desc("With --nsa-to-ptx and --nsa-manifest, also "
+                                 "write the host plan to this file"));
+  static llvm::cl::opt<std::string> moduleFile(
+      "nsa-module-file",
+      llvm::cl::desc("The PTX or cubin file the manifest says holds the "
+                     "kernels, relative to the manifest"),
+      llvm::cl::init(HostFiles().moduleFile));
   TranslateFromMLIRRegistration registration(
       "nsa-to-ptx", "lower the module's gpu.module to PTX text",
       [](Operation *op, raw_ostream &os) -> LogicalResult {
@@ -80,8 +156,14 @@ void nsa::registerToPTXTranslation() {
         PTXOptions options;
         options.chip = chip;
         options.features = features;
-        std::string ptx;
-        if (failed(nsa::translateToPTX(module, options, ptx)))
+        HostFiles files{manifest, plan, moduleFile};
+        // Every check first, so that a failure writes no file.
+        std::string manifestText, planText, ptx;
+        if (failed(nsa::describeHost(module, files, options.chip, manifestText,
+                                     planText)) ||
+            failed(nsa::translateToPTX(module, options, ptx)) ||
+            failed(writeFile(module, files.manifest, manifestText)) ||
+            failed(writeFile(module, files.plan, planText)))
           return failure();
         os << ptx;
         return success();

@@ -8,9 +8,11 @@ using namespace mlir::nsa;
 using namespace mlir::nsa::tiling;
 
 tile::ProgramOp tiling::buildProgram(
-    OpBuilder &b, Location loc, ValueRange grid, ValueRange outs,
+    OpBuilder &b, Operation *op, ValueRange grid, ValueRange outs,
     function_ref<void(Emitter &, ValueRange ids, ValueRange outArgs)> body) {
-  auto program = tile::ProgramOp::create(b, loc, grid, outs);
+  Location loc = op->getLoc();
+  auto program = tile::ProgramOp::create(
+      b, loc, grid, outs, b.getStringAttr(op->getName().stripDialect()));
   SmallVector<Type> argTypes(grid.size(), b.getIndexType());
   llvm::append_range(argTypes, outs.getTypes());
   SmallVector<Location> argLocs(argTypes.size(), loc);

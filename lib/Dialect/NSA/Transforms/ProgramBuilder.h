@@ -205,9 +205,11 @@ template <typename OpT> struct TilePattern : OpRewritePattern<OpT> {
   TileSizes sizes;
 };
 
-/// Creates `tile.program grid(...) outs(...)` and lets `body` fill it.
+/// Creates `tile.program grid(...) outs(...)` for `op` and lets `body` fill
+/// it. The program is labelled with op's name without `nsa.`, which the
+/// kernel manifest reports as the op a GPU kernel implements.
 tile::ProgramOp buildProgram(
-    OpBuilder &b, Location loc, ValueRange grid, ValueRange outs,
+    OpBuilder &b, Operation *op, ValueRange grid, ValueRange outs,
     function_ref<void(Emitter &, ValueRange ids, ValueRange outArgs)> body);
 
 /// An empty tensor of `type`; its dynamic dimension i takes the size paired

@@ -62,7 +62,7 @@ LogicalResult tileAttention(
   Value grid[3] = {batch, heads, outer.ceilDiv(numTokens, tokens)};
 
   auto program = buildProgram(
-      rewriter, loc, grid, outs,
+      rewriter, op, grid, outs,
       [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
         Value t0 = e.mul(ids[2], e.index(tokens));
         AttentionProgram p =

@@ -147,7 +147,7 @@ LogicalResult tileAttentionGrad(
 
   Value dqGrid[3] = {batch, heads, outer.ceilDiv(numTokens, queryTokens)};
   auto dq = buildProgram(
-      rewriter, loc, dqGrid, empty(op.getDQ(), numTokens),
+      rewriter, op, dqGrid, empty(op.getDQ(), numTokens),
       [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
         Value t0 = e.mul(ids[2], e.index(queryTokens));
         GradTile t = GradTile::at(e, *x, op.getO(), op.getLse(), op.getDO(),
@@ -159,7 +159,7 @@ LogicalResult tileAttentionGrad(
   Value dkvGrid[3] = {batch, heads, outer.ceilDiv(numKeys, keyTokens)};
   Value dkvInit[2] = {empty(op.getDK(), numKeys), empty(op.getDV(), numKeys)};
   auto dkv = buildProgram(
-      rewriter, loc, dkvGrid, dkvInit,
+      rewriter, op, dkvGrid, dkvInit,
       [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
         Value b = ids[0], h = ids[1], zero = e.index(0);
         Value j0 = e.mul(ids[2], e.index(keyTokens));
@@ -396,7 +396,7 @@ struct TileCompressGrad : TilePattern<CompressGradOp> {
     Value strides = outer.ceilDiv(numTokens, d);
     Value grid[3] = {batch, heads, outer.ceilDiv(strides, bm)};
     auto dInput = buildProgram(
-        rewriter, loc, grid,
+        rewriter, op, grid,
         emptyLike(rewriter, loc, inType, {{0, batch}, {1, numTokens}}),
         [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
           Value b = ids[0], h = ids[1], zero = e.index(0);
@@ -450,7 +450,7 @@ struct TileCompressGrad : TilePattern<CompressGradOp> {
       outs.push_back(emptyLike(rewriter, loc, tensorTy(pe), {{0, heads}}));
     Value paramGrid[2] = {heads, outer.index(l)};
     auto dParams = buildProgram(
-        rewriter, loc, paramGrid, outs,
+        rewriter, op, paramGrid, outs,
         [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
           Value h = ids[0], r = ids[1], zero = e.index(0);
           SmallVector<Value> init = {e.constTensor({dd, dd}, 0.0f)};
@@ -532,7 +532,7 @@ struct TileCombineGrad : TilePattern<CombineGradOp> {
     Type elt = oType.getElementType();
 
     auto program = buildProgram(
-        rewriter, loc, grid, outs,
+        rewriter, op, grid, outs,
         [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
           Value b = ids[0], hq = ids[1], zero = e.index(0);
           Value t0 = e.mul(ids[2], e.index(bm));

@@ -25,7 +25,7 @@ struct TileCombine : TilePattern<CombineOp> {
     Value branches[3] = {op.getCmp(), op.getSlc(), op.getWin()};
 
     auto program = buildProgram(
-        rewriter, loc, grid, init,
+        rewriter, op, grid, init,
         [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
           Value b = ids[0], hq = ids[1], zero = e.index(0);
           Value t0 = e.mul(ids[2], e.index(bm));

@@ -38,7 +38,7 @@ struct TileCompress : TilePattern<CompressOp> {
     Value grid[3] = {batch, heads, outer.ceilDiv(numCompressed, bc)};
 
     auto program = buildProgram(
-        rewriter, loc, grid, init,
+        rewriter, op, grid, init,
         [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
           Value b = ids[0], h = ids[1], zero = e.index(0);
           Value i0 = e.mul(ids[2], e.index(bc));

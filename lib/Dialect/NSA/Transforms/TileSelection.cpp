@@ -58,7 +58,7 @@ struct TileSelectBlocks : TilePattern<SelectBlocksOp> {
     AttentionOperands cmpOperands{
         q, kc, Value(), g, dk, 0, static_cast<float>(cfg.getScaleOr(dk))};
     auto program = buildProgram(
-        rewriter, loc, grid, init0,
+        rewriter, op, grid, init0,
         [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
           Value b = ids[0], h = ids[1], zero = e.index(0);
           Value t0 = e.mul(ids[2], e.index(bm));

@@ -41,6 +41,7 @@
 // CHECK:   %[[SC:.*]] = arith.mulf %[[ACC]], %[[SCALE]]
 // CHECK:   %[[T:.*]] = arith.truncf %[[SC]]
 // CHECK:   tile.store %[[T]] into {{.*}} {row_dims = array<i64: 1, 3>} : tensor<32x32xbf16> into tensor<1x100x2x4x32xbf16>
+// CHECK: } {label = "window_attention_grad"}
 // CHECK: %[[DKV:.*]]:2 = tile.program grid(%c1, %c2, %c7) outs(%{{.*}}, %{{.*}} : tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>)
 // CHECK:   %[[J0:.*]] = arith.muli %{{.*}}, %c16
 // CHECK:   %[[KB:.*]] = tile.load %arg1[%{{.*}}, %[[J0]], %{{.*}}, %c0] {row_dims = array<i64: 1>} : tensor<1x100x2x32xbf16> -> tensor<16x32xbf16>
@@ -52,6 +53,7 @@
 // CHECK:     tile.dot %{{.*}} {lhs_transposed} : tensor<32x16xf32>, tensor<32x16xf32> -> tensor<16x16xf32>
 // CHECK:   tile.store {{.*}} : tensor<16x32xbf16> into tensor<1x100x2x32xbf16>
 // CHECK:   tile.store {{.*}} : tensor<16x16xbf16> into tensor<1x100x2x16xbf16>
+// CHECK: } {label = "window_attention_grad"}
 // CHECK: return %[[DQ]], %[[DKV]]#0, %[[DKV]]#1
 func.func @window(%q: tensor<1x100x2x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v: tensor<1x100x2x16xbf16>,
     %o: tensor<1x100x2x4x16xbf16>, %lse: tensor<1x100x2x4xf32>, %d_o: tensor<1x100x2x4x16xbf16>)
@@ -185,6 +187,7 @@ func.func @selected(%q: tensor<1x100x2x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, 
 // CHECK:   %[[WR:.*]] = tile.load %arg1[%[[H]], %[[ROW]], %c0]
 // CHECK:   tile.dot %[[SUMS]]#1, %{{.*}} {rhs_transposed} : tensor<1x16xf32>, tensor<16x16xf32> -> tensor<1x16xf32>
 // CHECK:   tile.store %{{.*}} into %{{.*}}[%[[H]], %[[POS]], %c0] {row_dims = array<i64: 1>} : tensor<1x16xbf16> into tensor<2x32x16xbf16>
+// CHECK: } {label = "compress_grad"}
 // CHECK: return %[[DIN]], %[[DP]]#0, %[[DP]]#1
 func.func @compress_linear(%k: tensor<1x100x2x16xbf16>, %w: tensor<2x512x16xbf16>, %pe: tensor<2x32x16xbf16>, %dkc: tensor<1x5x2x16xbf16>)
     -> (tensor<1x100x2x16xbf16>, tensor<2x512x16xbf16>, tensor<2x32x16xbf16>) {
@@ -227,6 +230,7 @@ func.func @compress_mean(%k: tensor<1x100x2x16xf16>, %dkc: tensor<1x5x2x16xf16>)
 // CHECK:   tile.store %{{.*}} into %[[D1]]
 // CHECK:   tile.store %{{.*}} into %[[DG]][%{{.*}}, %{{.*}}, %{{.*}}, %c2]
 // CHECK:   tile.store %{{.*}} into %[[D2]]
+// CHECK: } {label = "combine_grad"}
 func.func @combine(%g: tensor<1x100x8x3xbf16>, %a: tensor<1x100x8x16xbf16>, %b: tensor<1x100x8x16xbf16>,
     %c: tensor<1x100x8x16xbf16>, %d_o: tensor<1x100x8x16xbf16>)
     -> (tensor<1x100x8x3xbf16>, tensor<1x100x8x16xbf16>, tensor<1x100x8x16xbf16>, tensor<1x100x8x16xbf16>) {

@@ -35,6 +35,9 @@
 // CHECK: %[[OUT:.*]], %[[LSE:.*]] = tile.softmax_finalize
 // CHECK: tile.store %[[OUT]] into %[[O]][%[[B]], %[[T0]], %[[H]], %c0, %c0] {row_dims = array<i64: 1, 3>}
 // CHECK: tile.store %[[LSE]] into %[[L]][%[[B]], %[[T0]], %[[H]], %c0] {row_dims = array<i64: 1, 3>}
+// Each program is labelled with the op it implements (the kernel manifest's
+// "op").
+// CHECK: } {label = "window_attention"}
 func.func @window(%q: tensor<1x100x2x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v: tensor<1x100x2x16xbf16>)
     -> (tensor<1x100x2x4x16xbf16>, tensor<1x100x2x4xf32>) {
   %o, %lse = nsa.window_attention %q, %k, %v config <w = 40>
@@ -57,6 +60,7 @@ func.func @window(%q: tensor<1x100x2x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v
 // CHECK:   %[[LAST:.*]] = arith.addi %[[MUL]], %[[LM1]]
 // CHECK:   arith.cmpi sgt, %[[LAST]], %{{.*}}
 // CHECK:   tile.online_softmax
+// CHECK: } {label = "compressed_attention"}
 func.func @compressed(%q: tensor<1x100x2x1x32xf16>, %kc: tensor<1x5x2x32xf16>, %vc: tensor<1x5x2x16xf16>)
     -> (tensor<1x100x2x1x16xf16>, tensor<1x100x2x1xf32>) {
   %o, %lse = nsa.compressed_attention %q, %kc, %vc config <>
@@ -78,6 +82,7 @@ func.func @compressed(%q: tensor<1x100x2x1x32xf16>, %kc: tensor<1x5x2x32xf16>, %
 // CHECK:     scf.if
 // CHECK:       tile.load {{.*}} -> tensor<64x32xbf16>
 // CHECK:       tile.online_softmax
+// CHECK: } {label = "selected_attention"}
 func.func @selected(%q: tensor<1x100x2x2x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v: tensor<1x100x2x16xbf16>,
     %idx: tensor<1x100x2x4xi32>) -> (tensor<1x100x2x2x16xbf16>, tensor<1x100x2x2xf32>) {
   %o, %lse = nsa.selected_attention %q, %k, %v, %idx config <n = 4>
@@ -103,6 +108,7 @@ func.func @selected(%q: tensor<1x100x2x2x32xbf16>, %k: tensor<1x100x2x32xbf16>, 
 // CHECK:   tile.topk_merge
 // CHECK: %[[IDX:.*]] = tile.topk_finalize
 // CHECK: tile.store %[[IDX]] into {{.*}} : tensor<8x16xi32> into tensor<1x100x2x16xi32>
+// CHECK: } {label = "select_blocks"}
 func.func @select(%q: tensor<1x100x2x2x32xbf16>, %kc: tensor<1x5x2x32xbf16>, %lse: tensor<1x100x2x2xf32>)
     -> tensor<1x100x2x16xi32> {
   %idx = nsa.select_blocks %q, %kc, %lse config <>
@@ -122,6 +128,7 @@ func.func @select(%q: tensor<1x100x2x2x32xbf16>, %kc: tensor<1x5x2x32xbf16>, %ls
 // CHECK:   tile.load {{.*}} {row_dims = array<i64: 1>} : tensor<2x512x16xbf16> -> tensor<16x16xbf16>
 // CHECK:   tile.dot {{.*}} : tensor<4x16xf32>, tensor<16x16xf32> -> tensor<4x16xf32>
 // CHECK: tile.store {{.*}} : tensor<4x16xbf16> into tensor<1x5x2x16xbf16>
+// CHECK: } {label = "compress"}
 func.func @compress_linear(%k: tensor<1x100x2x16xbf16>, %w: tensor<2x512x16xbf16>, %pe: tensor<2x32x16xbf16>)
     -> tensor<1x5x2x16xbf16> {
   %c = nsa.compress linear %k weight %w pe %pe config <>
@@ -150,6 +157,7 @@ func.func @compress_mean(%k: tensor<1x?x2x16xbf16>) -> tensor<1x?x2x16xbf16> {
 // CHECK: tile.program grid(%c1, %c4, %c13)
 // CHECK-COUNT-3: tile.load %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] {row_dims = array<i64: 1>} : tensor<1x100x4x3xbf16> -> tensor<8xbf16>
 // CHECK: tile.store {{.*}} : tensor<8x16xbf16> into tensor<1x100x4x16xbf16>
+// CHECK: } {label = "combine"}
 func.func @combine(%g: tensor<1x100x4x3xbf16>, %a: tensor<1x100x4x16xbf16>, %b: tensor<1x100x4x16xbf16>,
     %c: tensor<1x100x4x16xbf16>) -> tensor<1x100x4x16xbf16> {
   %o = nsa.combine %g, %a, %b, %c

@@ -1,0 +1,284 @@
+#!/usr/bin/env python3
+"""Builds the NSA backward (``nsa.attention_grad``) kernels for the GPU check.
+
+Runs on the compiler machine (python3 standard library only); the
+configuration model, argument layouts and plan validation are
+build_kernels.py's. For each configuration it writes, under
+``.gpu/kernels-grad/<name>/``:
+
+- ``layer_grad.mlir``: one function ``@nsa_layer_grad`` taking the layer's
+  inputs (build_kernels.arg_names order) and then ``d_o``, and returning one
+  ``nsa.attention_grad`` gradient per differentiable input, in input order
+  (q, keys..., values..., gates, weights..., pe...);
+- ``config.json``: the configuration, ``args`` (the meaning of each input in
+  order, ``d_o`` last) and ``outputs`` (the meaning of each result in order:
+  ``d_q``, ``d_k_cmp``, ...), which backward_check.py reads;
+- ``kernels.ptx``, ``manifest.json``, ``plan.json``: the compiler's output,
+  from ``nsa-opt --nsa-to-gpu | nsa-translate --nsa-to-ptx ...``. The plan's
+  outputs are the function's results in order.
+
+When the runtime library is built, every launch of the plan is put through
+the runtime's argument checks (as build_kernels.py does).
+
+    scripts/gpu/build_grad_kernels.py --list
+    scripts/gpu/build_grad_kernels.py                      # the correctness matrix
+    scripts/gpu/build_grad_kernels.py --only paper-d128-t2113
+    scripts/gpu/build_grad_kernels.py --mlir-only          # layer_grad.mlir + nsa-decompose
+"""
+
+import argparse
+import concurrent.futures
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import build_kernels as bk  # noqa: E402  (configurations, layouts, plan validation)
+
+ROOT = bk.ROOT
+_cfg = bk._cfg
+
+# The backward correctness matrix. T stays modest (backward_check.py builds a
+# float32 autograd reference of the whole layer) and ragged, from below l to
+# just above 2048; most configurations have more selection blocks than n
+# (T > n * l_sel, or smaller blocks), so that selection is a real top-n.
+# G in {1, 4, 16}; Dk in {64, 128, 192} with Dv in {64, 128}; bf16 and fp16;
+# linear + PE, linear, mean; shared and per-branch K/V; non-default block
+# sizes and scale; paper-d128 just above T = 2048.
+TEST_SET = [
+    # T < l: no compressed token, so d_k_cmp, d_v_cmp, d_w and d_pe are exact
+    # zeros that a kernel with an empty grid could leave unwritten.
+    _cfg("t31-g4-d64-bf16-linpe-branch", B=2, T=31, HQ=8, HKV=2, Dk=64, Dv=64),
+    # G = 1, fp16, linear + PE, per-branch; T = 100: 5 compressed tokens, 2 blocks.
+    _cfg("t100-g1-d64-f16-linpe-branch", B=2, T=100, HQ=4, HKV=4, Dk=64, Dv=64, dtype="f16"),
+    # Mean, shared K/V, small blocks so that T = 100 has a real top-n (13 blocks, n = 4).
+    _cfg("t100-g4-d64-bf16-mean-shared-blocks", B=2, T=100, HQ=8, HKV=2, Dk=64, Dv=64,
+         compress="mean", pe=False, kv="shared", l=16, d=8, l_sel=16, n=4, init=1, local=2,
+         w=40),
+    _cfg("t1000-g4-dk128-dv64-bf16-linpe-branch", T=1000, HQ=16, HKV=4, Dk=128, Dv=64),
+    _cfg("t1000-g16-dk192-dv128-f16-lin-shared", T=1000, HQ=32, HKV=2, Dk=192, Dv=128,
+         dtype="f16", pe=False, kv="shared"),
+    # Every block size off its default, and an explicit scale (32 blocks, n = 8).
+    _cfg("t1000-g4-d64-bf16-mean-branch-blocks", B=2, T=1000, HQ=8, HKV=2, Dk=64, Dv=64,
+         compress="mean", pe=False, l=16, d=8, l_sel=32, n=8, init=2, local=2, w=100,
+         scale=0.1),
+    _cfg("t2049-g1-d128-bf16-mean-branch", T=2049, HQ=4, HKV=4, Dk=128, Dv=128,
+         compress="mean", pe=False),
+    # l = l_sel = d: block scores are p_cmp itself; no forced initial block.
+    _cfg("t2049-g4-dk64-dv128-f16-lin-shared-blocks", T=2049, HQ=16, HKV=4, Dk=64, Dv=128,
+         dtype="f16", pe=False, kv="shared", l=32, d=32, l_sel=32, n=24, init=0, local=1,
+         w=1000),
+    _cfg("paper-d128-t2113", T=2113, **bk.PAPER_D128),
+]
+
+SETS = {"test": TEST_SET}
+
+
+def all_configs():
+    configs = {}
+    for members in SETS.values():
+        for cfg in members:
+            if cfg["name"] in configs and configs[cfg["name"]] != cfg:
+                raise AssertionError(f"two different configurations named {cfg['name']}")
+            configs[cfg["name"]] = cfg
+    return configs
+
+
+# --------------------------------------------------------------------------
+# The backward function
+# --------------------------------------------------------------------------
+
+def grad_arg_names(cfg):
+    """The meaning of each input of @nsa_layer_grad: the layer's, then d_o."""
+    return bk.arg_names(cfg) + ["d_o"]
+
+
+def grad_output_names(cfg):
+    """The meaning of each result: one gradient per layer input, in order."""
+    return ["d_" + name for name in bk.arg_names(cfg)]
+
+
+def grad_shapes(cfg):
+    shapes = bk.arg_shapes(cfg)
+    shapes["d_o"] = [cfg["B"], cfg["T"], cfg["HQ"], cfg["Dv"]]
+    return shapes
+
+
+def layer_grad_mlir(cfg):
+    """The nsa dialect module of one layer's backward (test/Dialect/NSA/IR/ops.mlir syntax)."""
+    bk.check_rules(cfg)
+    dt = cfg["dtype"]
+    shapes = grad_shapes(cfg)
+
+    def ty(shape):
+        return "tensor<" + "x".join(str(s) for s in shape) + f"x{dt}>"
+
+    names = bk.arg_names(cfg)
+    params = ",\n    ".join(f"%{n}: {ty(shapes[n])}" for n in names + ["d_o"])
+    if cfg["kv"] == "shared":
+        kv = "keys(%k) values(%v)"
+    else:
+        kv = "keys(%k_cmp, %k_slc, %k_win) values(%v_cmp, %v_slc, %v_win)"
+    if cfg["compress"] == "mean":
+        compress = "compress mean"
+    else:
+        compress = "compress linear weights(%w_k, %w_v)"
+        if cfg["pe"]:
+            compress += " pe(%pe_k, %pe_v)"
+    config = ", ".join(f"{k} = {cfg[k]}" for k in ("l", "d", "l_sel", "n", "init", "local", "w"))
+    if cfg["scale"] is not None:
+        config += f", scale = {float(cfg['scale'])!r}"
+    in_types = ",\n         ".join(ty(shapes[n]) for n in names + ["d_o"])
+    out_types = ", ".join(ty(shapes[n]) for n in names)
+    count = len(names)
+    results = ", ".join(f"%g#{i}" for i in range(count))
+    return (f"// {cfg['name']}: generated by scripts/gpu/build_grad_kernels.py\n"
+            f"// results: {', '.join(grad_output_names(cfg))}\n"
+            f"func.func @nsa_layer_grad(\n    {params})\n"
+            f"    -> ({out_types}) {{\n"
+            f"  %g:{count} = nsa.attention_grad %q {kv} gates %gates\n"
+            f"      {compress} grad %d_o\n"
+            f"      config <{config}>\n"
+            f"      : ({in_types})\n"
+            f"      -> ({out_types})\n"
+            f"  return {results} : {out_types}\n"
+            f"}}\n")
+
+
+# --------------------------------------------------------------------------
+# Building
+# --------------------------------------------------------------------------
+
+def build(cfg, out_root, bin_dir, mlir_only, runtime_lib):
+    """Writes and compiles one configuration; returns (log lines, error or None)."""
+    directory = os.path.join(out_root, cfg["name"])
+    os.makedirs(directory, exist_ok=True)
+    layer = os.path.join(directory, "layer_grad.mlir")
+    with open(layer, "w") as f:
+        f.write(layer_grad_mlir(cfg))
+    with open(os.path.join(directory, "config.json"), "w") as f:
+        json.dump(dict(cfg, G=cfg["HQ"] // cfg["HKV"], args=grad_arg_names(cfg),
+                       outputs=grad_output_names(cfg), function="nsa_layer_grad"), f, indent=1)
+        f.write("\n")
+    # Stale compiler output would be checked as if it were this build's.
+    for stale in ("kernels.ptx", "manifest.json", "plan.json"):
+        if os.path.exists(os.path.join(directory, stale)):
+            os.remove(os.path.join(directory, stale))
+
+    nsa_opt, nsa_translate = (os.path.join(bin_dir, t) for t in ("nsa-opt", "nsa-translate"))
+    if mlir_only:
+        # Verifier, then the decomposition into branch grads (no GPU lowering).
+        ok, _, err = bk.run([nsa_opt, layer, "--nsa-decompose"])
+        return [], None if ok else f"nsa-opt --nsa-decompose failed:\n{err}"
+    ok, gpu_module, err = bk.run([nsa_opt, layer, "--nsa-to-gpu"])
+    if not ok:
+        return [], f"nsa-opt --nsa-to-gpu failed:\n{err}"
+    ok, _, err = bk.run([nsa_translate, "--nsa-to-ptx",
+                         f"--nsa-manifest={os.path.join(directory, 'manifest.json')}",
+                         f"--nsa-plan={os.path.join(directory, 'plan.json')}",
+                         "--nsa-module-file=kernels.ptx",
+                         "-o", os.path.join(directory, "kernels.ptx"), "-"], input=gpu_module)
+    if not ok:
+        return [], f"nsa-translate failed:\n{err}"
+    log = []
+    problems = check_plan_outputs(cfg, os.path.join(directory, "plan.json"))
+    if problems:
+        return log, "plan.json: " + "; ".join(problems)
+    if runtime_lib:
+        try:
+            log.append(bk.validate_plan(directory, runtime_lib, cfg))
+        except Exception as error:  # any refusal is this build's failure
+            return log, f"plan.json does not pass the runtime's checks: {error}"
+    size = os.path.getsize(os.path.join(directory, "kernels.ptx"))
+    log.append(f"kernels.ptx {size / 2**20:.2f} MiB")
+    return log, None
+
+
+def check_plan_outputs(cfg, plan_path):
+    """The plan returns one buffer per gradient, with its primal's shape and dtype."""
+    with open(plan_path) as f:
+        plan = json.load(f)
+    shapes = bk.arg_shapes(cfg)
+    values = {v["name"]: v for v in plan["inputs"] + plan["buffers"]}
+    outputs = plan.get("outputs", [])
+    names = bk.arg_names(cfg)
+    problems = []
+    if len(outputs) != len(names):
+        problems.append(f"{len(outputs)} outputs, expected {len(names)} ({', '.join(names)})")
+    if len(set(outputs)) != len(outputs):
+        problems.append(f"outputs alias one buffer: {outputs}")
+    inputs = {v["name"] for v in plan["inputs"]}
+    for name, out in zip(names, outputs):
+        spec = values.get(out)
+        if spec is None or out in inputs:
+            problems.append(f"d_{name} is {out!r}, not a plan buffer")
+            continue
+        size = 1
+        for s in spec["shape"]:
+            size *= s
+        want = 1
+        for s in shapes[name]:
+            want *= s
+        if spec["dtype"] != cfg["dtype"] or size != want:
+            problems.append(f"d_{name} ({out}) is {spec['dtype']} {spec['shape']}, expected "
+                            f"{cfg['dtype']} {shapes[name]}")
+    return problems
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", choices=sorted(SETS), default="test")
+    parser.add_argument("--only", action="append", metavar="NAME",
+                        help="build only this configuration (repeatable)")
+    parser.add_argument("--list", action="store_true", help="list the configurations and exit")
+    parser.add_argument("--out", default=os.path.join(ROOT, ".gpu", "kernels-grad"))
+    parser.add_argument("--bin", default=os.path.join(ROOT, "build", "bin"),
+                        help="where nsa-opt and nsa-translate are")
+    parser.add_argument("--runtime-lib", default=os.path.join(ROOT, "build", "lib",
+                                                              "libnsa_runtime.so"),
+                        help="validate plans with this runtime ('' to skip)")
+    parser.add_argument("--mlir-only", action="store_true",
+                        help="write layer_grad.mlir and config.json, run only the verifier "
+                        "and --nsa-decompose")
+    parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
+                        help="configurations compiled at once")
+    args = parser.parse_args()
+
+    configs = all_configs()
+    if args.only:
+        unknown = [n for n in args.only if n not in configs]
+        if unknown:
+            sys.exit(f"unknown configuration(s) {unknown}; --list shows them")
+        chosen = [configs[n] for n in args.only]
+    else:
+        chosen = SETS[args.set]
+    if args.list:
+        for cfg in chosen:
+            print(f"{cfg['name']:44s} B={cfg['B']} T={cfg['T']} HQ={cfg['HQ']} HKV={cfg['HKV']} "
+                  f"Dk={cfg['Dk']} Dv={cfg['Dv']} {cfg['dtype']} {cfg['compress']}"
+                  f"{'+pe' if cfg['pe'] else ''} {cfg['kv']}")
+        return
+
+    runtime_lib = args.runtime_lib if args.runtime_lib and os.path.isfile(args.runtime_lib) \
+        else None
+    failures = []
+    with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        futures = [pool.submit(build, cfg, args.out, args.bin, args.mlir_only, runtime_lib)
+                   for cfg in chosen]
+        for cfg, future in zip(chosen, futures):
+            log, error = future.result()
+            print(f"{cfg['name']}: {'FAILED' if error else 'built'}", flush=True)
+            for line in log:
+                print(f"  {line}")
+            if error:
+                print(f"  {error.strip()}")
+                failures.append(cfg["name"])
+    print(f"{len(chosen) - len(failures)}/{len(chosen)} built into {args.out}")
+    if failures:
+        sys.exit(f"failed: {', '.join(failures)}")
+
+
+if __name__ == "__main__":
+    main()
