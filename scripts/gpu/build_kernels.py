@@ -198,7 +198,7 @@ def run(cmd, **kwargs):
     return proc.returncode == 0, proc.stdout, proc.stderr.decode(errors="replace")
 
 
-def build(cfg, out_root, bin_dir, mlir_only, runtime_lib):
+def build(cfg, out_root, bin_dir, mlir_only, runtime_lib, pipeline_options=""):
     """Writes and compiles one configuration; returns an error string or None."""
     directory = os.path.join(out_root, cfg["name"])
     os.makedirs(directory, exist_ok=True)
@@ -217,7 +217,8 @@ def build(cfg, out_root, bin_dir, mlir_only, runtime_lib):
     if mlir_only:
         ok, _, err = run([nsa_opt, layer])  # parse + verify only
         return None if ok else f"nsa-opt (verifier) failed:\n{err}"
-    ok, gpu_module, err = run([nsa_opt, layer, "--nsa-to-gpu"])
+    pipeline = f"--nsa-to-gpu={pipeline_options}" if pipeline_options else "--nsa-to-gpu"
+    ok, gpu_module, err = run([nsa_opt, layer, pipeline])
     if not ok:
         return f"nsa-opt --nsa-to-gpu failed:\n{err}"
     ok, _, err = run([nsa_translate, "--nsa-to-ptx",
@@ -248,6 +249,8 @@ def main():
     parser.add_argument("--runtime-lib", default=os.path.join(ROOT, "build", "lib",
                                                               "libnsa_runtime.so"),
                         help="validate plans with this runtime ('' to skip)")
+    parser.add_argument("--pipeline-options", default="",
+                        help="options of the nsa-to-gpu pipeline, e.g. 'min-warps=4'")
     parser.add_argument("--mlir-only", action="store_true",
                         help="write layer.mlir and config.json, run only the verifier")
     args = parser.parse_args()
@@ -274,7 +277,8 @@ def main():
     failures = []
     for cfg in chosen:
         print(f"{cfg['name']}: building", flush=True)
-        error = build(cfg, args.out, args.bin, args.mlir_only, runtime_lib)
+        error = build(cfg, args.out, args.bin, args.mlir_only, runtime_lib,
+                      args.pipeline_options)
         if error:
             print(f"  FAILED: {error.strip()}")
             failures.append(cfg["name"])

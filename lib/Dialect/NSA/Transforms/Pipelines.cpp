@@ -15,21 +15,25 @@
 
 using namespace mlir;
 
-void mlir::nsa::buildNSAToGPUPipeline(OpPassManager &pm) {
+void mlir::nsa::buildNSAToGPUPipeline(OpPassManager &pm,
+                                      const NSAToGPUOptions &options) {
   pm.addPass(createNSADecompose());
   pm.addPass(createNSAGroupGQA());
   NSATileOptions tile;
   tile.target = "sm90a";
   pm.addPass(createNSATile(tile));
   pm.addPass(createCSEPass());
-  pm.addPass(tile::createConvertTileToGPU());
+  tile::ConvertTileToGPUOptions gpu;
+  gpu.minWarps = options.minWarps;
+  gpu.maxWarps = options.maxWarps;
+  pm.addPass(tile::createConvertTileToGPU(gpu));
   // The kernels repeat index arithmetic per element: fold and share it.
   pm.addNestedPass<gpu::GPUModuleOp>(createCanonicalizerPass());
   pm.addNestedPass<gpu::GPUModuleOp>(createCSEPass());
 }
 
 void mlir::nsa::registerNSAPipelines() {
-  PassPipelineRegistration<>(
+  PassPipelineRegistration<NSAToGPUOptions>(
       "nsa-to-gpu",
       "Compile nsa ops to GPU kernels (sm_90a tiles): decompose, group GQA, "
       "tile, convert-tile-to-gpu; the host function is left as tile.launch "

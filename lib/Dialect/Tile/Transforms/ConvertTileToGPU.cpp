@@ -33,6 +33,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/Transforms/DialectConversion.h"
 #include "llvm/ADT/SetVector.h"
 #include "llvm/Support/MathExtras.h"
@@ -201,6 +202,11 @@ private:
   LogicalResult emitStagedLoad(LoadOp op);
   LogicalResult emitDot(DotOp op);
   LogicalResult emitMmaDot(DotOp op, Value lhs, Value rhs, Type type);
+  LogicalResult emitSplitDot(DotOp op, Type type);
+  /// mma.sync product of `a` ([m, k] in registers, converted to `type`) and
+  /// the staged right operand `s` ([n][k] when transposed, else [k][n]).
+  Dist mmaProduct(const Dist &a, int64_t m, int64_t k, const Staged &s,
+                  int64_t n, bool transposed, Type type);
   LogicalResult emitExactDot(DotOp op);
   LogicalResult emitReduce(ReduceOp op);
   LogicalResult emitTopk(Operation *op);
@@ -209,7 +215,11 @@ private:
   LogicalResult emitFor(scf::ForOp op);
   LogicalResult emitIf(scf::IfOp op);
   Value emitScalarMath(Operation *op, ValueRange operands);
-  void stageOperand(Value v, Staged &s);
+  /// Stages a right operand held in registers at scratch offset
+  /// `scratchOffset` (after the caller's beginScratch): zero padding, then
+  /// the tile. Returns the region; the caller ends with a barrier.
+  Staged stageTile(const Dist &d, RankedTensorType t, Type type,
+                   int64_t scratchOffset);
 
   ProgramOp program;
   gpu::GPUFuncOp func;
@@ -696,14 +706,19 @@ LogicalResult KernelEmitter::emitStagedLoad(LoadOp op) {
 
 /// `v` (a tile of the dot's right operand, already in registers) copied to
 /// scratch shared memory in the padded layout of a staged load.
-void KernelEmitter::stageOperand(Value v, Staged &s) {
-  auto t = cast<RankedTensorType>(v.getType());
-  int64_t bytes = (s.rows + 1) * s.stride * byteWidth(s.type);
-  beginScratch(bytes);
-  s.offset = stagedBytes;
+Staged KernelEmitter::stageTile(const Dist &d, RankedTensorType t, Type type,
+                                int64_t scratchOffset) {
+  Staged s;
+  s.rows = roundUp(t.getDimSize(0), 16);
+  s.cols = roundUp(t.getDimSize(1), 16);
+  s.stride = s.cols + kRowPadBytes / 2;
+  s.type = type;
+  s.offset = stagedBytes + scratchOffset;
+  int64_t bytes = (s.rows + 1) * s.stride * byteWidth(type);
+  scratchBytes = std::max(scratchBytes, scratchOffset + roundUp(bytes, 16));
   Value base = sharedPtr(s.offset);
   // Zero the padding first: the tile may not cover whole fragments.
-  int64_t words = s.rows * s.stride * byteWidth(s.type) / 4;
+  int64_t words = s.rows * s.stride * byteWidth(type) / 4;
   int64_t threads = warps * kWarpSize;
   forLoop(0, ceilDiv(words, threads), {}, [&](Value iv, ValueRange) {
     Value w = arith::AddIOp::create(
@@ -719,9 +734,8 @@ void KernelEmitter::stageOperand(Value v, Staged &s) {
   });
   gpu::BarrierOp::create(b, loc);
   // Transposed or not, the operand is stored as given ([N][K] or [K][N]).
-  writeDist(get(v, Kind::Tile), t, base, s.stride, s.type,
-            /*trashIndex=*/s.rows * s.stride);
-  gpu::BarrierOp::create(b, loc);
+  writeDist(d, t, base, s.stride, type, /*trashIndex=*/s.rows * s.stride);
+  return s;
 }
 
 /// The 16-bit type a dot's operand is a widening of (or has), if any.
@@ -734,6 +748,34 @@ std::pair<Value, Type> narrowSource(Value v) {
   return {v, Type()};
 }
 
+/// Whether every element of the constant `v` is a bf16 value (the 0/1 and
+/// small-count matrices of selection).
+bool isBF16Constant(Value v) {
+  DenseElementsAttr attr;
+  if (!matchPattern(v, m_Constant(&attr)) ||
+      !isa<FloatType>(attr.getElementType()))
+    return false;
+  return llvm::all_of(attr.getValues<APFloat>(), [](APFloat x) {
+    bool losesInfo = false;
+    x.convert(APFloat::BFloat(), APFloat::rmNearestTiesToEven, &losesInfo);
+    return !losesInfo;
+  });
+}
+
+/// An f32 product one of whose operands is a bf16-exact constant runs on
+/// tensor cores with the other operand split into bf16 hi + lo parts (about
+/// 16 bits of mantissa, selection's scores stay at f32 accuracy): bf16, or
+/// null when the product must stay on the CUDA cores.
+Type splitType(DotOp op) {
+  if (op.getLhsTransposed())
+    return Type();
+  bool lhsConst = isBF16Constant(op.getLhs());
+  bool rhsConst = isBF16Constant(op.getRhs());
+  if (lhsConst == rhsConst)
+    return Type();
+  return BFloat16Type::get(op.getContext());
+}
+
 LogicalResult KernelEmitter::emitDot(DotOp op) {
   auto [rhs, rhsType] = narrowSource(op.getRhs());
   if (rhsType && !op.getLhsTransposed()) {
@@ -743,33 +785,100 @@ LogicalResult KernelEmitter::emitDot(DotOp op) {
     return emitMmaDot(op, lhsType == rhsType ? lhs : op.getLhs(), rhs,
                       rhsType);
   }
+  if (Type type = splitType(op))
+    return emitSplitDot(op, type);
   return emitExactDot(op);
 }
 
-/// mma.sync.m16n8k16 with f32 accumulation. Warp w computes the row blocks
-/// it owns, for every 8 columns of the result.
+/// A product on tensor cores: the left operand from registers, the right
+/// one staged (straight from global memory when it is a staged load).
 LogicalResult KernelEmitter::emitMmaDot(DotOp op, Value lhs, Value rhs,
                                         Type type) {
   auto lhsType = cast<RankedTensorType>(lhs.getType());
   auto resultType = op.getResult().getType();
   int64_t m = resultType.getDimSize(0), n = resultType.getDimSize(1);
-  int64_t k = lhsType.getDimSize(1);
-  bool transposed = op.getRhsTransposed();
-  // The right operand in shared memory: [N][K] when transposed, else [K][N].
   Staged s;
   auto it = staged.find(rhs);
   if (it != staged.end()) {
     s = it->second;
   } else {
-    auto t = cast<RankedTensorType>(rhs.getType());
-    s.rows = roundUp(t.getDimSize(0), 16);
-    s.cols = roundUp(t.getDimSize(1), 16);
-    s.stride = s.cols + kRowPadBytes / 2;
-    s.type = type;
-    stageOperand(rhs, s);
+    beginScratch(0);
+    s = stageTile(get(rhs, Kind::Tile), cast<RankedTensorType>(rhs.getType()),
+                  type, 0);
+    gpu::BarrierOp::create(b, loc);
   }
+  dists[op.getResult()] =
+      mmaProduct(get(lhs, Kind::Tile), m, lhsType.getDimSize(1), s, n,
+                 op.getRhsTransposed(), type);
+  return success();
+}
+
+/// x = hi + lo with hi = bf16(x), lo = bf16(x - hi), elementwise.
+static std::pair<Dist, Dist> splitBF16(OpBuilder &b, Location loc,
+                                       const Dist &x) {
+  Type bf16 = b.getBF16Type(), f32 = b.getF32Type();
+  Dist hi{x.kind, {}, Value()}, lo{x.kind, {}, Value()};
+  auto split = [&](Value v) -> std::pair<Value, Value> {
+    Value h = arith::TruncFOp::create(b, loc, bf16, v);
+    Value rest =
+        arith::SubFOp::create(b, loc, v, arith::ExtFOp::create(b, loc, f32, h));
+    return {h, arith::TruncFOp::create(b, loc, bf16, rest)};
+  };
+  if (x.splat) {
+    auto [h, l] = split(x.splat);
+    return {Dist{x.kind, {}, h}, Dist{x.kind, {}, l}};
+  }
+  for (Value v : x.elems) {
+    auto [h, l] = split(v);
+    hi.elems.push_back(h);
+    lo.elems.push_back(l);
+  }
+  return {hi, lo};
+}
+
+static Dist addDists(OpBuilder &b, Location loc, const Dist &x,
+                     const Dist &y) {
+  Dist out{x.kind, {}, Value()};
+  for (auto [u, v] : llvm::zip(x.elems, y.elems))
+    out.elems.push_back(arith::AddFOp::create(b, loc, u, v));
+  return out;
+}
+
+LogicalResult KernelEmitter::emitSplitDot(DotOp op, Type type) {
+  auto lt = cast<RankedTensorType>(op.getLhs().getType());
+  auto rt = cast<RankedTensorType>(op.getRhs().getType());
+  auto resultType = op.getResult().getType();
+  int64_t m = resultType.getDimSize(0), n = resultType.getDimSize(1);
+  int64_t k = lt.getDimSize(1);
+  bool transposed = op.getRhsTransposed();
+  Dist lhs = get(op.getLhs(), Kind::Tile), rhs = get(op.getRhs(), Kind::Tile);
+  beginScratch(0);
+  if (isBF16Constant(op.getLhs())) {
+    auto [hi, lo] = splitBF16(b, loc, rhs);
+    Staged sHi = stageTile(hi, rt, type, 0);
+    int64_t loOffset = roundUp((sHi.rows + 1) * sHi.stride * 2, 16);
+    Staged sLo = stageTile(lo, rt, type, loOffset);
+    gpu::BarrierOp::create(b, loc);
+    dists[op.getResult()] =
+        addDists(b, loc, mmaProduct(lhs, m, k, sHi, n, transposed, type),
+                 mmaProduct(lhs, m, k, sLo, n, transposed, type));
+    return success();
+  }
+  Staged sc = stageTile(rhs, rt, type, 0);
+  gpu::BarrierOp::create(b, loc);
+  auto [hi, lo] = splitBF16(b, loc, lhs);
+  dists[op.getResult()] =
+      addDists(b, loc, mmaProduct(hi, m, k, sc, n, transposed, type),
+               mmaProduct(lo, m, k, sc, n, transposed, type));
+  return success();
+}
+
+/// mma.sync.m16n8k16 with f32 accumulation. Warp w computes the row blocks
+/// it owns, for every 8 columns of the result.
+Dist KernelEmitter::mmaProduct(const Dist &a, int64_t m, int64_t k,
+                               const Staged &s, int64_t n, bool transposed,
+                               Type type) {
   Value base = sharedPtr(s.offset);
-  Dist a = get(lhs, Kind::Tile);
   int64_t aCols = colSlots(k);
   MLIRContext *ctx = b.getContext();
   Type f32 = b.getF32Type();
@@ -863,8 +972,7 @@ LogicalResult KernelEmitter::emitMmaDot(DotOp op, Value lhs, Value rhs,
       out.elems[(2 * i + 1) * cSlots + 2 * j + 1] = acc[3];
     }
   }
-  dists[op.getResult()] = out;
-  return success();
+  return out;
 }
 
 /// f32 products (selection's score sums, small and exact-sensitive) on the
@@ -1461,7 +1569,7 @@ LogicalResult KernelEmitter::emit() {
 
 /// Warps per block: enough for the rows of the program's widest tile that
 /// is computed on (dot results and stored tiles), at most `maxWarps`.
-int64_t warpsFor(ProgramOp program, int64_t maxWarps) {
+int64_t warpsFor(ProgramOp program, int64_t minWarps, int64_t maxWarps) {
   int64_t rows = 1;
   program.walk([&](Operation *op) {
     if (auto dot = dyn_cast<DotOp>(op))
@@ -1470,7 +1578,7 @@ int64_t warpsFor(ProgramOp program, int64_t maxWarps) {
       rows = std::max(
           rows, cast<RankedTensorType>(store.getValue().getType()).getDimSize(0));
   });
-  return std::clamp<int64_t>(ceilDiv(rows, 16), 1, maxWarps);
+  return std::clamp<int64_t>(ceilDiv(rows, 16), minWarps, maxWarps);
 }
 
 struct ConvertTileToGPU
@@ -1480,10 +1588,10 @@ struct ConvertTileToGPU
   void runOnOperation() override {
     ModuleOp module = getOperation();
     MLIRContext *ctx = &getContext();
-    if (maxWarps < 1 || maxWarps > 32) {
-      module.emitError() << "convert-tile-to-gpu: max-warps must be in [1, 32], "
-                            "got "
-                         << maxWarps;
+    if (minWarps < 1 || maxWarps > 32 || minWarps > maxWarps) {
+      module.emitError() << "convert-tile-to-gpu: need 1 <= min-warps <= "
+                            "max-warps <= 32, got min-warps = "
+                         << minWarps << ", max-warps = " << maxWarps;
       return signalPassFailure();
     }
     // The streaming-softmax ops are spelled out first (shared with the CPU
@@ -1549,7 +1657,7 @@ struct ConvertTileToGPU
                                            mb.getFunctionType(argTypes, {}));
       kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(),
                       UnitAttr::get(ctx));
-      int64_t warps = warpsFor(program, maxWarps);
+      int64_t warps = warpsFor(program, minWarps, maxWarps);
       kernel.setKnownBlockSizeAttr(mb.getDenseI32ArrayAttr(
           {static_cast<int32_t>(warps * kWarpSize), 1, 1}));
       for (unsigned i = 0; i < kernel.getNumArguments(); ++i)

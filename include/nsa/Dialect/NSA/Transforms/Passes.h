@@ -16,8 +16,18 @@ namespace mlir::nsa {
 #define GEN_PASS_DECL
 #include "nsa/Dialect/NSA/Transforms/Passes.h.inc"
 
+struct NSAToGPUOptions : public PassPipelineOptions<NSAToGPUOptions> {
+  Option<int64_t> minWarps{*this, "min-warps",
+                           llvm::cl::desc("convert-tile-to-gpu min-warps"),
+                           llvm::cl::init(1)};
+  Option<int64_t> maxWarps{*this, "max-warps",
+                           llvm::cl::desc("convert-tile-to-gpu max-warps"),
+                           llvm::cl::init(4)};
+};
+
 /// nsa ops -> tile programs for sm_90a -> GPU kernels and tile.launch ops.
-void buildNSAToGPUPipeline(OpPassManager &pm);
+void buildNSAToGPUPipeline(OpPassManager &pm,
+                           const NSAToGPUOptions &options = {});
 
 /// Registers `nsa-to-gpu` (buildNSAToGPUPipeline).
 void registerNSAPipelines();

@@ -56,6 +56,9 @@ def ConvertTileToGPU : Pass<"convert-tile-to-gpu", "ModuleOp"> {
     extraction) go through shared memory.
   }];
   let options = [
+    Option<"minWarps", "min-warps", "int64_t", /*default=*/"1",
+           "Warps per thread block at least (more warps than a program's rows "
+           "need still share its copies to shared memory)">,
     Option<"maxWarps", "max-warps", "int64_t", /*default=*/"4",
            "Warps per thread block at most (fewer when a program's tiles have "
            "fewer rows)">,
