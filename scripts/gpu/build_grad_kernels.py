@@ -269,13 +269,15 @@ def main():
                    for cfg in chosen]
         for cfg, future in zip(chosen, futures):
             log, error = future.result()
-            print(f"{cfg['name']}: {'FAILED' if error else 'built'}", flush=True)
+            done = "verified (--mlir-only)" if args.mlir_only else "built"
+            print(f"{cfg['name']}: {'FAILED' if error else done}", flush=True)
             for line in log:
                 print(f"  {line}")
             if error:
                 print(f"  {error.strip()}")
                 failures.append(cfg["name"])
-    print(f"{len(chosen) - len(failures)}/{len(chosen)} built into {args.out}")
+    print(f"{len(chosen) - len(failures)}/{len(chosen)} "
+          f"{'verified' if args.mlir_only else 'built'} into {args.out}")
     if failures:
         sys.exit(f"failed: {', '.join(failures)}")
 

@@ -215,11 +215,14 @@ private:
   LogicalResult emitFor(scf::ForOp op);
   LogicalResult emitIf(scf::IfOp op);
   Value emitScalarMath(Operation *op, ValueRange operands);
-  /// Stages a right operand held in registers at scratch offset
-  /// `scratchOffset` (after the caller's beginScratch): zero padding, then
-  /// the tile. Returns the region; the caller ends with a barrier.
-  Staged stageTile(const Dist &d, RankedTensorType t, Type type,
-                   int64_t scratchOffset);
+  /// The padded shared-memory shape of a right operand of type `t`.
+  static Staged stagedShape(RankedTensorType t, Type type);
+  /// Stages a right operand held in registers into `s` (after a barrier):
+  /// zero padding, then the tile. The caller ends with a barrier.
+  void stageTile(const Dist &d, RankedTensorType t, const Staged &s);
+  /// A staged operand in scratch at `scratchOffset`.
+  Staged stageScratch(const Dist &d, RankedTensorType t, Type type,
+                      int64_t scratchOffset);
 
   ProgramOp program;
   gpu::GPUFuncOp func;
@@ -650,12 +653,9 @@ LogicalResult KernelEmitter::emitStagedLoad(LoadOp op) {
   int64_t rows = tileType.getDimSize(0), cols = tileType.getDimSize(1);
   int64_t chunksPerRow = s.cols / 8, chunks = s.rows * chunksPerRow;
   int64_t threads = warps * kWarpSize;
-  auto vecType = VectorType::get({8}, b.getI16Type());
 
   gpu::BarrierOp::create(b, loc); // earlier readers of the region are done
   Value region = sharedPtr(s.offset);
-  Value zeroVec = arith::ConstantOp::create(
-      b, loc, DenseElementsAttr::get(vecType, b.getI16IntegerAttr(0)));
   forLoop(0, ceilDiv(chunks, threads), {}, [&](Value iv, ValueRange) {
     Value chunk = arith::AddIOp::create(
         b, loc, tid, arith::MulIOp::create(b, loc, iv, cidx(threads)));
@@ -691,31 +691,51 @@ LogicalResult KernelEmitter::emitStagedLoad(LoadOp op) {
                               cidx(srcType.getDimSize(first))));
     Value offset = arith::SelectOp::create(
         b, loc, ok, linearOffset(srcType, coords), cidx(0));
-    auto load = LLVM::LoadOp::create(
-        b, loc, vecType, elementPtr(ptr, b.getI16Type(), offset), 16);
-    Value v = arith::SelectOp::create(b, loc, ok, load, zeroVec);
     Value dst = arith::AddIOp::create(
         b, loc, arith::MulIOp::create(b, loc, row, cidx(s.stride)), col);
-    LLVM::StoreOp::create(b, loc, v, elementPtr(region, b.getI16Type(), dst),
-                          16);
+    // cp.async: the copy needs no registers and does not wait, so a thread
+    // has all its chunks in flight at once. Reading 0 source bytes
+    // zero-fills the chunk (rows past the tensor, padding).
+    Value srcBytes = arith::SelectOp::create(b, loc, ok, ci32(16), ci32(0));
+    NVVM::CpAsyncOp::create(
+        b, loc, elementPtr(region, b.getI16Type(), dst),
+        elementPtr(ptr, b.getI16Type(), offset), b.getI32IntegerAttr(16),
+        NVVM::LoadCacheModifierKindAttr::get(
+            b.getContext(), NVVM::LoadCacheModifierKind::CG),
+        srcBytes);
     return SmallVector<Value>();
   });
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
   gpu::BarrierOp::create(b, loc);
   return success();
 }
 
 /// `v` (a tile of the dot's right operand, already in registers) copied to
 /// scratch shared memory in the padded layout of a staged load.
-Staged KernelEmitter::stageTile(const Dist &d, RankedTensorType t, Type type,
-                                int64_t scratchOffset) {
+Staged KernelEmitter::stagedShape(RankedTensorType t, Type type) {
   Staged s;
+  s.offset = 0;
   s.rows = roundUp(t.getDimSize(0), 16);
   s.cols = roundUp(t.getDimSize(1), 16);
   s.stride = s.cols + kRowPadBytes / 2;
   s.type = type;
+  return s;
+}
+
+Staged KernelEmitter::stageScratch(const Dist &d, RankedTensorType t,
+                                   Type type, int64_t scratchOffset) {
+  Staged s = stagedShape(t, type);
   s.offset = stagedBytes + scratchOffset;
   int64_t bytes = (s.rows + 1) * s.stride * byteWidth(type);
   scratchBytes = std::max(scratchBytes, scratchOffset + roundUp(bytes, 16));
+  stageTile(d, t, s);
+  return s;
+}
+
+void KernelEmitter::stageTile(const Dist &d, RankedTensorType t,
+                              const Staged &s) {
+  Type type = s.type;
   Value base = sharedPtr(s.offset);
   // Zero the padding first: the tile may not cover whole fragments.
   int64_t words = s.rows * s.stride * byteWidth(type) / 4;
@@ -735,7 +755,6 @@ Staged KernelEmitter::stageTile(const Dist &d, RankedTensorType t, Type type,
   gpu::BarrierOp::create(b, loc);
   // Transposed or not, the operand is stored as given ([N][K] or [K][N]).
   writeDist(d, t, base, s.stride, type, /*trashIndex=*/s.rows * s.stride);
-  return s;
 }
 
 /// The 16-bit type a dot's operand is a widening of (or has), if any.
@@ -803,8 +822,8 @@ LogicalResult KernelEmitter::emitMmaDot(DotOp op, Value lhs, Value rhs,
     s = it->second;
   } else {
     beginScratch(0);
-    s = stageTile(get(rhs, Kind::Tile), cast<RankedTensorType>(rhs.getType()),
-                  type, 0);
+    s = stageScratch(get(rhs, Kind::Tile),
+                     cast<RankedTensorType>(rhs.getType()), type, 0);
     gpu::BarrierOp::create(b, loc);
   }
   dists[op.getResult()] =
@@ -855,17 +874,23 @@ LogicalResult KernelEmitter::emitSplitDot(DotOp op, Type type) {
   beginScratch(0);
   if (isBF16Constant(op.getLhs())) {
     auto [hi, lo] = splitBF16(b, loc, rhs);
-    Staged sHi = stageTile(hi, rt, type, 0);
+    Staged sHi = stageScratch(hi, rt, type, 0);
     int64_t loOffset = roundUp((sHi.rows + 1) * sHi.stride * 2, 16);
-    Staged sLo = stageTile(lo, rt, type, loOffset);
+    Staged sLo = stageScratch(lo, rt, type, loOffset);
     gpu::BarrierOp::create(b, loc);
     dists[op.getResult()] =
         addDists(b, loc, mmaProduct(lhs, m, k, sHi, n, transposed, type),
                  mmaProduct(lhs, m, k, sLo, n, transposed, type));
     return success();
   }
-  Staged sc = stageTile(rhs, rt, type, 0);
-  gpu::BarrierOp::create(b, loc);
+  // A constant right operand was staged once, at the kernel's start.
+  Staged sc;
+  if (auto it = staged.find(op.getRhs()); it != staged.end()) {
+    sc = it->second;
+  } else {
+    sc = stageScratch(rhs, rt, type, 0);
+    gpu::BarrierOp::create(b, loc);
+  }
   auto [hi, lo] = splitBF16(b, loc, lhs);
   dists[op.getResult()] =
       addDists(b, loc, mmaProduct(hi, m, k, sc, n, transposed, type),
@@ -1545,6 +1570,20 @@ LogicalResult KernelEmitter::emit() {
         staged[ext.getOut()] = s;
   });
 
+  // bf16-exact constant right operands of f32 products: staged once.
+  SmallVector<Value> stagedConstants;
+  program.walk([&](DotOp dot) {
+    Value rhs = dot.getRhs();
+    if (!splitType(dot) || !isBF16Constant(rhs) || staged.count(rhs))
+      return;
+    Staged s = stagedShape(cast<RankedTensorType>(rhs.getType()),
+                           b.getBF16Type());
+    s.offset = stagedBytes;
+    stagedBytes += roundUp((s.rows + 1) * s.stride * 2, 16);
+    staged[rhs] = s;
+    stagedConstants.push_back(rhs);
+  });
+
   // Captured constants are rebuilt inside the kernel.
   llvm::SetVector<Value> captured;
   program.getBody().walk([&](Operation *op) {
@@ -1556,6 +1595,15 @@ LogicalResult KernelEmitter::emit() {
   for (Value v : captured)
     if (failed(emitConstant(v.getDefiningOp<arith::ConstantOp>())))
       return failure();
+  for (Value v : stagedConstants) {
+    if (!dists.count(v) &&
+        failed(emitConstant(v.getDefiningOp<arith::ConstantOp>())))
+      return failure();
+    stageTile(get(v, Kind::Tile), cast<RankedTensorType>(v.getType()),
+              staged[v]);
+  }
+  if (!stagedConstants.empty())
+    gpu::BarrierOp::create(b, loc);
 
   if (failed(emitBlock(program.getBodyBlock())))
     return failure();

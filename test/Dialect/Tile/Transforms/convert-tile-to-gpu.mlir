@@ -2,7 +2,7 @@
 
 // A streaming-softmax program: the program becomes a kernel of 4 warps (64
 // tile rows) and a tile.launch with the tensors it reads, then its outs.
-// q . k^T runs on tensor cores with k staged in shared memory; row maxima and
+// q . k^T runs on tensor cores with k staged in shared memory (cp.async); row maxima and
 // sums combine the 4 lanes of a quad with two xor shuffles; exp2 is the
 // hardware's.
 // CHECK-LABEL: func.func @attention
@@ -18,8 +18,9 @@
 // CHECK:           gpu.block_id y
 // CHECK:           gpu.block_id x
 // CHECK:           scf.for
-// CHECK:             llvm.load %{{.*}} {alignment = 16 : i64} : !llvm.ptr<1> -> vector<8xi16>
-// CHECK:             llvm.store %{{.*}} {alignment = 16 : i64} : vector<8xi16>, !llvm.ptr<3>
+// CHECK:             nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg, %{{.*}} : !llvm.ptr<3>, !llvm.ptr<1>, i32
+// CHECK:           nvvm.cp.async.commit.group
+// CHECK:           nvvm.cp.async.wait.group 0
 // CHECK:           gpu.barrier
 // CHECK:           nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
 // CHECK:           gpu.shuffle  xor %{{.*}}, %{{.*}}, %{{.*}} : f32
