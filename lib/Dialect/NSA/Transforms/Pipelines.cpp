@@ -21,6 +21,10 @@ void mlir::nsa::buildNSAToGPUPipeline(OpPassManager &pm,
   pm.addPass(createNSAGroupGQA());
   NSATileOptions tile;
   tile.target = "sm90a";
+  tile.queryTokens = options.queryTokens;
+  tile.keyTokens = options.keyTokens;
+  tile.selectedQueryTokens = options.selectedQueryTokens;
+  tile.selectBlocks = options.selectBlocks;
   pm.addPass(createNSATile(tile));
   pm.addPass(createCSEPass());
   tile::ConvertTileToGPUOptions gpu;

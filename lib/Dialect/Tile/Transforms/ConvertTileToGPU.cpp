@@ -196,6 +196,7 @@ private:
   //---- ops ----
   LogicalResult emitBlock(Block &block);
   LogicalResult emitOp(Operation *op);
+  LogicalResult emitOpImpl(Operation *op);
   LogicalResult emitConstant(arith::ConstantOp op);
   LogicalResult emitElementwise(Operation *op);
   LogicalResult emitRowAccess(Operation *op);
@@ -220,9 +221,22 @@ private:
   /// Stages a right operand held in registers into `s` (after a barrier):
   /// zero padding, then the tile. The caller ends with a barrier.
   void stageTile(const Dist &d, RankedTensorType t, const Staged &s);
-  /// A staged operand in scratch at `scratchOffset`.
-  Staged stageScratch(const Dist &d, RankedTensorType t, Type type,
-                      int64_t scratchOffset);
+  /// Zeroes `bytes` (a multiple of 4) of shared memory at `offset`.
+  void zeroShared(int64_t offset, int64_t bytes);
+  /// Allocates a region of shared memory for the whole kernel.
+  int64_t allocatePersistent(int64_t bytes) {
+    int64_t offset = stagedBytes;
+    stagedBytes += roundUp(bytes, 16);
+    return offset;
+  }
+  /// Writes `d` into the persistent region `s` (zero padding kept from the
+  /// kernel's start) between two barriers.
+  void restage(const Dist &d, RankedTensorType t, const Staged &s) {
+    gpu::BarrierOp::create(b, loc);
+    writeDist(d, t, sharedPtr(s.offset), s.stride, s.type,
+              /*trashIndex=*/s.rows * s.stride);
+    gpu::BarrierOp::create(b, loc);
+  }
 
   ProgramOp program;
   gpu::GPUFuncOp func;
@@ -239,6 +253,10 @@ private:
   /// Rank-3 results of tensor.expand_shape, each collapsed right back (a
   /// tile reshape): the rank-2 tile they expand.
   DenseMap<Value, Value> expanded;
+  /// Persistent regions of right operands that come from registers (one,
+  /// or hi and lo for split products), and of tiles read by tensor.extract.
+  DenseMap<Operation *, SmallVector<Staged, 2>> dotRegions;
+  DenseMap<Value, int64_t> extractRegions;
   /// tile.load results staged in shared memory, and extf's of them.
   DenseMap<Value, Staged> staged;
   int64_t stagedBytes = 0, scratchBytes = 0;
@@ -723,22 +741,19 @@ Staged KernelEmitter::stagedShape(RankedTensorType t, Type type) {
   return s;
 }
 
-Staged KernelEmitter::stageScratch(const Dist &d, RankedTensorType t,
-                                   Type type, int64_t scratchOffset) {
-  Staged s = stagedShape(t, type);
-  s.offset = stagedBytes + scratchOffset;
-  int64_t bytes = (s.rows + 1) * s.stride * byteWidth(type);
-  scratchBytes = std::max(scratchBytes, scratchOffset + roundUp(bytes, 16));
-  stageTile(d, t, s);
-  return s;
-}
-
 void KernelEmitter::stageTile(const Dist &d, RankedTensorType t,
                               const Staged &s) {
-  Type type = s.type;
-  Value base = sharedPtr(s.offset);
   // Zero the padding first: the tile may not cover whole fragments.
-  int64_t words = s.rows * s.stride * byteWidth(type) / 4;
+  zeroShared(s.offset, s.rows * s.stride * byteWidth(s.type));
+  gpu::BarrierOp::create(b, loc);
+  // Transposed or not, the operand is stored as given ([N][K] or [K][N]).
+  writeDist(d, t, sharedPtr(s.offset), s.stride, s.type,
+            /*trashIndex=*/s.rows * s.stride);
+}
+
+void KernelEmitter::zeroShared(int64_t offset, int64_t bytes) {
+  Value base = sharedPtr(offset);
+  int64_t words = bytes / 4;
   int64_t threads = warps * kWarpSize;
   forLoop(0, ceilDiv(words, threads), {}, [&](Value iv, ValueRange) {
     Value w = arith::AddIOp::create(
@@ -752,9 +767,6 @@ void KernelEmitter::stageTile(const Dist &d, RankedTensorType t,
                           elementPtr(base, b.getI32Type(), w));
     return SmallVector<Value>();
   });
-  gpu::BarrierOp::create(b, loc);
-  // Transposed or not, the operand is stored as given ([N][K] or [K][N]).
-  writeDist(d, t, base, s.stride, type, /*trashIndex=*/s.rows * s.stride);
 }
 
 /// The 16-bit type a dot's operand is a widening of (or has), if any.
@@ -821,10 +833,8 @@ LogicalResult KernelEmitter::emitMmaDot(DotOp op, Value lhs, Value rhs,
   if (it != staged.end()) {
     s = it->second;
   } else {
-    beginScratch(0);
-    s = stageScratch(get(rhs, Kind::Tile),
-                     cast<RankedTensorType>(rhs.getType()), type, 0);
-    gpu::BarrierOp::create(b, loc);
+    s = dotRegions[op][0];
+    restage(get(rhs, Kind::Tile), cast<RankedTensorType>(rhs.getType()), s);
   }
   dists[op.getResult()] =
       mmaProduct(get(lhs, Kind::Tile), m, lhsType.getDimSize(1), s, n,
@@ -871,26 +881,22 @@ LogicalResult KernelEmitter::emitSplitDot(DotOp op, Type type) {
   int64_t k = lt.getDimSize(1);
   bool transposed = op.getRhsTransposed();
   Dist lhs = get(op.getLhs(), Kind::Tile), rhs = get(op.getRhs(), Kind::Tile);
-  beginScratch(0);
   if (isBF16Constant(op.getLhs())) {
     auto [hi, lo] = splitBF16(b, loc, rhs);
-    Staged sHi = stageScratch(hi, rt, type, 0);
-    int64_t loOffset = roundUp((sHi.rows + 1) * sHi.stride * 2, 16);
-    Staged sLo = stageScratch(lo, rt, type, loOffset);
+    Staged sHi = dotRegions[op][0], sLo = dotRegions[op][1];
+    gpu::BarrierOp::create(b, loc);
+    writeDist(hi, rt, sharedPtr(sHi.offset), sHi.stride, type,
+              sHi.rows * sHi.stride);
+    writeDist(lo, rt, sharedPtr(sLo.offset), sLo.stride, type,
+              sLo.rows * sLo.stride);
     gpu::BarrierOp::create(b, loc);
     dists[op.getResult()] =
         addDists(b, loc, mmaProduct(lhs, m, k, sHi, n, transposed, type),
                  mmaProduct(lhs, m, k, sLo, n, transposed, type));
     return success();
   }
-  // A constant right operand was staged once, at the kernel's start.
-  Staged sc;
-  if (auto it = staged.find(op.getRhs()); it != staged.end()) {
-    sc = it->second;
-  } else {
-    sc = stageScratch(rhs, rt, type, 0);
-    gpu::BarrierOp::create(b, loc);
-  }
+  // The constant right operand was staged once, at the kernel's start.
+  Staged sc = staged.lookup(op.getRhs());
   auto [hi, lo] = splitBF16(b, loc, lhs);
   dists[op.getResult()] =
       addDists(b, loc, mmaProduct(hi, m, k, sc, n, transposed, type),
@@ -1255,10 +1261,17 @@ LogicalResult KernelEmitter::emitExtract(tensor::ExtractOp op) {
     return op.emitOpError("convert-tile-to-gpu: tiles have rank 1 or 2");
   Type type = t.getElementType();
   int64_t cols = t.getRank() == 2 ? t.getDimSize(1) : 1;
-  beginScratch(t.getNumElements() * byteWidth(type));
-  Value base = sharedPtr(stagedBytes);
-  writeDist(get(op.getTensor()), t, base, cols, type);
-  gpu::BarrierOp::create(b, loc);
+  Value base;
+  if (auto it = extractRegions.find(op.getTensor());
+      it != extractRegions.end()) {
+    // Published when it was computed.
+    base = sharedPtr(it->second);
+  } else {
+    beginScratch(t.getNumElements() * byteWidth(type));
+    base = sharedPtr(stagedBytes);
+    writeDist(get(op.getTensor()), t, base, cols, type);
+    gpu::BarrierOp::create(b, loc);
+  }
   Value index = scalar(op.getIndices()[0]);
   if (t.getRank() == 2)
     index = arith::AddIOp::create(
@@ -1435,6 +1448,23 @@ LogicalResult KernelEmitter::emitIf(scf::IfOp op) {
 }
 
 LogicalResult KernelEmitter::emitOp(Operation *op) {
+  if (failed(emitOpImpl(op)))
+    return failure();
+  // A tile that tensor.extract reads goes to its region once, not per read.
+  for (Value r : op->getResults()) {
+    auto it = extractRegions.find(r);
+    if (it == extractRegions.end())
+      continue;
+    auto t = cast<RankedTensorType>(r.getType());
+    gpu::BarrierOp::create(b, loc);
+    writeDist(get(r), t, sharedPtr(it->second),
+              t.getRank() == 2 ? t.getDimSize(1) : 1, t.getElementType());
+    gpu::BarrierOp::create(b, loc);
+  }
+  return success();
+}
+
+LogicalResult KernelEmitter::emitOpImpl(Operation *op) {
   if (auto c = dyn_cast<arith::ConstantOp>(op))
     return emitConstant(c);
   if (auto s = dyn_cast<tensor::SplatOp>(op)) {
@@ -1583,6 +1613,36 @@ LogicalResult KernelEmitter::emit() {
     staged[rhs] = s;
     stagedConstants.push_back(rhs);
   });
+
+  // Right operands from registers, and tiles read element by element.
+  program.walk([&](DotOp dot) {
+    auto [rhs, rhsType] = narrowSource(dot.getRhs());
+    auto rt = cast<RankedTensorType>(dot.getRhs().getType());
+    auto region = [&](Type type) {
+      Staged s = stagedShape(rt, type);
+      s.offset = allocatePersistent((s.rows + 1) * s.stride * byteWidth(type));
+      return s;
+    };
+    if (rhsType && !dot.getLhsTransposed()) {
+      if (!staged.count(rhs))
+        dotRegions[dot] = {region(rhsType)};
+      return;
+    }
+    if (splitType(dot) && isBF16Constant(dot.getLhs()))
+      dotRegions[dot] = {region(b.getBF16Type()), region(b.getBF16Type())};
+  });
+  program.walk([&](tensor::ExtractOp extract) {
+    Value source = extract.getTensor();
+    auto t = cast<RankedTensorType>(source.getType());
+    if (source.getDefiningOp() && t.getRank() <= 2 &&
+        !extractRegions.count(source))
+      extractRegions[source] =
+          allocatePersistent((t.getNumElements() + 1) *
+                             byteWidth(t.getElementType()));
+  });
+  // Padding of persistent regions stays zero: clear them all once.
+  zeroShared(0, stagedBytes);
+  gpu::BarrierOp::create(b, loc);
 
   // Captured constants are rebuilt inside the kernel.
   llvm::SetVector<Value> captured;

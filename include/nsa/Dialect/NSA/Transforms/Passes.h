@@ -17,6 +17,19 @@ namespace mlir::nsa {
 #include "nsa/Dialect/NSA/Transforms/Passes.h.inc"
 
 struct NSAToGPUOptions : public PassPipelineOptions<NSAToGPUOptions> {
+  // Tile sizes of nsa-tile (0: the sm90a defaults).
+  Option<int64_t> queryTokens{*this, "query-tokens",
+                              llvm::cl::desc("nsa-tile query-tokens"),
+                              llvm::cl::init(0)};
+  Option<int64_t> keyTokens{*this, "key-tokens",
+                            llvm::cl::desc("nsa-tile key-tokens"),
+                            llvm::cl::init(0)};
+  Option<int64_t> selectedQueryTokens{
+      *this, "selected-query-tokens",
+      llvm::cl::desc("nsa-tile selected-query-tokens"), llvm::cl::init(0)};
+  Option<int64_t> selectBlocks{*this, "select-blocks",
+                               llvm::cl::desc("nsa-tile select-blocks"),
+                               llvm::cl::init(0)};
   Option<int64_t> minWarps{*this, "min-warps",
                            llvm::cl::desc("convert-tile-to-gpu min-warps"),
                            llvm::cl::init(1)};
