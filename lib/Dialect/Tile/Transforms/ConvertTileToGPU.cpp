@@ -977,7 +977,9 @@ Dist KernelEmitter::mmaProduct(const Dist &a, int64_t m, int64_t k,
   out.elems.assign(rSlots * cSlots, Value());
   Value fzero = zero(f32);
   NVVM::MMATypes mmaType = bf16 ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
-  for (int64_t i = 0; i < rSlots / 2; ++i) {
+  // One row block (16 rows) of the warp: every 8 columns, over K.
+  auto rowBlock = [&](int64_t i) -> SmallVector<Value> {
+    SmallVector<Value> results;
     for (int64_t j = 0; j < cSlots / 2; ++j) {
       SmallVector<Value> acc(4, fzero);
       for (int64_t step = 0; step < ceilDiv(k, 16); ++step) {
@@ -997,10 +999,37 @@ Dist KernelEmitter::mmaProduct(const Dist &a, int64_t m, int64_t k,
           acc[e] = LLVM::ExtractValueOp::create(b, loc, mma.getResult(),
                                                 ArrayRef<int64_t>{e});
       }
-      out.elems[(2 * i) * cSlots + 2 * j] = acc[0];
-      out.elems[(2 * i) * cSlots + 2 * j + 1] = acc[1];
-      out.elems[(2 * i + 1) * cSlots + 2 * j] = acc[2];
-      out.elems[(2 * i + 1) * cSlots + 2 * j + 1] = acc[3];
+      llvm::append_range(results, acc);
+    }
+    return results;
+  };
+  for (int64_t i = 0; i < rSlots / 2; ++i) {
+    SmallVector<Value> acc;
+    if (rowStep(2 * i) + 16 * (warps - 1) < m) {
+      acc = rowBlock(i);
+    } else {
+      // Warps whose block is all padding rows skip its products (the test
+      // is warp-uniform, as mma.sync needs).
+      Value firstRow = arith::AddIOp::create(
+          b, loc, arith::MulIOp::create(b, loc, warpId, cidx(16)),
+          cidx(rowStep(2 * i)));
+      Value live = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                         firstRow, cidx(m));
+      SmallVector<Type> types(4 * (cSlots / 2), f32);
+      auto guard = scf::IfOp::create(b, loc, types, live,
+                                     /*withElseRegion=*/true);
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(guard.thenBlock());
+      scf::YieldOp::create(b, loc, rowBlock(i));
+      b.setInsertionPointToStart(guard.elseBlock());
+      scf::YieldOp::create(b, loc, SmallVector<Value>(types.size(), fzero));
+      acc.assign(guard.getResults().begin(), guard.getResults().end());
+    }
+    for (int64_t j = 0; j < cSlots / 2; ++j) {
+      out.elems[(2 * i) * cSlots + 2 * j] = acc[4 * j];
+      out.elems[(2 * i) * cSlots + 2 * j + 1] = acc[4 * j + 1];
+      out.elems[(2 * i + 1) * cSlots + 2 * j] = acc[4 * j + 2];
+      out.elems[(2 * i + 1) * cSlots + 2 * j + 1] = acc[4 * j + 3];
     }
   }
   return out;
