@@ -23,6 +23,8 @@ if config.ptxas:
     config.substitutions.append(("%ptxas", config.ptxas))
 
 config.substitutions.append(("%python", config.python_executable))
+# Where nsa-opt and nsa-translate are (test/Python passes it as $NSA_BIN_DIR).
+config.substitutions.append(("%nsa_bin_dir", config.nsa_tools_dir))
 
 tool_dirs = [config.nsa_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(

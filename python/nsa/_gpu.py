@@ -1,25 +1,47 @@
-"""The GPU backend: loads the NSA runtime library and, later, its kernels.
+"""The GPU backend: the compiler's kernels, launched by the NSA runtime library.
 
-The GPU path is the compiler's: ``nsa-translate`` emits PTX/cubin kernels
-plus a manifest, and the C runtime ``libnsa_runtime.so`` (``runtime/``)
-validates calls against that manifest and launches them through the CUDA
-driver. Those kernels do not exist yet (they arrive with the forward-on-GPU
-issue), so this module only locates and loads the runtime and reports
-precisely what is missing; :func:`nsa_attention` always raises
-:class:`GPUBackendUnavailable` for now.
+The kernels are compiled per static shape and configuration (``nsa-opt
+--nsa-to-gpu | nsa-translate --nsa-to-ptx``, docs/gpu.md) into a *kernel
+directory*: ``config.json`` (what it was built for, and the meaning of each
+input in order), ``plan.json`` (the host plan: inputs, buffers, launches,
+outputs), ``manifest.json`` and ``kernels.ptx``. ``python3 -m
+nsa.build_kernels`` writes one (scripts/gpu/build_kernels.py writes the same
+format).
 
-The runtime library is looked up at ``$NSA_RUNTIME_LIBRARY`` when that is
-set, else at ``nsa/lib/libnsa_runtime.so`` inside this package.
+A call is served by the first kernel directory whose config.json matches its
+B, T, HQ, HKV, Dk, Dv, dtype, block sizes, resolved scale, compressor kind,
+PE and shared versus per-branch K/V (a shared call may also run on
+per-branch kernels, given the same K/V three times). Directories are searched
+in ``$NSA_KERNEL_PATH`` (colon-separated; each entry holds kernel directories
+or is one), then ``nsa/kernels/`` in the package. The runtime library is
+``$NSA_RUNTIME_LIBRARY``, else ``nsa/lib/libnsa_runtime.so`` in the package.
+Loaded plans are cached per directory (and reloaded when its plan.json
+changes).
+
+Forward only: the GPU backward kernels are not verified yet, so a call that
+would record an autograd graph (grad mode on and an input requiring grad)
+raises :class:`GPUBackendUnavailable` rather than return a tensor whose
+gradients would be wrong. Inference under ``torch.no_grad()`` or
+``torch.inference_mode()`` runs.
 """
 
 import ctypes
+import json
+import math
 import os
-from typing import List, Optional, Tuple
+import threading
+from typing import Dict, List, Optional, Tuple
 
 import torch
 
-__all__ = ["GPUBackendUnavailable", "LIBRARY_NAME", "RUNTIME_ENV", "find_runtime",
-           "load_runtime", "nsa_attention"]
+from . import _runtime
+from .build_kernels import (KERNEL_PATH_ENV, build_command, make_config, matches,
+                            package_kernel_dir, BuildError)
+from .config import NSAConfig
+
+__all__ = ["BACKWARD_UNAVAILABLE", "GPUBackendUnavailable", "KERNEL_PATH_ENV", "LIBRARY_NAME",
+           "RUNTIME_ENV", "find_kernel_dir", "find_runtime", "kernel_search_path",
+           "load_runtime", "nsa_attention", "wanted_config"]
 
 #: File name of the runtime library built from runtime/.
 LIBRARY_NAME = "libnsa_runtime.so"
@@ -27,17 +49,24 @@ LIBRARY_NAME = "libnsa_runtime.so"
 RUNTIME_ENV = "NSA_RUNTIME_LIBRARY"
 #: NSA_RUNTIME_ABI_VERSION of runtime/include/nsa_runtime.h this module speaks.
 ABI_VERSION = 1
+#: The message of a GPU call that would need gradients.
+BACKWARD_UNAVAILABLE = ("backward on the GPU backend is not available yet; use "
+                        "backend='reference' for training")
 
 _PACKAGE_LIB_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib")
+#: nsa/kernels in the package: searched after $NSA_KERNEL_PATH (tests patch it).
+PACKAGE_KERNEL_DIR = package_kernel_dir()
 
 _HOW_TO_BUILD = (
     "The runtime library is built from runtime/: scripts/setup.sh builds the compiler and, "
     "with it, build/lib/" + LIBRARY_NAME + " (or alone: cmake -S runtime -B build-runtime && "
     "cmake --build build-runtime); point $" + RUNTIME_ENV + " at it or copy it into "
-    + _PACKAGE_LIB_DIR + ". The GPU kernels themselves are not built yet: they arrive with "
-    "the forward-on-GPU issue (nsa-translate emitting PTX and a kernel manifest that the "
-    "runtime loads). Until then use backend='reference' (pure PyTorch, any device, memory "
-    "quadratic in T).")
+    + _PACKAGE_LIB_DIR + ".")
+_OTHERWISE = ("Until then use backend='reference' (pure PyTorch, any device, memory "
+              "quadratic in T).")
+
+_DTYPE_NAMES = {torch.bfloat16: "bf16", torch.float16: "f16"}
+_FILES = ("config.json", "plan.json", "manifest.json")
 
 
 class GPUBackendUnavailable(NotImplementedError):
@@ -46,6 +75,10 @@ class GPUBackendUnavailable(NotImplementedError):
     A subclass of ``NotImplementedError`` and hence of ``RuntimeError``.
     """
 
+
+# --------------------------------------------------------------------------
+# The runtime library
+# --------------------------------------------------------------------------
 
 def find_runtime() -> Tuple[Optional[str], List[str]]:
     """Locates the runtime library.
@@ -86,6 +119,25 @@ def _open_runtime() -> Tuple[Optional[ctypes.CDLL], Optional[str]]:
     return lib, None
 
 
+_checked_runtimes: Dict[str, Optional[str]] = {}
+
+
+def _checked_runtime() -> Tuple[Optional[str], Optional[str]]:
+    """``(path, None)`` for a runtime that loads with our ABI, else ``(None, why not)``.
+
+    A library that passed is remembered by path (a loaded library stays loaded),
+    so that a call does not reopen it.
+    """
+    path = find_runtime()[0]
+    if path is not None and path in _checked_runtimes:
+        return path, None
+    lib, problem = _open_runtime()
+    if lib is None:
+        return None, problem
+    _checked_runtimes[path] = None
+    return path, None
+
+
 def load_runtime() -> ctypes.CDLL:
     """Loads the runtime library and checks its ABI version.
 
@@ -95,30 +147,324 @@ def load_runtime() -> ctypes.CDLL:
     """
     lib, problem = _open_runtime()
     if lib is None:
-        raise GPUBackendUnavailable(problem + ". " + _HOW_TO_BUILD)
+        raise GPUBackendUnavailable(problem + ". " + _HOW_TO_BUILD + " " + _OTHERWISE)
     return lib
 
 
-def nsa_attention(q: torch.Tensor, **_arguments) -> torch.Tensor:
-    """The GPU forward; raises until the kernels exist.
+# --------------------------------------------------------------------------
+# Kernel directories
+# --------------------------------------------------------------------------
 
-    Takes the arguments :func:`nsa.nsa_attention` has already validated.
+def kernel_search_path() -> List[str]:
+    """Where kernel directories are looked for, in order: each entry of
+    ``$NSA_KERNEL_PATH``, then the package's ``nsa/kernels``."""
+    entries = [p for p in os.environ.get(KERNEL_PATH_ENV, "").split(os.pathsep) if p]
+    return entries + [PACKAGE_KERNEL_DIR]
+
+
+def wanted_config(q: torch.Tensor, v: torch.Tensor, cfg: NSAConfig, compress_mode: str,
+                  pe: bool, kv: str) -> Dict:
+    """The config.json a call needs (without ``args`` and ``G``).
 
     Raises:
-        GPUBackendUnavailable: always for now, listing every missing piece
-            in dependency order (CUDA tensors and device, runtime library,
-            kernels).
+        BuildError: the call has no compiler equivalent (``compress='mlp'``,
+            a dtype other than bf16/f16).
     """
+    B, T, HQ, Dk = q.shape
+    HKV, Dv = v.shape[2], v.shape[3]
+    if q.dtype not in _DTYPE_NAMES:
+        raise BuildError(f"the GPU kernels take bf16 or f16, not {q.dtype}")
+    if compress_mode not in ("linear", "mean"):
+        raise BuildError(f"compress={compress_mode!r} has no GPU kernels: the compiler's "
+                         f"nsa.attention compresses with 'linear' or 'mean'")
+    return make_config(B=int(B), T=int(T), HQ=int(HQ), HKV=int(HKV), Dk=int(Dk), Dv=int(Dv),
+                       dtype=_DTYPE_NAMES[q.dtype], l=cfg.l, d=cfg.d, l_sel=cfg.l_sel, n=cfg.n,
+                       init=cfg.init, local=cfg.local, w=cfg.w, scale=cfg.scale,
+                       compress=compress_mode, pe=bool(pe), kv=kv)
+
+
+def describe(cfg: Dict) -> str:
+    """One line naming a configuration: shape, dtype, layer, block sizes."""
+    scale = "1/sqrt(Dk)" if cfg.get("scale") is None else repr(float(cfg["scale"]))
+    return (f"B={cfg['B']} T={cfg['T']} HQ={cfg['HQ']} HKV={cfg['HKV']} Dk={cfg['Dk']} "
+            f"Dv={cfg['Dv']} {cfg['dtype']}, compress={cfg['compress']}"
+            f"{' with PE' if cfg['pe'] else ''}, {cfg['kv']} K/V, l={cfg['l']} d={cfg['d']} "
+            f"l_sel={cfg['l_sel']} n={cfg['n']} init={cfg['init']} local={cfg['local']} "
+            f"w={cfg['w']} scale={scale}")
+
+
+def _candidates(root: str) -> List[str]:
+    """``root`` itself when it is a kernel directory, else its subdirectories."""
+    if os.path.isfile(os.path.join(root, "config.json")):
+        return [root]
+    try:
+        names = sorted(os.listdir(root))
+    except OSError:
+        return []
+    return [os.path.join(root, n) for n in names
+            if os.path.isfile(os.path.join(root, n, "config.json"))]
+
+
+def _read_config(directory: str) -> Optional[Dict]:
+    try:
+        with open(os.path.join(directory, "config.json"), encoding="utf-8") as f:
+            cfg = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return cfg if isinstance(cfg, dict) else None
+
+
+def find_kernel_dir(wanted: Dict, search_path: Optional[List[str]] = None
+                    ) -> Tuple[Optional[str], List[str]]:
+    """The first kernel directory that serves ``wanted``.
+
+    A directory serves it when its config.json :func:`matches` (a per-branch
+    build also serves a shared call, as a second choice), it lists its
+    ``args``, and its plan.json and manifest.json exist.
+
+    Returns:
+        ``(directory or None, notes)``: notes say why near misses (a matching
+        config.json without compiler output, an unreadable config.json) were
+        passed over.
+    """
+    search_path = kernel_search_path() if search_path is None else search_path
+    preferences = [wanted]
+    if wanted["kv"] == "shared":
+        preferences.append(dict(wanted, kv="per-branch"))
+    notes: List[str] = []
+    for want in preferences:
+        for root in search_path:
+            for directory in _candidates(root):
+                built = _read_config(directory)
+                if built is None:
+                    note = f"{directory}/config.json is not a JSON object"
+                    if note not in notes:
+                        notes.append(note)
+                    continue
+                if not matches(built, want):
+                    continue
+                missing = [f for f in _FILES if not os.path.isfile(os.path.join(directory, f))]
+                if missing or not isinstance(built.get("args"), list):
+                    note = (f"{directory} matches but lacks {', '.join(missing) or 'args'} "
+                            f"(an --mlir-only or failed build?)")
+                    if note not in notes:
+                        notes.append(note)
+                    continue
+                return directory, notes
+    return None, notes
+
+
+# --------------------------------------------------------------------------
+# Running a plan
+# --------------------------------------------------------------------------
+
+class _Launcher:
+    """A loaded plan's launches with their nsa_arg arrays prepared once.
+
+    Kernels are compiled for static shapes and the backend passes contiguous
+    tensors, so every argument's dtype, shape and strides (of the view the
+    kernel parameter declares, as :meth:`nsa._runtime.Plan.launch` passes it)
+    are known when the plan loads; a call only writes the data pointers and
+    calls ``nsa_launch``, which still checks everything (docs/runtime-abi.md,
+    What a launch checks). Measured on an H200, this took a whole call
+    (7 launches at T = 200, argument checks included) from 0.8 ms of host
+    time, through :meth:`nsa._runtime.Plan.launch`, to 0.3 ms.
+    """
+
+    def __init__(self, plan: "_runtime.Plan", cfg: Dict):
+        self.plan, self.lib = plan, plan.manifest.runtime.lib
+        self.config = _runtime.config_struct(cfg)
+        self.lock = threading.Lock()
+        self.launches = []
+        for launch in plan.launches:
+            params = plan.manifest.kernels[launch["kernel"]]["params"]
+            args = (_runtime.Arg * len(params))()
+            slots, names = [], iter(launch["args"])
+            for i, param in enumerate(params):
+                if param["kind"] != "tensor":
+                    if "value" not in param:
+                        raise ValueError(f"{plan.path}: kernel {launch['kernel']} scalar "
+                                         f"{param['name']!r} has no value rule")
+                    args[i] = _runtime.Arg(kind=_runtime.ARG_AUTO)
+                    continue
+                name = next(names)
+                value = plan.values[name]
+                shape = param["shape"]
+                if not all(isinstance(d, int) for d in shape):
+                    shape = value["shape"]
+                elif math.prod(shape) != math.prod(value["shape"]):
+                    raise ValueError(f"{plan.path}: kernel {launch['kernel']} parameter "
+                                     f"{param['name']!r} wants shape {shape}, but {name!r} "
+                                     f"has shape {value['shape']}")
+                args[i] = _runtime.tensor_arg(_runtime.HostTensor(0, value["dtype"], shape))
+                slots.append((i, name))
+            self.launches.append((launch["kernel"].encode(), args, slots))
+
+    def __call__(self, values: Dict[str, torch.Tensor], stream: "torch.cuda.Stream"):
+        handle = ctypes.c_void_p(stream.cuda_stream)
+        runtime, manifest = self.plan.manifest.runtime, self.plan.manifest._handle
+        with self.lock:  # the arrays are shared; a call fills and launches them whole
+            for kernel, args, slots in self.launches:
+                for i, name in slots:
+                    args[i].tensor.data = values[name].data_ptr()
+                runtime.check(self.lib.nsa_launch(manifest, kernel, ctypes.byref(self.config),
+                                                  args, len(args), handle),
+                              f"kernel {kernel.decode()}")
+
+
+_lock = threading.Lock()
+_runtimes: Dict[str, "_runtime.Runtime"] = {}
+# (directory, runtime library) -> (plan.json's mtime_ns, config.json, Plan, _Launcher)
+_plans: Dict[Tuple[str, str], Tuple[int, Dict, "_runtime.Plan", _Launcher]] = {}
+# (search path, wanted config as a tuple) -> directory
+_lookups: Dict[Tuple, str] = {}
+
+
+def _load_plan(directory: str, runtime_path: str) -> Tuple[Dict, "_runtime.Plan", _Launcher]:
+    """config.json, the loaded Plan of ``directory`` and its launcher, cached
+    (per directory and runtime library; reloaded when plan.json changes)."""
+    plan_path = os.path.join(directory, "plan.json")
+    stamp = os.stat(plan_path).st_mtime_ns
+    key = (os.path.realpath(directory), runtime_path)
+    with _lock:
+        cached = _plans.get(key)
+        if cached is not None and cached[0] == stamp:
+            return cached[1:]
+        runtime = _runtimes.get(runtime_path)
+        if runtime is None:
+            runtime = _runtimes[runtime_path] = _runtime.Runtime(runtime_path)
+        with open(os.path.join(directory, "config.json"), encoding="utf-8") as f:
+            cfg = json.load(f)
+        plan = _runtime.Plan(runtime, plan_path)
+        if len(cfg["args"]) != len(plan.inputs):
+            raise ValueError(f"{directory}: config.json lists {len(cfg['args'])} arguments, "
+                             f"plan.json takes {len(plan.inputs)}")
+        launcher = _Launcher(plan, cfg)
+        if cached is not None:
+            cached[2].manifest.close()
+        _plans[key] = (stamp, cfg, plan, launcher)
+        return cfg, plan, launcher
+
+
+def _lookup(wanted: Dict) -> Tuple[Optional[str], List[str]]:
+    """find_kernel_dir with found directories remembered (misses are not:
+    a build made after a miss is found by the next call)."""
+    search_path = kernel_search_path()
+    key = (tuple(search_path), tuple(sorted((k, repr(v)) for k, v in wanted.items())))
+    directory = _lookups.get(key)
+    if directory is not None and os.path.isfile(os.path.join(directory, "plan.json")):
+        return directory, []
+    directory, notes = find_kernel_dir(wanted, search_path)
+    if directory is not None:
+        _lookups[key] = directory
+    return directory, notes
+
+
+def _kernel_problem(wanted: Optional[Dict], why_not: Optional[str]) -> Tuple[Optional[str],
+                                                                            Optional[str]]:
+    """``(directory, None)`` or ``(None, why no kernels)`` with the build command."""
+    if wanted is None:
+        return None, why_not
+    directory, notes = _lookup(wanted)
+    if directory is not None:
+        return directory, None
+    search_path = kernel_search_path()
+    out = search_path[0]
+    message = (f"no prebuilt GPU kernels for this configuration ({describe(wanted)}) in "
+               f"${KERNEL_PATH_ENV} or {PACKAGE_KERNEL_DIR} (searched: "
+               f"{', '.join(search_path)})")
+    if notes:
+        message += "; passed over: " + "; ".join(notes)
+    prefix = _checkout_pythonpath()
+    message += (f". Build them (needs the compiler's nsa-opt and "
+                f"nsa-translate: add --bin DIR unless they are in this checkout's build/bin, "
+                f"$NSA_BIN_DIR or PATH) with: {prefix}{build_command(wanted, out)}")
+    return None, message
+
+
+def _checkout_pythonpath() -> str:
+    """``PYTHONPATH=<repo>/python `` when the package runs from a source checkout."""
+    python_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.isfile(os.path.join(python_dir, "..", "CMakeLists.txt")):
+        return f"PYTHONPATH={python_dir} "
+    return ""
+
+
+def _run(directory: str, runtime_path: str, by_meaning: Dict[str, torch.Tensor],
+         device: torch.device) -> torch.Tensor:
+    """Runs the plan of ``directory`` on the current stream; its first output."""
+    cfg, plan, launch = _load_plan(directory, runtime_path)
+    values = {}
+    for spec, meaning in zip(plan.inputs, cfg["args"]):
+        t = by_meaning[meaning].contiguous()
+        if list(t.shape) != spec["shape"] or _DTYPE_NAMES.get(t.dtype) != spec["dtype"]:
+            raise ValueError(f"{directory}: input {spec['name']} ({meaning}) must be "
+                             f"{spec['dtype']} {spec['shape']}, got {t.dtype} {list(t.shape)}")
+        values[spec["name"]] = t
+    with torch.cuda.device(device):
+        # Fresh buffers per call (the caching allocator makes them cheap), so
+        # that a returned output is never overwritten by the next call.
+        for spec in plan.buffers:
+            values[spec["name"]] = torch.empty(spec["shape"],
+                                               dtype=_runtime._torch_dtype(spec["dtype"]),
+                                               device=device)
+        launch(values, torch.cuda.current_stream(device))
+    return values[plan.outputs[0]]
+
+
+def nsa_attention(q: torch.Tensor, k_cmp: torch.Tensor, v_cmp: torch.Tensor,
+                  k_slc: torch.Tensor, v_slc: torch.Tensor, k_win: torch.Tensor,
+                  v_win: torch.Tensor, g: torch.Tensor, cfg: NSAConfig, compress_mode: str,
+                  w_k=None, w_v=None, pe_k: Optional[torch.Tensor] = None,
+                  pe_v: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The NSA forward on the compiled kernels; ``[B, T, HQ, Dv]`` in q's dtype.
+
+    Takes the arguments :func:`nsa.nsa_attention` has already validated (and
+    resolved: shared K/V arrive as the same tensor for every branch). The
+    launches are asynchronous on the current CUDA stream.
+
+    Raises:
+        GPUBackendUnavailable: gradients are needed (:data:`BACKWARD_UNAVAILABLE`),
+            or, listing each, the tensors are not on CUDA, the runtime
+            library is missing, or no kernel directory matches (with the
+            command that builds one).
+    """
+    tensors = [t for t in (q, k_cmp, v_cmp, k_slc, v_slc, k_win, v_win, g, pe_k, pe_v)
+               if t is not None]
+    for w in (w_k, w_v):
+        if isinstance(w, torch.Tensor):
+            tensors.append(w)
+        elif w is not None:
+            tensors.extend(w)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        raise GPUBackendUnavailable(BACKWARD_UNAVAILABLE)
+
     missing = []
     if q.device.type != "cuda":
         missing.append(f"the tensors are on {q.device}, the GPU backend needs CUDA tensors")
         if not torch.cuda.is_available():
             missing.append("PyTorch sees no CUDA device or driver on this machine")
-    problem = _open_runtime()[1]
-    if problem is not None:
-        missing.append(problem)
-    missing.append("no GPU kernels exist yet for any configuration")
-    raise GPUBackendUnavailable(
-        "NSA's GPU backend is not available: "
-        + "; ".join(f"({n}) {why}" for n, why in enumerate(missing, 1))
-        + ". " + _HOW_TO_BUILD)
+    runtime_path, runtime_problem = _checked_runtime()
+    if runtime_problem is not None:
+        missing.append(runtime_problem)
+    shared = k_slc is k_cmp and k_win is k_cmp and v_slc is v_cmp and v_win is v_cmp
+    try:
+        wanted, why_not = wanted_config(q, v_cmp, cfg, compress_mode, pe_k is not None,
+                                        "shared" if shared else "per-branch"), None
+    except BuildError as error:
+        wanted, why_not = None, str(error)
+    directory, kernel_problem = _kernel_problem(wanted, why_not)
+    if kernel_problem is not None:
+        missing.append(kernel_problem)
+    if missing:
+        raise GPUBackendUnavailable(
+            "NSA's GPU backend is not available: "
+            + "; ".join(f"({n}) {why}" for n, why in enumerate(missing, 1)) + ". "
+            + (_HOW_TO_BUILD + " " if runtime_problem is not None else "") + _OTHERWISE)
+
+    by_meaning = dict(q=q, k=k_cmp, v=v_cmp, k_cmp=k_cmp, v_cmp=v_cmp, k_slc=k_slc,
+                      v_slc=v_slc, k_win=k_win, v_win=v_win, gates=g, w_k=w_k, w_v=w_v,
+                      pe_k=pe_k, pe_v=pe_v)
+    out = _run(directory, runtime_path, by_meaning, q.device)
+    B, T, HQ, _ = q.shape
+    return out.view(B, T, HQ, v_cmp.shape[3])

@@ -4,8 +4,8 @@ It validates every argument against SPEC.md (ranks, named dimensions, GQA,
 compressor parameter shapes, dtypes, devices, configuration) with messages
 that name the argument and the rule, resolves shared versus per-branch keys
 and values, and dispatches to a backend: the pure-PyTorch reference
-(:mod:`nsa.reference`, any device, autograd through PyTorch) or the GPU
-kernels (:mod:`nsa._gpu`, not built yet).
+(:mod:`nsa.reference`, any device, autograd through PyTorch) or the
+compiler's GPU kernels (:mod:`nsa._gpu`: prebuilt per shape, forward only).
 """
 
 from typing import Dict, Optional, Sequence, Tuple, Union
@@ -137,8 +137,10 @@ def nsa_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Te
         compress: ``'linear'`` (SPEC's op), ``'mean'`` or ``'mlp'``.
         config: the :class:`~nsa.NSAConfig` (default: the paper's).
         backend: ``'reference'`` (pure PyTorch), ``'gpu'`` (compiled
-            kernels), or ``'auto'``: the GPU for CUDA tensors, else the
-            reference.
+            kernels, prebuilt for this configuration and shape by
+            ``python3 -m nsa.build_kernels`` and found in
+            ``$NSA_KERNEL_PATH`` or ``nsa/kernels``; forward only), or
+            ``'auto'``: the GPU for CUDA tensors, else the reference.
 
     Returns:
         ``[B, T, HQ, Dv]`` in q's dtype.
@@ -150,7 +152,10 @@ def nsa_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Te
         ValueError: a shape, pairing, GQA or device rule is broken, or an
             unknown ``compress``/``backend``; the message names the argument.
         nsa._gpu.GPUBackendUnavailable: the GPU backend was chosen and
-            cannot run (for now: always; its kernels are not built yet).
+            cannot run: the tensors are not on CUDA, the runtime library
+            or this shape's kernels are missing (the message has the
+            command that builds them), or gradients are needed (the GPU
+            backward is not available yet; use ``backend='reference'``).
     """
     cfg = NSAConfig() if config is None else config
     if not isinstance(cfg, NSAConfig):

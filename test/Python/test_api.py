@@ -110,9 +110,11 @@ def test_gpu_backend_takes_only_bf16_and_f16(make_inputs):
         nsa.nsa_attention(**a, backend="gpu")
 
 
-def test_gpu_backend_says_what_is_missing(make_inputs, monkeypatch):
-    """backend='gpu' on CPU tensors, without a runtime: every missing piece, and how to build."""
+def test_gpu_backend_says_what_is_missing(make_inputs, monkeypatch, tmp_path):
+    """backend='gpu' on CPU tensors, without a runtime or kernels: every missing piece."""
     monkeypatch.delenv(_gpu.RUNTIME_ENV, raising=False)
+    monkeypatch.delenv(_gpu.KERNEL_PATH_ENV, raising=False)
+    monkeypatch.setattr(_gpu, "PACKAGE_KERNEL_DIR", str(tmp_path))
     if _gpu.find_runtime()[0] is not None:
         pytest.skip("a runtime library is installed in the package")
     a = make_inputs(CFG, 20, dtype=torch.bfloat16)
@@ -124,8 +126,8 @@ def test_gpu_backend_says_what_is_missing(make_inputs, monkeypatch):
     for piece in ("(1) the tensors are on cpu, the GPU backend needs CUDA tensors",
                   "NSA runtime library libnsa_runtime.so not found ($NSA_RUNTIME_LIBRARY "
                   "is not set;", "nsa/lib/libnsa_runtime.so does not exist",
-                  "no GPU kernels exist yet", "scripts/setup.sh", "build/lib/libnsa_runtime.so",
-                  "forward-on-GPU issue", "backend='reference'"):
+                  "no prebuilt GPU kernels for this configuration", "python3 -m nsa.build_kernels",
+                  "scripts/setup.sh", "build/lib/libnsa_runtime.so", "backend='reference'"):
         assert piece in message, piece
 
 
@@ -165,14 +167,18 @@ def test_runtime_library_must_be_the_nsa_runtime(tmp_path, monkeypatch, c_source
 
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
-def test_loaded_runtime_still_has_no_kernels(tmp_path, monkeypatch):
+def test_loaded_runtime_leaves_only_the_kernels(make_inputs, tmp_path, monkeypatch):
     """A runtime of the right ABI loads; the backend then names only what is left."""
     library = _shared_library(tmp_path, "int nsa_runtime_abi_version(void) { return 1; }")
     monkeypatch.setenv(_gpu.RUNTIME_ENV, library)
+    monkeypatch.setenv(_gpu.KERNEL_PATH_ENV, str(tmp_path / "kernels"))
     _gpu.load_runtime()
-    with pytest.raises(nsa.GPUBackendUnavailable, match=r"no GPU kernels exist yet") as caught:
-        _gpu.nsa_attention(q=torch.zeros(1, 1, 1, 1, dtype=torch.bfloat16))
+    a = make_inputs(CFG, 20, dtype=torch.bfloat16)
+    with pytest.raises(nsa.GPUBackendUnavailable,
+                       match=r"no prebuilt GPU kernels for this configuration") as caught:
+        nsa.nsa_attention(**a, backend="gpu")
     assert "libnsa_runtime.so not found" not in str(caught.value)
+    assert "The runtime library is built" not in str(caught.value)
 
 
 def test_auto_backend_picks_gpu_only_for_cuda_tensors(make_inputs):

@@ -138,10 +138,18 @@ def test_constructor_errors(kwargs, error, match):
 
 
 def test_gpu_backend_module_raises_clearly(monkeypatch):
+    """Training on the GPU backend is refused; inference says what is missing."""
     monkeypatch.delenv(nsa._gpu.RUNTIME_ENV, raising=False)
     m = layer(backend="gpu").to(torch.bfloat16)
-    with pytest.raises(nsa.GPUBackendUnavailable, match=r"GPU backend is not available"):
-        m(torch.randn(1, 20, 32, dtype=torch.bfloat16))
+    x = torch.randn(1, 20, 32, dtype=torch.bfloat16)
+    with pytest.raises(nsa.GPUBackendUnavailable,
+                       match=r"^backward on the GPU backend is not available yet; use "
+                             r"backend='reference' for training$"):
+        m(x)
+    with torch.no_grad():
+        with pytest.raises(nsa.GPUBackendUnavailable, match=r"GPU backend is not available: "
+                                                            r"\(1\) the tensors are on cpu"):
+            m(x)
 
 
 def test_bf16_layer_runs_on_the_reference():

@@ -1718,6 +1718,86 @@ int64_t warpsFor(ProgramOp program, int64_t minWarps, int64_t maxWarps) {
   return std::clamp<int64_t>(ceilDiv(rows, 16), minWarps, maxWarps);
 }
 
+/// An elementwise arith op on whole tensors in a host function (gradient
+/// contributions summed by nsa-decompose) becomes a program of its own: the
+/// host plan only launches kernels. The operands are viewed as [N, C] (C the
+/// last dimension), the program adds 64-row tiles, and the result is viewed
+/// back in its shape.
+LogicalResult hostElementwiseToProgram(Operation *op) {
+  auto type = cast<RankedTensorType>(op->getResult(0).getType());
+  if (!type.hasStaticShape() || type.getRank() < 1)
+    return op->emitOpError("convert-tile-to-gpu: host elementwise op needs a "
+                           "static shape");
+  constexpr int64_t kRows = 64;
+  OpBuilder b(op);
+  Location loc = op->getLoc();
+  int64_t cols = type.getShape().back();
+  int64_t rows = type.getNumElements() / std::max<int64_t>(cols, 1);
+  SmallVector<ReassociationIndices> groups;
+  if (type.getRank() > 1) {
+    ReassociationIndices lead;
+    for (int64_t d = 0; d + 1 < type.getRank(); ++d)
+      lead.push_back(d);
+    groups = {lead, {type.getRank() - 1}};
+  }
+  auto view = [&](Value v) -> Value {
+    auto t = cast<RankedTensorType>(v.getType());
+    auto flat = RankedTensorType::get({rows, cols}, t.getElementType());
+    if (t.getRank() == 1)
+      return tensor::ExpandShapeOp::create(b, loc, flat, v,
+                                           ArrayRef<ReassociationIndices>{{0, 1}});
+    return tensor::CollapseShapeOp::create(b, loc, flat, v, groups);
+  };
+  SmallVector<Value> operands;
+  for (Value v : op->getOperands()) {
+    if (!isa<RankedTensorType>(v.getType()))
+      return op->emitOpError("convert-tile-to-gpu: host elementwise op with a "
+                             "scalar operand");
+    operands.push_back(view(v));
+  }
+  auto flatType = RankedTensorType::get({rows, cols}, type.getElementType());
+  Value init = tensor::EmptyOp::create(b, loc, flatType.getShape(),
+                                       flatType.getElementType());
+  Value grid = arith::ConstantIndexOp::create(b, loc, ceilDiv(rows, kRows));
+  SmallVector<Value> gridSizes = {grid}, outs = {init};
+  SmallVector<Type> resultTypes = {flatType};
+  auto program = ProgramOp::create(b, loc, TypeRange(resultTypes),
+                                   ValueRange(gridSizes), ValueRange(outs),
+                                   b.getStringAttr("elementwise"));
+  Block *body = b.createBlock(&program.getBody(), {},
+                              {b.getIndexType(), flatType}, {loc, loc});
+  ProgramOp::ensureTerminator(program.getBody(), b, loc);
+  b.setInsertionPoint(body->getTerminator());
+  Value row0 = arith::MulIOp::create(b, loc, body->getArgument(0),
+                                     arith::ConstantIndexOp::create(b, loc, kRows));
+  Value zeroIdx = arith::ConstantIndexOp::create(b, loc, 0);
+  auto rowDims = b.getDenseI64ArrayAttr({0});
+  SmallVector<Value> tiles;
+  for (Value v : operands) {
+    auto tileType = RankedTensorType::get(
+        {kRows, cols}, cast<RankedTensorType>(v.getType()).getElementType());
+    tiles.push_back(LoadOp::create(b, loc, tileType, v,
+                                   ValueRange{row0, zeroIdx}, rowDims));
+  }
+  OperationState state(loc, op->getName());
+  state.addOperands(tiles);
+  state.addTypes(RankedTensorType::get({kRows, cols}, type.getElementType()));
+  state.addAttributes(op->getAttrs());
+  Value result = b.create(state)->getResult(0);
+  StoreOp::create(b, loc, result, body->getArgument(1),
+                  ValueRange{row0, zeroIdx}, rowDims);
+  b.setInsertionPointAfter(program);
+  Value shaped = program.getResult(0);
+  if (type.getRank() == 1)
+    shaped = tensor::CollapseShapeOp::create(
+        b, loc, type, shaped, ArrayRef<ReassociationIndices>{{0, 1}});
+  else
+    shaped = tensor::ExpandShapeOp::create(b, loc, type, shaped, groups);
+  op->getResult(0).replaceAllUsesWith(shaped);
+  op->erase();
+  return success();
+}
+
 struct ConvertTileToGPU
     : mlir::nsa::tile::impl::ConvertTileToGPUBase<ConvertTileToGPU> {
   using Base::Base;
@@ -1748,6 +1828,10 @@ struct ConvertTileToGPU
   }
 
   LogicalResult convertFunction(func::FuncOp fn) {
+    for (Operation &op : llvm::make_early_inc_range(fn.getBody().getOps()))
+      if (isElementwise(&op) && !isa<arith::ConstantOp>(op) &&
+          failed(hostElementwiseToProgram(&op)))
+        return failure();
     auto programs = llvm::to_vector(fn.getOps<ProgramOp>());
     if (programs.empty())
       return success();

@@ -143,3 +143,21 @@ func.func @reshape(%x: tensor<4x32xf32>) -> tensor<16x8xf32> {
   }
   return %r : tensor<16x8xf32>
 }
+
+// -----
+
+// An elementwise op on whole tensors in the host function (nsa-decompose sums
+// gradient contributions) becomes a program of its own over [N, C] views, so
+// the host keeps only launches and views.
+// CHECK-LABEL: func.func @host_add
+// CHECK:         %[[A:.*]] = tensor.collapse_shape %arg0 {{\[\[}}0, 1], [2]] : tensor<2x100x8xbf16> into tensor<200x8xbf16>
+// CHECK:         %[[B:.*]] = tensor.collapse_shape %arg1
+// CHECK:         %[[R:.*]] = tile.launch @host_add_kernels::@host_add_k0 grid(%{{.*}}) args(%[[A]], %[[B]] : tensor<200x8xbf16>, tensor<200x8xbf16>) outs(%{{.*}} : tensor<200x8xbf16>) {label = "elementwise"}
+// CHECK:         %[[E:.*]] = tensor.expand_shape %[[R]] {{\[\[}}0, 1], [2]] output_shape [2, 100, 8]
+// CHECK:         return %[[E]]
+// CHECK:       gpu.func @host_add_k0
+// CHECK:         arith.addf %{{.*}}, %{{.*}} : bf16
+func.func @host_add(%a: tensor<2x100x8xbf16>, %b: tensor<2x100x8xbf16>) -> tensor<2x100x8xbf16> {
+  %c = arith.addf %a, %b : tensor<2x100x8xbf16>
+  return %c : tensor<2x100x8xbf16>
+}

@@ -1,0 +1,464 @@
+"""Builds the GPU forward kernels of one NSA configuration and shape.
+
+The compiler specialises kernels to static shapes, so the GPU backend of
+:func:`nsa.nsa_attention` needs one prebuilt *kernel directory* per
+configuration, shape and dtype. This module writes one:
+
+- ``layer.mlir``: one ``nsa.attention`` layer function ``@nsa_layer`` with
+  the configuration's static shapes;
+- ``config.json``: the configuration and the meaning of each input argument
+  in order (``args``: ``["q", "k_cmp", ...]``); the backend matches calls
+  against it;
+- ``kernels.ptx``, ``manifest.json``, ``plan.json``: the compiler's output,
+  ``nsa-opt layer.mlir --nsa-to-gpu | nsa-translate --nsa-to-ptx ...``.
+
+Usage (the compiler's ``nsa-opt`` and ``nsa-translate`` must be reachable:
+``--bin``, ``$NSA_BIN_DIR``, ``build/bin`` of the checkout this package sits
+in, or ``PATH``)::
+
+    python3 -m nsa.build_kernels --out DIR --B 1 --T 4096 --HQ 64 --HKV 4 \\
+        --Dk 128 --Dv 128 --dtype bf16 --compress linear --pe --kv per-branch
+
+The kernel directory is ``DIR/<name>`` (``--name``, else one derived from
+the configuration). ``DIR`` must be on the backend's search path:
+``$NSA_KERNEL_PATH`` (colon-separated) or ``nsa/kernels/`` in the package,
+the default ``--out``. The format is that of ``scripts/gpu/build_kernels.py``,
+so directories either writes serve the backend.
+
+This file uses only the standard library and imports nothing from the rest
+of the package at module level, so that scripts can load it by path.
+"""
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from typing import Dict, List, Optional, Sequence, Tuple
+
+__all__ = ["BuildError", "DEFAULTS", "KERNEL_PATH_ENV", "BIN_DIR_ENV", "MATCH_FIELDS",
+           "arg_names", "arg_shapes", "build", "build_command", "check_rules", "config_json",
+           "default_name", "effective_scale", "find_tools", "layer_mlir", "make_config", "main",
+           "matches", "package_kernel_dir", "write_layer"]
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+#: Colon-separated directories of kernel directories the GPU backend searches
+#: (before nsa/kernels/ of the package).
+KERNEL_PATH_ENV = "NSA_KERNEL_PATH"
+#: Where nsa-opt and nsa-translate are, when not given by --bin.
+BIN_DIR_ENV = "NSA_BIN_DIR"
+
+# SPEC.md, "Configuration": the paper's defaults (as scripts/gpu/build_kernels.py).
+DEFAULTS = dict(B=1, dtype="bf16", l=32, d=16, l_sel=64, n=16, init=1, local=2, w=512,
+                scale=None, compress="linear", pe=True, kv="per-branch")
+
+#: The config.json fields a call must equal (``scale`` is compared resolved).
+MATCH_FIELDS = ("B", "T", "HQ", "HKV", "Dk", "Dv", "dtype", "l", "d", "l_sel", "n", "init",
+                "local", "w", "compress", "pe", "kv")
+_SHAPE_FIELDS = ("B", "T", "HQ", "HKV", "Dk", "Dv")
+_BLOCK_FIELDS = ("l", "d", "l_sel", "n", "init", "local", "w")
+DTYPES = ("bf16", "f16")
+COMPRESS = ("linear", "mean")
+KV = ("shared", "per-branch")
+
+
+class BuildError(RuntimeError):
+    """A configuration is invalid, a tool is missing, or a compiler step failed."""
+
+
+def package_kernel_dir() -> str:
+    """``nsa/kernels`` inside the package: searched last, the default ``--out``."""
+    return os.path.join(_PACKAGE_DIR, "kernels")
+
+
+# --------------------------------------------------------------------------
+# The configuration
+# --------------------------------------------------------------------------
+
+def default_name(cfg: Dict) -> str:
+    """A directory name that spells the configuration (matching reads config.json)."""
+    parts = [f"b{cfg['B']}", f"t{cfg['T']}", f"hq{cfg['HQ']}", f"hkv{cfg['HKV']}",
+             f"dk{cfg['Dk']}", f"dv{cfg['Dv']}", cfg["dtype"],
+             cfg["compress"] + ("-pe" if cfg["pe"] else ""), cfg["kv"],
+             "l{l}-d{d}-lsel{l_sel}-n{n}-init{init}-local{local}-w{w}".format(**cfg)]
+    if cfg["scale"] is not None:
+        parts.append(f"scale{float(cfg['scale'])!r}")
+    return "-".join(parts)
+
+
+def make_config(name: Optional[str] = None, **fields) -> Dict:
+    """A full configuration: :data:`DEFAULTS` overridden by ``fields``, checked.
+
+    ``pe`` defaults to True for ``linear`` and is False for ``mean``.
+    """
+    cfg = dict(DEFAULTS)
+    if fields.get("compress") == "mean" and fields.get("pe") is None:
+        fields["pe"] = False
+    cfg.update({k: v for k, v in fields.items() if v is not None or k == "scale"})
+    missing = [k for k in _SHAPE_FIELDS if k not in cfg]
+    if missing:
+        raise BuildError(f"the configuration needs {', '.join(missing)}")
+    check_rules(cfg)
+    cfg["name"] = name or default_name(cfg)
+    return cfg
+
+
+def check_rules(cfg: Dict):
+    """SPEC.md's configuration rules, so a typo fails here, not in the verifier."""
+    what = cfg.get("name") or "configuration"
+    for key in _SHAPE_FIELDS + _BLOCK_FIELDS:
+        value = cfg[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise BuildError(f"{what}: {key} must be an int, got {value!r}")
+        if value < (0 if key == "init" else 1):
+            raise BuildError(f"{what}: {key} = {value} must be "
+                             f"{'>= 0' if key == 'init' else 'positive'}")
+    if cfg["HQ"] % cfg["HKV"]:
+        raise BuildError(f"{what}: HQ % HKV != 0 (HQ = {cfg['HQ']}, HKV = {cfg['HKV']})")
+    if cfg["l"] % cfg["d"] or cfg["l_sel"] % cfg["d"]:
+        raise BuildError(f"{what}: d must divide l and l_sel")
+    if cfg["l"] > cfg["l_sel"] or cfg["n"] < cfg["init"] + cfg["local"]:
+        raise BuildError(f"{what}: needs l <= l_sel and n >= init + local")
+    if cfg["dtype"] not in DTYPES:
+        raise BuildError(f"{what}: dtype must be one of {DTYPES}, got {cfg['dtype']!r}")
+    if cfg["compress"] not in COMPRESS:
+        raise BuildError(f"{what}: compress must be one of {COMPRESS} (the compiler has no "
+                         f"'mlp' compressor), got {cfg['compress']!r}")
+    if cfg["kv"] not in KV:
+        raise BuildError(f"{what}: kv must be one of {KV}, got {cfg['kv']!r}")
+    if cfg["compress"] == "mean" and cfg["pe"]:
+        raise BuildError(f"{what}: mean compression has no PE")
+    scale = cfg.get("scale")
+    if scale is not None and not (isinstance(scale, (int, float)) and not isinstance(scale, bool)
+                                  and math.isfinite(scale) and scale > 0):
+        raise BuildError(f"{what}: scale must be finite and positive, got {scale!r}")
+
+
+def effective_scale(cfg: Dict) -> float:
+    """The score scale a configuration resolves to: ``scale`` or ``1/sqrt(Dk)``."""
+    scale = cfg.get("scale")
+    return float(scale) if scale is not None else 1.0 / math.sqrt(cfg["Dk"])
+
+
+def matches(built: Dict, wanted: Dict) -> bool:
+    """Whether a kernel directory's config.json ``built`` serves ``wanted``.
+
+    Every field of :data:`MATCH_FIELDS` must be equal and the resolved scales
+    agree to 1e-6 relative (the runtime's tolerance).
+    """
+    try:
+        if any(built[k] != wanted[k] for k in MATCH_FIELDS):
+            return False
+        return math.isclose(effective_scale(built), effective_scale(wanted), rel_tol=1e-6)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return False
+
+
+def build_command(cfg: Dict, out: Optional[str] = None) -> str:
+    """The shell command that builds ``cfg``'s kernel directory under ``out``."""
+    args = ["python3", "-m", "nsa.build_kernels", "--out", out or package_kernel_dir()]
+    for key in _SHAPE_FIELDS:
+        args += [f"--{key}", str(cfg[key])]
+    args += ["--dtype", cfg["dtype"], "--compress", cfg["compress"],
+             "--pe" if cfg["pe"] else "--no-pe", "--kv", cfg["kv"]]
+    for key in _BLOCK_FIELDS:
+        args += [f"--{key.replace('_', '-')}", str(cfg[key])]
+    if cfg.get("scale") is not None:
+        args += ["--scale", repr(float(cfg["scale"]))]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+# --------------------------------------------------------------------------
+# The layer function
+# --------------------------------------------------------------------------
+
+def arg_names(cfg: Dict) -> List[str]:
+    """The meaning of each input argument of @nsa_layer, in order."""
+    if cfg["kv"] == "shared":
+        names = ["q", "k", "v", "gates"]
+    else:
+        names = ["q", "k_cmp", "k_slc", "k_win", "v_cmp", "v_slc", "v_win", "gates"]
+    if cfg["compress"] == "linear":
+        names += ["w_k", "w_v"] + (["pe_k", "pe_v"] if cfg["pe"] else [])
+    return names
+
+
+def arg_shapes(cfg: Dict) -> Dict[str, List[int]]:
+    """Each argument's shape, by name (SPEC.md layouts)."""
+    B, T, HQ, HKV, Dk, Dv, l = (cfg[k] for k in ("B", "T", "HQ", "HKV", "Dk", "Dv", "l"))
+    shapes = dict(q=[B, T, HQ, Dk], gates=[B, T, HQ, 3], w_k=[HKV, l * Dk, Dk],
+                  w_v=[HKV, l * Dv, Dv], pe_k=[HKV, l, Dk], pe_v=[HKV, l, Dv])
+    for name in ("k", "k_cmp", "k_slc", "k_win"):
+        shapes[name] = [B, T, HKV, Dk]
+    for name in ("v", "v_cmp", "v_slc", "v_win"):
+        shapes[name] = [B, T, HKV, Dv]
+    return shapes
+
+
+def layer_mlir(cfg: Dict, generator: str = "python3 -m nsa.build_kernels") -> str:
+    """The nsa dialect module of one layer (syntax of examples/nsa_paper.mlir)."""
+    check_rules(cfg)
+    dt = cfg["dtype"]
+    shapes = arg_shapes(cfg)
+
+    def ty(shape):
+        return "tensor<" + "x".join(str(s) for s in shape) + f"x{dt}>"
+
+    names = arg_names(cfg)
+    out = ty([cfg["B"], cfg["T"], cfg["HQ"], cfg["Dv"]])
+    params = ",\n    ".join(f"%{n}: {ty(shapes[n])}" for n in names)
+    if cfg["kv"] == "shared":
+        kv = "keys(%k) values(%v)"
+    else:
+        kv = "keys(%k_cmp, %k_slc, %k_win) values(%v_cmp, %v_slc, %v_win)"
+    if cfg["compress"] == "mean":
+        compress = "compress mean"
+    else:
+        compress = "compress linear weights(%w_k, %w_v)"
+        if cfg["pe"]:
+            compress += " pe(%pe_k, %pe_v)"
+    config = ", ".join(f"{k} = {cfg[k]}" for k in _BLOCK_FIELDS)
+    if cfg["scale"] is not None:
+        config += f", scale = {float(cfg['scale'])!r}"
+    types = ",\n         ".join(ty(shapes[n]) for n in names)
+    return (f"// {cfg['name']}: generated by {generator}\n"
+            f"func.func @nsa_layer(\n    {params}) -> {out} {{\n"
+            f"  %o = nsa.attention %q {kv} gates %gates\n"
+            f"      {compress}\n"
+            f"      config <{config}>\n"
+            f"      : ({types})\n"
+            f"      -> {out}\n"
+            f"  return %o : {out}\n"
+            f"}}\n")
+
+
+def config_json(cfg: Dict) -> Dict:
+    """What config.json holds: the configuration, G, and ``args`` in order."""
+    return dict(cfg, G=cfg["HQ"] // cfg["HKV"], args=arg_names(cfg))
+
+
+# --------------------------------------------------------------------------
+# Building
+# --------------------------------------------------------------------------
+
+def _executable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK) and os.path.getsize(path) > 0
+
+
+def find_tools(bin_dir: Optional[str] = None) -> Tuple[str, str]:
+    """``(nsa-opt, nsa-translate)``: from ``bin_dir``, ``$NSA_BIN_DIR``, the
+    checkout's ``build/bin``, or PATH.
+
+    Raises:
+        BuildError: naming every place looked at.
+    """
+    tools = ("nsa-opt", "nsa-translate")
+    candidates = []
+    if bin_dir:
+        candidates.append(("--bin", bin_dir))
+    elif os.environ.get(BIN_DIR_ENV):
+        candidates.append((f"${BIN_DIR_ENV}", os.environ[BIN_DIR_ENV]))
+    else:
+        candidates.append(("the checkout", os.path.join(_PACKAGE_DIR, "..", "..", "build",
+                                                        "bin")))
+    for _, directory in candidates:
+        paths = [os.path.join(directory, t) for t in tools]
+        if all(_executable(p) for p in paths):
+            return paths[0], paths[1]
+    if not bin_dir and not os.environ.get(BIN_DIR_ENV):
+        found = [shutil.which(t) for t in tools]
+        if all(found):
+            return found[0], found[1]
+        candidates.append(("PATH", "PATH"))
+    looked = "; ".join(f"{where} ({os.path.abspath(d) if d != 'PATH' else d})"
+                       for where, d in candidates)
+    raise BuildError(f"nsa-opt and nsa-translate not found as executables in: {looked}. "
+                     f"Build the compiler (scripts/setup.sh) and pass --bin DIR or set "
+                     f"${BIN_DIR_ENV}")
+
+
+def write_layer(cfg: Dict, directory: str) -> str:
+    """Writes layer.mlir and config.json into ``directory``; removes stale output.
+
+    Returns layer.mlir's path.
+    """
+    os.makedirs(directory, exist_ok=True)
+    # Stale compiler output would be taken for this build's; so would a
+    # config.json whose kernels are not there yet: it is written last.
+    for stale in ("config.json", "kernels.ptx", "manifest.json", "plan.json"):
+        if os.path.exists(os.path.join(directory, stale)):
+            os.remove(os.path.join(directory, stale))
+    layer = os.path.join(directory, "layer.mlir")
+    with open(layer, "w", encoding="utf-8") as f:
+        f.write(layer_mlir(cfg))
+    return layer
+
+
+def _write_config(cfg: Dict, directory: str, extra: Optional[Dict] = None):
+    with open(os.path.join(directory, "config.json"), "w", encoding="utf-8") as f:
+        json.dump(dict(config_json(cfg), **(extra or {})), f, indent=1)
+        f.write("\n")
+
+
+def _run(cmd: Sequence[str], what: str, **kwargs) -> bytes:
+    proc = subprocess.run(list(cmd), capture_output=True, **kwargs)
+    if proc.returncode != 0:
+        raise BuildError(f"{what} failed (exit {proc.returncode}):\n"
+                         f"{proc.stderr.decode(errors='replace').strip()}")
+    return proc.stdout
+
+
+def _load_runtime_binding():
+    """nsa._runtime, also when this file was loaded by path."""
+    if __package__:
+        from . import _runtime
+        return _runtime
+    spec = importlib.util.spec_from_file_location("nsa_runtime_binding",
+                                                  os.path.join(_PACKAGE_DIR, "_runtime.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def validate_plan(directory: str, runtime_lib: str, cfg: Dict) -> str:
+    """Every launch of plan.json through the runtime's checks (no GPU); a summary."""
+    binding = _load_runtime_binding()
+    plan = binding.Plan(binding.Runtime(runtime_lib), os.path.join(directory, "plan.json"))
+    try:
+        launches = plan.validate(config=cfg)
+    finally:
+        plan.manifest.close()
+    return (f"{len(launches)} launches pass the runtime's checks, buffers "
+            f"{plan.buffer_bytes() / 2**20:.1f} MiB")
+
+
+def default_runtime_lib() -> Optional[str]:
+    """A runtime library to validate plans with: $NSA_RUNTIME_LIBRARY, the
+    package's nsa/lib, or the checkout's build/lib; None if there is none."""
+    for path in (os.environ.get("NSA_RUNTIME_LIBRARY"),
+                 os.path.join(_PACKAGE_DIR, "lib", "libnsa_runtime.so"),
+                 os.path.join(_PACKAGE_DIR, "..", "..", "build", "lib", "libnsa_runtime.so")):
+        if path and os.path.isfile(path):
+            return os.path.abspath(path)
+    return None
+
+
+def build(cfg: Dict, out_root: str, bin_dir: Optional[str] = None, mlir_only: bool = False,
+          runtime_lib: Optional[str] = None, pipeline_options: str = "",
+          log=None) -> str:
+    """Writes and compiles one configuration into ``out_root/<cfg['name']>``.
+
+    ``mlir_only``: write layer.mlir and config.json and run only the
+    verifier (the directory then serves no backend: it has no plan.json).
+    ``runtime_lib``: when given, every launch of the plan is put through
+    the runtime's own argument checks with placeholder tensors.
+
+    Returns the kernel directory. Raises :class:`BuildError`.
+    """
+    check_rules(cfg)
+    nsa_opt, nsa_translate = find_tools(bin_dir)
+    directory = os.path.join(out_root, cfg["name"])
+    layer = write_layer(cfg, directory)
+    extra = {"pipeline_options": pipeline_options} if pipeline_options else None
+    if mlir_only:
+        _run([nsa_opt, layer], "nsa-opt (verifier)")
+        _write_config(cfg, directory, extra)
+        return directory
+    pipeline = f"--nsa-to-gpu={pipeline_options}" if pipeline_options else "--nsa-to-gpu"
+    gpu_module = _run([nsa_opt, layer, pipeline], f"nsa-opt {pipeline}")
+    _run([nsa_translate, "--nsa-to-ptx",
+          f"--nsa-manifest={os.path.join(directory, 'manifest.json')}",
+          f"--nsa-plan={os.path.join(directory, 'plan.json')}",
+          "--nsa-module-file=kernels.ptx",
+          "-o", os.path.join(directory, "kernels.ptx"), "-"], "nsa-translate --nsa-to-ptx",
+         input=gpu_module)
+    if runtime_lib:
+        try:
+            summary = validate_plan(directory, runtime_lib, cfg)
+        except Exception as error:  # any refusal is this build's failure
+            raise BuildError(f"plan.json does not pass the runtime's checks: {error}") from error
+        if log:
+            log(f"  {summary} ({runtime_lib})")
+    _write_config(cfg, directory, extra)
+    return directory
+
+
+# --------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python3 -m nsa.build_kernels", description=__doc__, allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    out_default = (os.environ.get(KERNEL_PATH_ENV, "").split(os.pathsep)[0]
+                   or package_kernel_dir())
+    parser.add_argument("--out", default=out_default,
+                        help="directory of kernel directories (default: the first entry of "
+                             f"${KERNEL_PATH_ENV}, else the package's nsa/kernels: "
+                             "%(default)s)")
+    parser.add_argument("--name", help="the kernel directory's name (default: derived from "
+                                       "the configuration)")
+    shape = parser.add_argument_group("shape (SPEC.md names)")
+    shape.add_argument("--B", type=int, default=DEFAULTS["B"], help="batch (default 1)")
+    for key in ("T", "HQ", "HKV", "Dk"):
+        shape.add_argument(f"--{key}", type=int, required=True)
+    shape.add_argument("--Dv", type=int, help="default: Dk")
+    shape.add_argument("--dtype", choices=DTYPES, default=DEFAULTS["dtype"])
+    layer = parser.add_argument_group("layer")
+    layer.add_argument("--compress", choices=COMPRESS, default=DEFAULTS["compress"])
+    layer.add_argument("--pe", dest="pe", action="store_true", default=None,
+                       help="intra-block position encodings pe_k, pe_v (default for linear)")
+    layer.add_argument("--no-pe", dest="pe", action="store_false")
+    layer.add_argument("--kv", choices=KV, default=DEFAULTS["kv"],
+                       help="one K/V for all branches or one per branch (default %(default)s)")
+    blocks = parser.add_argument_group("block sizes (NSAConfig; default: the paper's)")
+    for key in _BLOCK_FIELDS:
+        blocks.add_argument(f"--{key.replace('_', '-')}", dest=key, type=int,
+                            default=DEFAULTS[key])
+    blocks.add_argument("--scale", type=float, help="softmax scale (default 1/sqrt(Dk))")
+    tools = parser.add_argument_group("tools")
+    tools.add_argument("--bin", help=f"where nsa-opt and nsa-translate are (default: "
+                                     f"${BIN_DIR_ENV}, the checkout's build/bin, PATH)")
+    tools.add_argument("--runtime-lib", help="validate the plan with this runtime library "
+                                             "('' to skip; default: $NSA_RUNTIME_LIBRARY, "
+                                             "nsa/lib, the checkout's build/lib, when present)")
+    tools.add_argument("--pipeline-options", default="",
+                       help="options of the nsa-to-gpu pipeline, e.g. 'min-warps=4'")
+    tools.add_argument("--mlir-only", action="store_true",
+                       help="write layer.mlir and config.json, run only the verifier")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    fields = {k: getattr(args, k) for k in _SHAPE_FIELDS + _BLOCK_FIELDS}
+    fields["Dv"] = args.Dv if args.Dv is not None else args.Dk
+    try:
+        if args.compress == "mean" and args.pe:
+            raise BuildError("--pe is not for --compress mean (it has no parameters)")
+        cfg = make_config(name=args.name, dtype=args.dtype, compress=args.compress,
+                          pe=args.pe, kv=args.kv, scale=args.scale, **fields)
+        runtime_lib = default_runtime_lib() if args.runtime_lib is None else args.runtime_lib
+        print(f"{cfg['name']}: building into {args.out}", flush=True)
+        directory = build(cfg, args.out, args.bin, args.mlir_only, runtime_lib or None,
+                          args.pipeline_options, log=print)
+    except BuildError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(directory)
+    searched = [os.path.abspath(p) for p in os.environ.get(KERNEL_PATH_ENV, "").split(os.pathsep)
+                if p] + [package_kernel_dir()]
+    if os.path.abspath(args.out) not in searched:
+        print(f"note: {args.out} is not on the GPU backend's search path; add it to "
+              f"${KERNEL_PATH_ENV}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
