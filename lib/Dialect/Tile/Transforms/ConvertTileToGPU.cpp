@@ -54,6 +54,9 @@ constexpr int64_t kWarpSize = 32;
 /// the eight rows a fragment load touches fall into different banks.
 constexpr int64_t kRowPadBytes = 16;
 constexpr StringLiteral kSharedSymbol = "__nsa_shared";
+/// Loads are double-buffered while the staged regions stay within this many
+/// bytes (of the 227 KiB a block may have), leaving room for scratch.
+constexpr int64_t kDoubleBufferBudget = 160 * 1024;
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t roundUp(int64_t a, int64_t b) { return ceilDiv(a, b) * b; }
@@ -92,6 +95,8 @@ struct Dist {
 struct Staged {
   int64_t offset, rows, cols, stride;
   Type type;
+  /// Set for a double-buffered load inside its loop: the current buffer.
+  Value base = Value();
 };
 
 class KernelEmitter {
@@ -201,6 +206,11 @@ private:
   LogicalResult emitElementwise(Operation *op);
   LogicalResult emitRowAccess(Operation *op);
   LogicalResult emitStagedLoad(LoadOp op);
+  void issueCopies(LoadOp op, ArrayRef<Value> indices, Value region);
+  /// The indices of pipelined load `op` for the loop iteration `iv`: its
+  /// index computation in the loop body, re-emitted with the induction
+  /// variable replaced.
+  SmallVector<Value> indicesAt(LoadOp op, scf::ForOp loop, Value iv);
   LogicalResult emitDot(DotOp op);
   LogicalResult emitMmaDot(DotOp op, Value lhs, Value rhs, Type type);
   LogicalResult emitSplitDot(DotOp op, Type type);
@@ -216,6 +226,9 @@ private:
   LogicalResult emitFor(scf::ForOp op);
   LogicalResult emitIf(scf::IfOp op);
   Value emitScalarMath(Operation *op, ValueRange operands);
+  static int64_t stagedRegionBytes(const Staged &s) {
+    return roundUp(s.rows * s.stride * 2, 16);
+  }
   /// The padded shared-memory shape of a right operand of type `t`.
   static Staged stagedShape(RankedTensorType t, Type type);
   /// Stages a right operand held in registers into `s` (after a barrier):
@@ -257,6 +270,10 @@ private:
   /// or hi and lo for split products), and of tiles read by tensor.extract.
   DenseMap<Operation *, SmallVector<Staged, 2>> dotRegions;
   DenseMap<Value, int64_t> extractRegions;
+  /// Staged loads of a key loop, double-buffered: the next iteration's
+  /// copies are issued before this iteration's products.
+  DenseMap<Operation *, scf::ForOp> pipelined;
+  DenseMap<Operation *, SmallVector<LoadOp>> pipelinedLoads;
   /// tile.load results staged in shared memory, and extf's of them.
   DenseMap<Value, Staged> staged;
   int64_t stagedBytes = 0, scratchBytes = 0;
@@ -660,20 +677,32 @@ LogicalResult KernelEmitter::emitRowAccess(Operation *op) {
 /// Copies a [R, C] tile.load into its shared region with 16-byte vector
 /// accesses (C is a multiple of 8 16-bit elements), zero-filling padding.
 LogicalResult KernelEmitter::emitStagedLoad(LoadOp op) {
+  if (pipelined.count(op))
+    return success(); // copied ahead by its loop (emitFor)
   Staged s = staged.lookup(op.getResult());
-  auto srcType = cast<RankedTensorType>(op.getSource().getType());
-  auto tileType = op.getResult().getType();
-  Value ptr = globalPtr(op.getSource(), op);
-  if (!ptr)
+  if (!globalPtr(op.getSource(), op))
     return failure();
   SmallVector<Value> indices =
       llvm::map_to_vector(op.getIndices(), [&](Value v) { return scalar(v); });
+  gpu::BarrierOp::create(b, loc); // earlier readers of the region are done
+  issueCopies(op, indices, sharedPtr(s.offset));
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
+  gpu::BarrierOp::create(b, loc);
+  return success();
+}
+
+/// cp.async of the [R, C] tile.load `op` at `indices` into `region`, 16
+/// bytes per chunk (C is a multiple of 8 16-bit elements); no commit.
+void KernelEmitter::issueCopies(LoadOp op, ArrayRef<Value> indices,
+                                Value region) {
+  Staged s = staged.lookup(op.getResult());
+  auto srcType = cast<RankedTensorType>(op.getSource().getType());
+  auto tileType = op.getResult().getType();
+  Value ptr = globals.lookup(op.getSource());
   int64_t rows = tileType.getDimSize(0), cols = tileType.getDimSize(1);
   int64_t chunksPerRow = s.cols / 8, chunks = s.rows * chunksPerRow;
   int64_t threads = warps * kWarpSize;
-
-  gpu::BarrierOp::create(b, loc); // earlier readers of the region are done
-  Value region = sharedPtr(s.offset);
   forLoop(0, ceilDiv(chunks, threads), {}, [&](Value iv, ValueRange) {
     Value chunk = arith::AddIOp::create(
         b, loc, tid, arith::MulIOp::create(b, loc, iv, cidx(threads)));
@@ -723,10 +752,6 @@ LogicalResult KernelEmitter::emitStagedLoad(LoadOp op) {
         srcBytes);
     return SmallVector<Value>();
   });
-  NVVM::CpAsyncCommitGroupOp::create(b, loc);
-  NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
-  gpu::BarrierOp::create(b, loc);
-  return success();
 }
 
 /// `v` (a tile of the dot's right operand, already in registers) copied to
@@ -909,7 +934,7 @@ LogicalResult KernelEmitter::emitSplitDot(DotOp op, Type type) {
 Dist KernelEmitter::mmaProduct(const Dist &a, int64_t m, int64_t k,
                                const Staged &s, int64_t n, bool transposed,
                                Type type) {
-  Value base = sharedPtr(s.offset);
+  Value base = s.base ? s.base : sharedPtr(s.offset);
   int64_t aCols = colSlots(k);
   MLIRContext *ctx = b.getContext();
   Type f32 = b.getF32Type();
@@ -1347,7 +1372,63 @@ LogicalResult KernelEmitter::emitReshape(Operation *op) {
   return success();
 }
 
+SmallVector<Value> KernelEmitter::indicesAt(LoadOp op, scf::ForOp loop,
+                                            Value iv) {
+  IRMapping mapping;
+  mapping.map(loop.getInductionVar(), iv);
+  std::function<Value(Value)> at = [&](Value v) -> Value {
+    if (Value m = mapping.lookupOrNull(v))
+      return m;
+    Operation *def = v.getDefiningOp();
+    if (!def || def->getParentOp() != loop.getOperation())
+      return scalar(v); // defined before the loop
+    for (Value operand : def->getOperands())
+      at(operand);
+    IRMapping local;
+    for (Value operand : def->getOperands())
+      local.map(operand, mapping.lookupOrDefault(operand) == operand
+                             ? scalar(operand)
+                             : mapping.lookup(operand));
+    Operation *clone = b.clone(*def, local);
+    for (auto [from, to] : llvm::zip(def->getResults(), clone->getResults()))
+      mapping.map(from, to);
+    return mapping.lookup(v);
+  };
+  return llvm::map_to_vector(op.getIndices(), at);
+}
+
+/// Whether `v` is computed in `loop`'s body (directly, not in a nested
+/// region) from the induction variable and values from before the loop by
+/// side-effect-free scalar ops only.
+static bool isLoopAffine(Value v, scf::ForOp loop) {
+  if (v == loop.getInductionVar())
+    return true;
+  Operation *def = v.getDefiningOp();
+  if (!def)
+    return !loop->isAncestor(v.getParentBlock()->getParentOp());
+  if (!loop->isAncestor(def))
+    return true;
+  if (def->getParentOp() != loop.getOperation() ||
+      !isa<arith::ArithDialect>(def->getDialect()) ||
+      def->getNumRegions() != 0 || !isMemoryEffectFree(def) ||
+      llvm::any_of(def->getResultTypes(), llvm::IsaPred<TensorType>))
+    return false;
+  return llvm::all_of(def->getOperands(),
+                      [&](Value o) { return isLoopAffine(o, loop); });
+}
+
 LogicalResult KernelEmitter::emitFor(scf::ForOp op) {
+  // Double-buffered loads: the prologue copies the first iteration's tiles.
+  SmallVector<LoadOp> prefetch = pipelinedLoads.lookup(op);
+  for (LoadOp load : prefetch) {
+    Staged s = staged.lookup(load.getResult());
+    gpu::BarrierOp::create(b, loc);
+    issueCopies(load, indicesAt(load, op, scalar(op.getLowerBound())),
+                sharedPtr(s.offset));
+  }
+  if (!prefetch.empty())
+    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+
   SmallVector<Value> init;
   SmallVector<int64_t> sizes;
   SmallVector<Kind> kinds;
@@ -1387,6 +1468,48 @@ LogicalResult KernelEmitter::emitFor(scf::ForOp op) {
         b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
         scalars.map(op.getInductionVar(), iv);
         unflatten(args, op.getRegionIterArgs());
+        if (!prefetch.empty()) {
+          // Buffer parity of this iteration; the other buffer was read by
+          // the previous one (hence the barrier) and receives the next.
+          Value step = scalar(op.getStep());
+          Value count = arith::DivUIOp::create(
+              b, loc,
+              arith::SubIOp::create(b, loc, iv, scalar(op.getLowerBound())),
+              step);
+          Value parity = arith::RemUIOp::create(b, loc, count, cidx(2));
+          Value other = arith::SubIOp::create(b, loc, cidx(1), parity);
+          Value next = arith::AddIOp::create(b, loc, iv, step);
+          Value more = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                             next, scalar(op.getUpperBound()));
+          gpu::BarrierOp::create(b, loc);
+          auto guard = scf::IfOp::create(b, loc, more, /*withElse=*/false);
+          {
+            OpBuilder::InsertionGuard g2(b);
+            b.setInsertionPointToStart(guard.thenBlock());
+            for (LoadOp load : prefetch) {
+              Staged s = staged.lookup(load.getResult());
+              Value buffer = elementPtr(
+                  sharedPtr(s.offset), b.getI8Type(),
+                  arith::MulIOp::create(b, loc, other,
+                                        cidx(stagedRegionBytes(s))));
+              issueCopies(load, indicesAt(load, op, next), buffer);
+            }
+          }
+          NVVM::CpAsyncCommitGroupOp::create(b, loc);
+          NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(1));
+          gpu::BarrierOp::create(b, loc);
+          for (LoadOp load : prefetch) {
+            Staged s = staged.lookup(load.getResult());
+            s.base = elementPtr(
+                sharedPtr(s.offset), b.getI8Type(),
+                arith::MulIOp::create(b, loc, parity,
+                                      cidx(stagedRegionBytes(s))));
+            staged[load.getResult()] = s;
+            for (Operation *user : load->getUsers())
+              if (auto ext = dyn_cast<arith::ExtFOp>(user))
+                staged[ext.getOut()] = s;
+          }
+        }
         for (Operation &inner : op.getBody()->without_terminator())
           if (failed(emitOp(&inner))) {
             status = failure();
@@ -1409,6 +1532,8 @@ LogicalResult KernelEmitter::emitFor(scf::ForOp op) {
       });
   if (failed(status))
     return failure();
+  if (!prefetch.empty())
+    NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
   unflatten(loop.getResults(), op.getResults());
   return success();
 }
@@ -1622,7 +1747,20 @@ LogicalResult KernelEmitter::emit() {
     Staged s{stagedBytes, roundUp(t.getDimSize(0), 16),
              roundUp(t.getDimSize(1), 16), 0, elem};
     s.stride = s.cols + kRowPadBytes / 2;
-    stagedBytes += roundUp(s.rows * s.stride * 2, 16);
+    // A load straight in a key loop's body, at indices computed from the
+    // induction variable, gets two buffers: the next iteration's copy
+    // overlaps this iteration's products.
+    auto loop = dyn_cast<scf::ForOp>(load->getParentOp());
+    bool pipeline =
+        loop &&
+        stagedBytes + 2 * stagedRegionBytes(s) <= kDoubleBufferBudget &&
+        llvm::all_of(load.getIndices(),
+                     [&](Value v) { return isLoopAffine(v, loop); });
+    stagedBytes += (pipeline ? 2 : 1) * stagedRegionBytes(s);
+    if (pipeline) {
+      pipelined[load] = loop;
+      pipelinedLoads[loop].push_back(load);
+    }
     staged[load.getResult()] = s;
     for (Operation *user : load->getUsers())
       if (auto ext = dyn_cast<arith::ExtFOp>(user))

@@ -2,7 +2,8 @@
 
 // A streaming-softmax program: the program becomes a kernel of 4 warps (64
 // tile rows) and a tile.launch with the tensors it reads, then its outs.
-// q . k^T runs on tensor cores with k staged in shared memory (cp.async); row maxima and
+// q . k^T runs on tensor cores with k staged in shared memory (cp.async,
+// ldmatrix); row maxima and
 // sums combine the 4 lanes of a quad with two xor shuffles; exp2 is the
 // hardware's.
 // CHECK-LABEL: func.func @attention
@@ -17,11 +18,20 @@
 // CHECK-SAME:      nsa.shared_bytes = {{[0-9]+}}
 // CHECK:           gpu.block_id y
 // CHECK:           gpu.block_id x
+// The k tile is double-buffered: the prologue copies the first step's, each
+// step copies the next one's (if any) into the other buffer, then waits for
+// its own.
 // CHECK:           scf.for
 // CHECK:             nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg, %{{.*}} : !llvm.ptr<3>, !llvm.ptr<1>, i32
 // CHECK:           nvvm.cp.async.commit.group
-// CHECK:           nvvm.cp.async.wait.group 0
-// CHECK:           gpu.barrier
+// CHECK:           scf.for
+// CHECK:             gpu.barrier
+// CHECK:             scf.if
+// CHECK:               nvvm.cp.async.shared.global
+// CHECK:             nvvm.cp.async.commit.group
+// CHECK-NEXT:        nvvm.cp.async.wait.group 1
+// CHECK-NEXT:        gpu.barrier
+// CHECK:             nvvm.ldmatrix
 // CHECK:           nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
 // CHECK:           gpu.shuffle  xor %{{.*}}, %{{.*}}, %{{.*}} : f32
 // CHECK:           llvm.call_intrinsic "llvm.nvvm.ex2.approx.f32"
