@@ -34,6 +34,7 @@ import concurrent.futures
 import json
 import math
 import os
+import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -154,6 +155,19 @@ def layer_grad_mlir(cfg):
 # Building
 # --------------------------------------------------------------------------
 
+def run(cmd, **kwargs):
+    """build_kernels.run, saying how a tool died when it printed nothing."""
+    try:
+        proc = subprocess.run(cmd, capture_output=True, **kwargs)
+    except OSError as error:  # e.g. the binary being relinked right now
+        return False, b"", f"cannot run {cmd[0]}: {error}"
+    err = proc.stderr.decode(errors="replace")
+    if proc.returncode and not err.strip():
+        err = (f"killed by signal {-proc.returncode}" if proc.returncode < 0
+               else f"exit status {proc.returncode}, no message")
+    return proc.returncode == 0, proc.stdout, err
+
+
 def build(cfg, out_root, bin_dir, mlir_only, runtime_lib):
     """Writes and compiles one configuration; returns (log lines, error or None)."""
     directory = os.path.join(out_root, cfg["name"])
@@ -173,12 +187,12 @@ def build(cfg, out_root, bin_dir, mlir_only, runtime_lib):
     nsa_opt, nsa_translate = (os.path.join(bin_dir, t) for t in ("nsa-opt", "nsa-translate"))
     if mlir_only:
         # Verifier, then the decomposition into branch grads (no GPU lowering).
-        ok, _, err = bk.run([nsa_opt, layer, "--nsa-decompose"])
+        ok, _, err = run([nsa_opt, layer, "--nsa-decompose"])
         return [], None if ok else f"nsa-opt --nsa-decompose failed:\n{err}"
-    ok, gpu_module, err = bk.run([nsa_opt, layer, "--nsa-to-gpu"])
+    ok, gpu_module, err = run([nsa_opt, layer, "--nsa-to-gpu"])
     if not ok:
         return [], f"nsa-opt --nsa-to-gpu failed:\n{err}"
-    ok, _, err = bk.run([nsa_translate, "--nsa-to-ptx",
+    ok, _, err = run([nsa_translate, "--nsa-to-ptx",
                          f"--nsa-manifest={os.path.join(directory, 'manifest.json')}",
                          f"--nsa-plan={os.path.join(directory, 'plan.json')}",
                          "--nsa-module-file=kernels.ptx",
@@ -266,7 +280,10 @@ def main():
         futures = [pool.submit(build, cfg, args.out, args.bin, args.mlir_only, runtime_lib)
                    for cfg in chosen]
         for cfg, future in zip(chosen, futures):
-            log, error = future.result()
+            try:
+                log, error = future.result()
+            except Exception as crash:  # one configuration's crash is its own failure
+                log, error = [], f"{type(crash).__name__}: {crash}"
             done = "verified (--mlir-only)" if args.mlir_only else "built"
             print(f"{cfg['name']}: {'FAILED' if error else done}", flush=True)
             for line in log:

@@ -54,6 +54,8 @@ constexpr int64_t kWarpSize = 32;
 /// the eight rows a fragment load touches fall into different banks.
 constexpr int64_t kRowPadBytes = 16;
 constexpr StringLiteral kSharedSymbol = "__nsa_shared";
+/// Dynamic shared memory a thread block may use on sm_90 (227 KiB).
+constexpr int64_t kMaxSharedBytes = 232448;
 /// Loads are double-buffered while the staged regions stay within this many
 /// bytes (of the 227 KiB a block may have), leaving room for scratch.
 constexpr int64_t kDoubleBufferBudget = 160 * 1024;
@@ -2026,6 +2028,14 @@ struct ConvertTileToGPU
       KernelEmitter emitter(program, kernel, kernelValues, warps, gpuModule);
       if (failed(emitter.emit()))
         return failure();
+      // Hopper's limit per block (sm_80: 163 KiB): a program that needs more
+      // must be tiled smaller, and saying so here beats a failed launch.
+      if (emitter.sharedBytes() > kMaxSharedBytes)
+        return program.emitOpError()
+               << "convert-tile-to-gpu: the kernel needs "
+               << emitter.sharedBytes()
+               << " bytes of shared memory, more than the " << kMaxSharedBytes
+               << " a thread block can have on sm_90; use smaller tiles";
       kernel->setAttr("nsa.shared_bytes",
                       mb.getI64IntegerAttr(emitter.sharedBytes()));
 

@@ -171,3 +171,22 @@ func.func @host_add(%a: tensor<2x100x8xbf16>, %b: tensor<2x100x8xbf16>) -> tenso
   %c = arith.addf %a, %b : tensor<2x100x8xbf16>
   return %c : tensor<2x100x8xbf16>
 }
+
+// -----
+
+// A program whose staged operands exceed a block's shared memory is refused
+// at compile time (here a 512 x 256 bf16 right operand: 512 rows of 264 elements).
+func.func @too_much_shared(%q: tensor<64x256xbf16>, %k: tensor<512x256xbf16>) -> tensor<64x512xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %o0 = tensor.empty() : tensor<64x512xf32>
+  // expected-error @+1 {{convert-tile-to-gpu: the kernel needs 270336 bytes of shared memory, more than the 232448 a thread block can have on sm_90; use smaller tiles}}
+  %r = tile.program grid(%c1) outs(%o0 : tensor<64x512xf32>) {
+  ^bb0(%i: index, %o: tensor<64x512xf32>):
+    %qt = tile.load %q[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x256xbf16> -> tensor<64x256xbf16>
+    %kt = tile.load %k[%c0, %c0] {row_dims = array<i64: 0>} : tensor<512x256xbf16> -> tensor<512x256xbf16>
+    %s = tile.dot %qt, %kt {rhs_transposed} : tensor<64x256xbf16>, tensor<512x256xbf16> -> tensor<64x512xf32>
+    tile.store %s into %o[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x512xf32> into tensor<64x512xf32>
+  }
+  return %r : tensor<64x512xf32>
+}
