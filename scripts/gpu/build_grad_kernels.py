@@ -19,9 +19,9 @@ build_kernels.py's. For each configuration it writes, under
 
 When the runtime library is built, every launch of the plan is put through
 the runtime's argument checks (as build_kernels.py does). A backward takes
-minutes to compile (on this machine nsa-to-gpu took ~1 CPU minute at
-Dk = 64, ~6 at Dk = 128 and ~20 at Dk = 192, nearly all of it in the
-gpu.module's canonicalizer); --jobs compiles several configurations at once.
+minutes to compile (nsa-to-gpu on this machine: under a CPU minute at
+Dk = Dv = 64, 6 to 7 when Dk or Dv is 128, 20+ at Dk = 192, nearly all of
+it in the gpu.module's canonicalizer); --jobs compiles several at once.
 
     scripts/gpu/build_grad_kernels.py --list
     scripts/gpu/build_grad_kernels.py                      # the correctness matrix
