@@ -18,11 +18,15 @@ or is one), then ``nsa/kernels/`` in the package. The runtime library is
 Loaded plans are cached per directory (and reloaded when its plan.json
 changes).
 
-Forward only: the GPU backward kernels are not verified yet, so a call that
-would record an autograd graph (grad mode on and an input requiring grad)
-raises :class:`GPUBackendUnavailable` rather than return a tensor whose
-gradients would be wrong. Inference under ``torch.no_grad()`` or
-``torch.inference_mode()`` runs.
+Autograd: a call that records a graph (grad mode on and an input requiring
+grad) runs the forward plan inside a ``torch.autograd.Function`` that saves
+its inputs; its backward runs the directory's backward plan
+(``plan_grad.json``: ``nsa.attention_grad``, which recomputes the forward)
+on them and ``d_o``, and hands each gradient to the argument it belongs to
+(summed where one tensor served several inputs, e.g. shared K/V on
+per-branch kernels). Such a call needs a directory built with its backward
+(the default of ``python3 -m nsa.build_kernels``; ``--forward-only`` skips
+it), and says so, with the build command, when there is none.
 """
 
 import ctypes
@@ -35,11 +39,11 @@ from typing import Dict, List, Optional, Tuple
 import torch
 
 from . import _runtime
-from .build_kernels import (KERNEL_PATH_ENV, build_command, make_config, matches,
-                            package_kernel_dir, BuildError)
+from .build_kernels import (BACKWARD_FILES, FORWARD_FILES, KERNEL_PATH_ENV, build_command,
+                            make_config, matches, package_kernel_dir, BuildError)
 from .config import NSAConfig
 
-__all__ = ["BACKWARD_UNAVAILABLE", "GPUBackendUnavailable", "KERNEL_PATH_ENV", "LIBRARY_NAME",
+__all__ = ["GPUBackendUnavailable", "KERNEL_PATH_ENV", "LIBRARY_NAME",
            "RUNTIME_ENV", "find_kernel_dir", "find_runtime", "kernel_search_path",
            "load_runtime", "nsa_attention", "wanted_config"]
 
@@ -49,9 +53,10 @@ LIBRARY_NAME = "libnsa_runtime.so"
 RUNTIME_ENV = "NSA_RUNTIME_LIBRARY"
 #: NSA_RUNTIME_ABI_VERSION of runtime/include/nsa_runtime.h this module speaks.
 ABI_VERSION = 1
-#: The message of a GPU call that would need gradients.
-BACKWARD_UNAVAILABLE = ("backward on the GPU backend is not available yet; use "
-                        "backend='reference' for training")
+#: When true, every plan buffer is filled with NaN (integers: -7777) before
+#: the launches, so that an element no kernel writes shows up in a check
+#: (SPEC.md, Tolerances). For checks only: it costs a fill per buffer.
+POISON_BUFFERS = False
 
 _PACKAGE_LIB_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib")
 #: nsa/kernels in the package: searched after $NSA_KERNEL_PATH (tests patch it).
@@ -66,7 +71,8 @@ _OTHERWISE = ("Until then use backend='reference' (pure PyTorch, any device, mem
               "quadratic in T).")
 
 _DTYPE_NAMES = {torch.bfloat16: "bf16", torch.float16: "f16"}
-_FILES = ("config.json", "plan.json", "manifest.json")
+_FILES = ("config.json", FORWARD_FILES["plan"], FORWARD_FILES["manifest"])
+_BACKWARD_FILES = (BACKWARD_FILES["plan"], BACKWARD_FILES["manifest"])
 
 
 class GPUBackendUnavailable(NotImplementedError):
@@ -214,13 +220,22 @@ def _read_config(directory: str) -> Optional[Dict]:
     return cfg if isinstance(cfg, dict) else None
 
 
-def find_kernel_dir(wanted: Dict, search_path: Optional[List[str]] = None
-                    ) -> Tuple[Optional[str], List[str]]:
+def _has_backward(directory: str, built: Dict) -> bool:
+    grad = built.get("backward")
+    return (isinstance(grad, dict) and isinstance(grad.get("args"), list)
+            and isinstance(grad.get("outputs"), list)
+            and all(os.path.isfile(os.path.join(directory, f)) for f in _BACKWARD_FILES))
+
+
+def find_kernel_dir(wanted: Dict, search_path: Optional[List[str]] = None,
+                    backward: bool = False) -> Tuple[Optional[str], List[str]]:
     """The first kernel directory that serves ``wanted``.
 
     A directory serves it when its config.json :func:`matches` (a per-branch
     build also serves a shared call, as a second choice), it lists its
-    ``args``, and its plan.json and manifest.json exist.
+    ``args``, and its plan.json and manifest.json exist; with ``backward``,
+    it must also have the backward plan (config.json's ``backward``,
+    plan_grad.json, manifest_grad.json).
 
     Returns:
         ``(directory or None, notes)``: notes say why near misses (a matching
@@ -247,6 +262,12 @@ def find_kernel_dir(wanted: Dict, search_path: Optional[List[str]] = None
                 if missing or not isinstance(built.get("args"), list):
                     note = (f"{directory} matches but lacks {', '.join(missing) or 'args'} "
                             f"(an --mlir-only or failed build?)")
+                    if note not in notes:
+                        notes.append(note)
+                    continue
+                if backward and not _has_backward(directory, built):
+                    note = (f"{directory} matches but has no backward plan (built with "
+                            f"--forward-only, or by scripts/gpu/build_kernels.py?)")
                     if note not in notes:
                         notes.append(note)
                     continue
@@ -314,18 +335,21 @@ class _Launcher:
 
 _lock = threading.Lock()
 _runtimes: Dict[str, "_runtime.Runtime"] = {}
-# (directory, runtime library) -> (plan.json's mtime_ns, config.json, Plan, _Launcher)
-_plans: Dict[Tuple[str, str], Tuple[int, Dict, "_runtime.Plan", _Launcher]] = {}
-# (search path, wanted config as a tuple) -> directory
+# (directory, runtime library, plan file) -> (its mtime_ns, config.json, Plan, _Launcher)
+_plans: Dict[Tuple[str, str, str], Tuple[int, Dict, "_runtime.Plan", _Launcher]] = {}
+# (search path, wanted config as a tuple, backward) -> directory
 _lookups: Dict[Tuple, str] = {}
 
 
-def _load_plan(directory: str, runtime_path: str) -> Tuple[Dict, "_runtime.Plan", _Launcher]:
-    """config.json, the loaded Plan of ``directory`` and its launcher, cached
-    (per directory and runtime library; reloaded when plan.json changes)."""
-    plan_path = os.path.join(directory, "plan.json")
+def _load_plan(directory: str, runtime_path: str, backward: bool = False
+               ) -> Tuple[Dict, "_runtime.Plan", _Launcher]:
+    """config.json, the loaded forward (or backward) Plan of ``directory`` and
+    its launcher, cached (per directory, runtime library and plan; reloaded
+    when the plan file changes)."""
+    plan_file = (BACKWARD_FILES if backward else FORWARD_FILES)["plan"]
+    plan_path = os.path.join(directory, plan_file)
     stamp = os.stat(plan_path).st_mtime_ns
-    key = (os.path.realpath(directory), runtime_path)
+    key = (os.path.realpath(directory), runtime_path, plan_file)
     with _lock:
         cached = _plans.get(key)
         if cached is not None and cached[0] == stamp:
@@ -336,9 +360,14 @@ def _load_plan(directory: str, runtime_path: str) -> Tuple[Dict, "_runtime.Plan"
         with open(os.path.join(directory, "config.json"), encoding="utf-8") as f:
             cfg = json.load(f)
         plan = _runtime.Plan(runtime, plan_path)
-        if len(cfg["args"]) != len(plan.inputs):
-            raise ValueError(f"{directory}: config.json lists {len(cfg['args'])} arguments, "
-                             f"plan.json takes {len(plan.inputs)}")
+        args = _plan_args(cfg, backward)
+        if len(args) != len(plan.inputs):
+            raise ValueError(f"{directory}: config.json lists {len(args)} arguments of "
+                             f"{plan_file}, which takes {len(plan.inputs)}")
+        if backward and len(cfg["backward"]["outputs"]) != len(plan.outputs):
+            raise ValueError(f"{directory}: config.json lists "
+                             f"{len(cfg['backward']['outputs'])} gradients, {plan_file} "
+                             f"returns {len(plan.outputs)}")
         launcher = _Launcher(plan, cfg)
         if cached is not None:
             cached[2].manifest.close()
@@ -346,31 +375,38 @@ def _load_plan(directory: str, runtime_path: str) -> Tuple[Dict, "_runtime.Plan"
         return cfg, plan, launcher
 
 
-def _lookup(wanted: Dict) -> Tuple[Optional[str], List[str]]:
+def _plan_args(cfg: Dict, backward: bool) -> List[str]:
+    """The meaning of each input of the forward or backward plan, in order."""
+    return cfg["backward"]["args"] if backward else cfg["args"]
+
+
+def _lookup(wanted: Dict, backward: bool) -> Tuple[Optional[str], List[str]]:
     """find_kernel_dir with found directories remembered (misses are not:
     a build made after a miss is found by the next call)."""
     search_path = kernel_search_path()
-    key = (tuple(search_path), tuple(sorted((k, repr(v)) for k, v in wanted.items())))
+    key = (tuple(search_path), tuple(sorted((k, repr(v)) for k, v in wanted.items())), backward)
     directory = _lookups.get(key)
     if directory is not None and os.path.isfile(os.path.join(directory, "plan.json")):
         return directory, []
-    directory, notes = find_kernel_dir(wanted, search_path)
+    directory, notes = find_kernel_dir(wanted, search_path, backward)
     if directory is not None:
         _lookups[key] = directory
     return directory, notes
 
 
-def _kernel_problem(wanted: Optional[Dict], why_not: Optional[str]) -> Tuple[Optional[str],
-                                                                            Optional[str]]:
+def _kernel_problem(wanted: Optional[Dict], why_not: Optional[str], backward: bool
+                    ) -> Tuple[Optional[str], Optional[str]]:
     """``(directory, None)`` or ``(None, why no kernels)`` with the build command."""
     if wanted is None:
         return None, why_not
-    directory, notes = _lookup(wanted)
+    directory, notes = _lookup(wanted, backward)
     if directory is not None:
         return directory, None
     search_path = kernel_search_path()
     out = search_path[0]
-    message = (f"no prebuilt GPU kernels for this configuration ({describe(wanted)}) in "
+    what = ("prebuilt GPU kernels with a backward plan (gradients are needed: grad mode is "
+            "on and an input requires grad)" if backward else "prebuilt GPU kernels")
+    message = (f"no {what} for this configuration ({describe(wanted)}) in "
                f"${KERNEL_PATH_ENV} or {PACKAGE_KERNEL_DIR} (searched: "
                f"{', '.join(search_path)})")
     if notes:
@@ -391,11 +427,12 @@ def _checkout_pythonpath() -> str:
 
 
 def _run(directory: str, runtime_path: str, by_meaning: Dict[str, torch.Tensor],
-         device: torch.device) -> torch.Tensor:
-    """Runs the plan of ``directory`` on the current stream; its first output."""
-    cfg, plan, launch = _load_plan(directory, runtime_path)
+         device: torch.device, backward: bool = False) -> List[torch.Tensor]:
+    """Runs the forward (or backward) plan of ``directory`` on the current
+    stream; its outputs in order, in the plan's shapes."""
+    cfg, plan, launch = _load_plan(directory, runtime_path, backward)
     values = {}
-    for spec, meaning in zip(plan.inputs, cfg["args"]):
+    for spec, meaning in zip(plan.inputs, _plan_args(cfg, backward)):
         t = by_meaning[meaning].contiguous()
         if list(t.shape) != spec["shape"] or _DTYPE_NAMES.get(t.dtype) != spec["dtype"]:
             raise ValueError(f"{directory}: input {spec['name']} ({meaning}) must be "
@@ -405,11 +442,73 @@ def _run(directory: str, runtime_path: str, by_meaning: Dict[str, torch.Tensor],
         # Fresh buffers per call (the caching allocator makes them cheap), so
         # that a returned output is never overwritten by the next call.
         for spec in plan.buffers:
-            values[spec["name"]] = torch.empty(spec["shape"],
-                                               dtype=_runtime._torch_dtype(spec["dtype"]),
-                                               device=device)
+            buffer = torch.empty(spec["shape"], dtype=_runtime._torch_dtype(spec["dtype"]),
+                                 device=device)
+            if POISON_BUFFERS:
+                _runtime._poison(buffer)
+            values[spec["name"]] = buffer
         launch(values, torch.cuda.current_stream(device))
-    return values[plan.outputs[0]]
+    return [values[name] for name in plan.outputs]
+
+
+class _Call:
+    """One GPU call's binding: its kernel directory, and which of the distinct
+    input tensors each plan input (by meaning: ``q``, ``k_cmp``, ...) reads."""
+
+    def __init__(self, directory: str, runtime_path: str, device: torch.device,
+                 slots: Dict[str, int], out_shape: Tuple[int, ...]):
+        self.directory, self.runtime_path, self.device = directory, runtime_path, device
+        self.slots, self.out_shape = slots, out_shape
+
+    def by_meaning(self, tensors: Tuple[torch.Tensor, ...]) -> Dict[str, torch.Tensor]:
+        return {meaning: tensors[i] for meaning, i in self.slots.items()}
+
+    def forward(self, tensors: Tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The output, ``[B, T, HQ, Dv]`` (so that d_o arrives in the backward
+        plan's shape)."""
+        out = _run(self.directory, self.runtime_path, self.by_meaning(tensors), self.device)[0]
+        return out.view(self.out_shape)
+
+    def backward(self, tensors: Tuple[torch.Tensor, ...], d_o: torch.Tensor
+                 ) -> List[Optional[torch.Tensor]]:
+        """One gradient per tensor: the plan's gradients of the inputs that read it, summed."""
+        values = self.by_meaning(tensors)
+        values["d_o"] = d_o.to(tensors[self.slots["q"]].dtype)
+        cfg = _load_plan(self.directory, self.runtime_path, backward=True)[0]
+        outputs = _run(self.directory, self.runtime_path, values, self.device, backward=True)
+        grads: List[Optional[torch.Tensor]] = [None] * len(tensors)
+        for name, out in zip(cfg["backward"]["outputs"], outputs):
+            i = self.slots[name[len("d_"):]]
+            out = out.view(tensors[i].shape)
+            grads[i] = out if grads[i] is None else grads[i] + out
+        return grads
+
+
+class _NSAFunction(torch.autograd.Function):
+    """The compiled forward with the compiled backward as its gradient."""
+
+    @staticmethod
+    def forward(ctx, call: _Call, *tensors: torch.Tensor) -> torch.Tensor:
+        ctx.call = call
+        ctx.save_for_backward(*tensors)
+        return call.forward(tensors)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, d_o: torch.Tensor):
+        grads = ctx.call.backward(ctx.saved_tensors, d_o)
+        return (None,) + tuple(g if needed else None
+                               for g, needed in zip(grads, ctx.needs_input_grad[1:]))
+
+
+def _device_problems(q: torch.Tensor) -> List[str]:
+    """Why the tensors cannot run on the kernels, if they are not on CUDA."""
+    if q.device.type == "cuda":
+        return []
+    problems = [f"the tensors are on {q.device}, the GPU backend needs CUDA tensors"]
+    if not torch.cuda.is_available():
+        problems.append("PyTorch sees no CUDA device or driver on this machine")
+    return problems
 
 
 def nsa_attention(q: torch.Tensor, k_cmp: torch.Tensor, v_cmp: torch.Tensor,
@@ -423,11 +522,15 @@ def nsa_attention(q: torch.Tensor, k_cmp: torch.Tensor, v_cmp: torch.Tensor,
     resolved: shared K/V arrive as the same tensor for every branch). The
     launches are asynchronous on the current CUDA stream.
 
+    When gradients are needed (grad mode on, an input requiring grad), the
+    result's backward runs the directory's backward plan (see the module's
+    docstring), so the directory must have one.
+
     Raises:
-        GPUBackendUnavailable: gradients are needed (:data:`BACKWARD_UNAVAILABLE`),
-            or, listing each, the tensors are not on CUDA, the runtime
-            library is missing, or no kernel directory matches (with the
-            command that builds one).
+        GPUBackendUnavailable: listing each, the tensors are not on CUDA, the
+            runtime library is missing, or no kernel directory matches (or none
+            with a backward plan when gradients are needed), with the command
+            that builds one.
     """
     tensors = [t for t in (q, k_cmp, v_cmp, k_slc, v_slc, k_win, v_win, g, pe_k, pe_v)
                if t is not None]
@@ -436,14 +539,9 @@ def nsa_attention(q: torch.Tensor, k_cmp: torch.Tensor, v_cmp: torch.Tensor,
             tensors.append(w)
         elif w is not None:
             tensors.extend(w)
-    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        raise GPUBackendUnavailable(BACKWARD_UNAVAILABLE)
+    grads_needed = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
-    missing = []
-    if q.device.type != "cuda":
-        missing.append(f"the tensors are on {q.device}, the GPU backend needs CUDA tensors")
-        if not torch.cuda.is_available():
-            missing.append("PyTorch sees no CUDA device or driver on this machine")
+    missing = _device_problems(q)
     runtime_path, runtime_problem = _checked_runtime()
     if runtime_problem is not None:
         missing.append(runtime_problem)
@@ -453,7 +551,7 @@ def nsa_attention(q: torch.Tensor, k_cmp: torch.Tensor, v_cmp: torch.Tensor,
                                         "shared" if shared else "per-branch"), None
     except BuildError as error:
         wanted, why_not = None, str(error)
-    directory, kernel_problem = _kernel_problem(wanted, why_not)
+    directory, kernel_problem = _kernel_problem(wanted, why_not, grads_needed)
     if kernel_problem is not None:
         missing.append(kernel_problem)
     if missing:
@@ -465,6 +563,17 @@ def nsa_attention(q: torch.Tensor, k_cmp: torch.Tensor, v_cmp: torch.Tensor,
     by_meaning = dict(q=q, k=k_cmp, v=v_cmp, k_cmp=k_cmp, v_cmp=v_cmp, k_slc=k_slc,
                       v_slc=v_slc, k_win=k_win, v_win=v_win, gates=g, w_k=w_k, w_v=w_v,
                       pe_k=pe_k, pe_v=pe_v)
-    out = _run(directory, runtime_path, by_meaning, q.device)
-    B, T, HQ, _ = q.shape
-    return out.view(B, T, HQ, v_cmp.shape[3])
+    # The distinct tensors are the Function's inputs: one that serves several
+    # plan inputs (shared K/V) gets the sum of their gradients from autograd's
+    # single edge to it.
+    distinct: List[torch.Tensor] = []
+    slots: Dict[str, int] = {}
+    for meaning in _load_plan(directory, runtime_path)[0]["args"]:
+        t = by_meaning[meaning]
+        i = next((j for j, seen in enumerate(distinct) if seen is t), None)
+        if i is None:
+            i = len(distinct)
+            distinct.append(t)
+        slots[meaning] = i
+    call = _Call(directory, runtime_path, q.device, slots, tuple(q.shape[:3]) + (v_cmp.shape[3],))
+    return _NSAFunction.apply(call, *distinct) if grads_needed else call.forward(tuple(distinct))

@@ -1,4 +1,4 @@
-"""Builds the GPU forward kernels of one NSA configuration and shape.
+"""Builds the GPU kernels (forward and backward) of one NSA configuration and shape.
 
 The compiler specialises kernels to static shapes, so the GPU backend of
 :func:`nsa.nsa_attention` needs one prebuilt *kernel directory* per
@@ -10,7 +10,12 @@ configuration, shape and dtype. This module writes one:
   in order (``args``: ``["q", "k_cmp", ...]``); the backend matches calls
   against it;
 - ``kernels.ptx``, ``manifest.json``, ``plan.json``: the compiler's output,
-  ``nsa-opt layer.mlir --nsa-to-gpu | nsa-translate --nsa-to-ptx ...``.
+  ``nsa-opt layer.mlir --nsa-to-gpu | nsa-translate --nsa-to-ptx ...``;
+- unless ``--forward-only``, the backward the same way: ``layer_grad.mlir``
+  (``@nsa_layer_grad``: the layer's inputs, then ``d_o``, to one
+  ``nsa.attention_grad`` gradient per input), ``kernels_grad.ptx``,
+  ``manifest_grad.json``, ``plan_grad.json``; config.json's ``backward``
+  says whether they exist (and the meaning of the plan's inputs and outputs).
 
 Usage (the compiler's ``nsa-opt`` and ``nsa-translate`` must be reachable:
 ``--bin``, ``$NSA_BIN_DIR``, ``build/bin`` of the checkout this package sits
@@ -40,10 +45,12 @@ import subprocess
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
-__all__ = ["BuildError", "DEFAULTS", "KERNEL_PATH_ENV", "BIN_DIR_ENV", "MATCH_FIELDS",
-           "arg_names", "arg_shapes", "build", "build_command", "check_rules", "config_json",
-           "default_name", "effective_scale", "find_tools", "layer_mlir", "make_config", "main",
-           "matches", "package_kernel_dir", "write_layer"]
+__all__ = ["BACKWARD_FILES", "BuildError", "DEFAULTS", "FORWARD_FILES", "KERNEL_PATH_ENV",
+           "BIN_DIR_ENV", "MATCH_FIELDS", "arg_names", "arg_shapes", "build", "build_command",
+           "check_grad_plan_outputs", "check_rules", "compile_module", "config_json",
+           "default_name", "effective_scale", "find_tools", "grad_arg_names",
+           "grad_output_names", "grad_shapes", "layer_grad_mlir", "layer_mlir", "make_config",
+           "main", "matches", "package_kernel_dir", "write_layer"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -65,6 +72,13 @@ _BLOCK_FIELDS = ("l", "d", "l_sel", "n", "init", "local", "w")
 DTYPES = ("bf16", "f16")
 COMPRESS = ("linear", "mean")
 KV = ("shared", "per-branch")
+
+#: The files of one compiled function in a kernel directory, by role: the
+#: nsa dialect input, and nsa-translate's PTX, manifest and host plan.
+FORWARD_FILES = dict(mlir="layer.mlir", ptx="kernels.ptx", manifest="manifest.json",
+                     plan="plan.json")
+BACKWARD_FILES = dict(mlir="layer_grad.mlir", ptx="kernels_grad.ptx",
+                      manifest="manifest_grad.json", plan="plan_grad.json")
 
 
 class BuildError(RuntimeError):
@@ -160,7 +174,8 @@ def matches(built: Dict, wanted: Dict) -> bool:
 
 
 def build_command(cfg: Dict, out: Optional[str] = None) -> str:
-    """The shell command that builds ``cfg``'s kernel directory under ``out``."""
+    """The shell command that builds ``cfg``'s kernel directory (forward and
+    backward) under ``out``."""
     args = ["python3", "-m", "nsa.build_kernels", "--out", out or package_kernel_dir()]
     for key in _SHAPE_FIELDS:
         args += [f"--{key}", str(cfg[key])]
@@ -200,18 +215,13 @@ def arg_shapes(cfg: Dict) -> Dict[str, List[int]]:
     return shapes
 
 
-def layer_mlir(cfg: Dict, generator: str = "python3 -m nsa.build_kernels") -> str:
-    """The nsa dialect module of one layer (syntax of examples/nsa_paper.mlir)."""
-    check_rules(cfg)
-    dt = cfg["dtype"]
-    shapes = arg_shapes(cfg)
+def _tensor_type(shape: Sequence[int], dtype: str) -> str:
+    return "tensor<" + "x".join(str(s) for s in shape) + f"x{dtype}>"
 
-    def ty(shape):
-        return "tensor<" + "x".join(str(s) for s in shape) + f"x{dt}>"
 
-    names = arg_names(cfg)
-    out = ty([cfg["B"], cfg["T"], cfg["HQ"], cfg["Dv"]])
-    params = ",\n    ".join(f"%{n}: {ty(shapes[n])}" for n in names)
+def _op_operands(cfg: Dict) -> Tuple[str, str, str]:
+    """The ``keys(..) values(..)``, ``compress ..`` and ``config <..>`` parts
+    that nsa.attention and nsa.attention_grad spell alike."""
     if cfg["kv"] == "shared":
         kv = "keys(%k) values(%v)"
     else:
@@ -225,7 +235,19 @@ def layer_mlir(cfg: Dict, generator: str = "python3 -m nsa.build_kernels") -> st
     config = ", ".join(f"{k} = {cfg[k]}" for k in _BLOCK_FIELDS)
     if cfg["scale"] is not None:
         config += f", scale = {float(cfg['scale'])!r}"
-    types = ",\n         ".join(ty(shapes[n]) for n in names)
+    return kv, compress, config
+
+
+def layer_mlir(cfg: Dict, generator: str = "python3 -m nsa.build_kernels") -> str:
+    """The nsa dialect module of one layer (syntax of examples/nsa_paper.mlir)."""
+    check_rules(cfg)
+    dt = cfg["dtype"]
+    shapes = arg_shapes(cfg)
+    names = arg_names(cfg)
+    out = _tensor_type([cfg["B"], cfg["T"], cfg["HQ"], cfg["Dv"]], dt)
+    params = ",\n    ".join(f"%{n}: {_tensor_type(shapes[n], dt)}" for n in names)
+    kv, compress, config = _op_operands(cfg)
+    types = ",\n         ".join(_tensor_type(shapes[n], dt) for n in names)
     return (f"// {cfg['name']}: generated by {generator}\n"
             f"func.func @nsa_layer(\n    {params}) -> {out} {{\n"
             f"  %o = nsa.attention %q {kv} gates %gates\n"
@@ -237,9 +259,88 @@ def layer_mlir(cfg: Dict, generator: str = "python3 -m nsa.build_kernels") -> st
             f"}}\n")
 
 
-def config_json(cfg: Dict) -> Dict:
-    """What config.json holds: the configuration, G, and ``args`` in order."""
-    return dict(cfg, G=cfg["HQ"] // cfg["HKV"], args=arg_names(cfg))
+# --------------------------------------------------------------------------
+# The layer's backward function
+# --------------------------------------------------------------------------
+
+def grad_arg_names(cfg: Dict) -> List[str]:
+    """The meaning of each input of @nsa_layer_grad: the layer's, then d_o."""
+    return arg_names(cfg) + ["d_o"]
+
+
+def grad_output_names(cfg: Dict) -> List[str]:
+    """The meaning of each result: one gradient per layer input, in order."""
+    return ["d_" + name for name in arg_names(cfg)]
+
+
+def grad_shapes(cfg: Dict) -> Dict[str, List[int]]:
+    """Each input's shape of @nsa_layer_grad, by name (d_o included)."""
+    shapes = arg_shapes(cfg)
+    shapes["d_o"] = [cfg["B"], cfg["T"], cfg["HQ"], cfg["Dv"]]
+    return shapes
+
+
+def layer_grad_mlir(cfg: Dict, generator: str = "python3 -m nsa.build_kernels") -> str:
+    """The nsa dialect module of one layer's backward (test/Dialect/NSA/IR/ops.mlir
+    syntax): ``nsa.attention_grad`` recomputes the forward and returns one
+    gradient per differentiable input, in input order."""
+    check_rules(cfg)
+    dt = cfg["dtype"]
+    shapes = grad_shapes(cfg)
+    names = arg_names(cfg)
+    params = ",\n    ".join(f"%{n}: {_tensor_type(shapes[n], dt)}" for n in names + ["d_o"])
+    kv, compress, config = _op_operands(cfg)
+    in_types = ",\n         ".join(_tensor_type(shapes[n], dt) for n in names + ["d_o"])
+    out_types = ", ".join(_tensor_type(shapes[n], dt) for n in names)
+    count = len(names)
+    results = ", ".join(f"%g#{i}" for i in range(count))
+    return (f"// {cfg['name']}: generated by {generator}\n"
+            f"// results: {', '.join(grad_output_names(cfg))}\n"
+            f"func.func @nsa_layer_grad(\n    {params})\n"
+            f"    -> ({out_types}) {{\n"
+            f"  %g:{count} = nsa.attention_grad %q {kv} gates %gates\n"
+            f"      {compress} grad %d_o\n"
+            f"      config <{config}>\n"
+            f"      : ({in_types})\n"
+            f"      -> ({out_types})\n"
+            f"  return {results} : {out_types}\n"
+            f"}}\n")
+
+
+def check_grad_plan_outputs(cfg: Dict, plan_path: str) -> List[str]:
+    """Problems with a backward plan's outputs: it must return one buffer per
+    gradient, each with its primal's dtype and element count (the GPU backend
+    views it with the primal's shape)."""
+    with open(plan_path, encoding="utf-8") as f:
+        plan = json.load(f)
+    shapes = arg_shapes(cfg)
+    values = {v["name"]: v for v in plan["inputs"] + plan["buffers"]}
+    outputs = plan.get("outputs", [])
+    names = arg_names(cfg)
+    problems = []
+    if len(outputs) != len(names):
+        problems.append(f"{len(outputs)} outputs, expected {len(names)} ({', '.join(names)})")
+    if len(set(outputs)) != len(outputs):
+        problems.append(f"outputs alias one buffer: {outputs}")
+    inputs = {v["name"] for v in plan["inputs"]}
+    for name, out in zip(names, outputs):
+        spec = values.get(out)
+        if spec is None or out in inputs:
+            problems.append(f"d_{name} is {out!r}, not a plan buffer")
+            continue
+        if spec["dtype"] != cfg["dtype"] or math.prod(spec["shape"]) != math.prod(shapes[name]):
+            problems.append(f"d_{name} ({out}) is {spec['dtype']} {spec['shape']}, expected "
+                            f"{cfg['dtype']} {shapes[name]}")
+    return problems
+
+
+def config_json(cfg: Dict, backward: bool = False) -> Dict:
+    """What config.json holds: the configuration, G, ``args`` in order and
+    ``backward``: None, or the backward plan's file and the meaning of its
+    inputs (``args``) and outputs (``outputs``) in order."""
+    grad = (dict(plan=BACKWARD_FILES["plan"], args=grad_arg_names(cfg),
+                 outputs=grad_output_names(cfg)) if backward else None)
+    return dict(cfg, G=cfg["HQ"] // cfg["HKV"], args=arg_names(cfg), backward=grad)
 
 
 # --------------------------------------------------------------------------
@@ -283,34 +384,57 @@ def find_tools(bin_dir: Optional[str] = None) -> Tuple[str, str]:
 
 
 def write_layer(cfg: Dict, directory: str) -> str:
-    """Writes layer.mlir and config.json into ``directory``; removes stale output.
+    """Writes layer.mlir into ``directory``; removes stale output.
 
     Returns layer.mlir's path.
     """
     os.makedirs(directory, exist_ok=True)
     # Stale compiler output would be taken for this build's; so would a
     # config.json whose kernels are not there yet: it is written last.
-    for stale in ("config.json", "kernels.ptx", "manifest.json", "plan.json"):
-        if os.path.exists(os.path.join(directory, stale)):
-            os.remove(os.path.join(directory, stale))
-    layer = os.path.join(directory, "layer.mlir")
+    stale = ["config.json", BACKWARD_FILES["mlir"]] + [
+        files[k] for files in (FORWARD_FILES, BACKWARD_FILES) for k in ("ptx", "manifest", "plan")]
+    for name in stale:
+        if os.path.exists(os.path.join(directory, name)):
+            os.remove(os.path.join(directory, name))
+    layer = os.path.join(directory, FORWARD_FILES["mlir"])
     with open(layer, "w", encoding="utf-8") as f:
         f.write(layer_mlir(cfg))
     return layer
 
 
-def _write_config(cfg: Dict, directory: str, extra: Optional[Dict] = None):
+def _write_config(cfg: Dict, directory: str, backward: bool, extra: Optional[Dict] = None):
     with open(os.path.join(directory, "config.json"), "w", encoding="utf-8") as f:
-        json.dump(dict(config_json(cfg), **(extra or {})), f, indent=1)
+        json.dump(dict(config_json(cfg, backward), **(extra or {})), f, indent=1)
         f.write("\n")
 
 
 def _run(cmd: Sequence[str], what: str, **kwargs) -> bytes:
-    proc = subprocess.run(list(cmd), capture_output=True, **kwargs)
+    try:
+        proc = subprocess.run(list(cmd), capture_output=True, **kwargs)
+    except OSError as error:  # e.g. a tool being relinked right now
+        raise BuildError(f"{what}: cannot run {cmd[0]}: {error}") from error
     if proc.returncode != 0:
-        raise BuildError(f"{what} failed (exit {proc.returncode}):\n"
-                         f"{proc.stderr.decode(errors='replace').strip()}")
+        err = proc.stderr.decode(errors="replace").strip()
+        if not err:  # a crash prints nothing: say how it died
+            err = (f"killed by signal {-proc.returncode}" if proc.returncode < 0
+                   else "no message")
+        raise BuildError(f"{what} failed (exit {proc.returncode}):\n{err}")
     return proc.stdout
+
+
+def compile_module(layer: str, directory: str, files: Dict[str, str], nsa_opt: str,
+                   nsa_translate: str, pipeline_options: str = ""):
+    """``nsa-opt LAYER --nsa-to-gpu | nsa-translate --nsa-to-ptx`` into
+    ``directory``'s ``files`` (``ptx``, ``manifest``, ``plan``: FORWARD_FILES'
+    roles). Raises :class:`BuildError`."""
+    pipeline = f"--nsa-to-gpu={pipeline_options}" if pipeline_options else "--nsa-to-gpu"
+    gpu_module = _run([nsa_opt, layer, pipeline], f"nsa-opt {os.path.basename(layer)} {pipeline}")
+    _run([nsa_translate, "--nsa-to-ptx",
+          f"--nsa-manifest={os.path.join(directory, files['manifest'])}",
+          f"--nsa-plan={os.path.join(directory, files['plan'])}",
+          f"--nsa-module-file={files['ptx']}",
+          "-o", os.path.join(directory, files["ptx"]), "-"],
+         f"nsa-translate --nsa-to-ptx ({os.path.basename(layer)})", input=gpu_module)
 
 
 def _load_runtime_binding():
@@ -325,15 +449,16 @@ def _load_runtime_binding():
     return module
 
 
-def validate_plan(directory: str, runtime_lib: str, cfg: Dict) -> str:
-    """Every launch of plan.json through the runtime's checks (no GPU); a summary."""
+def validate_plan(directory: str, runtime_lib: str, cfg: Dict,
+                  plan_file: str = FORWARD_FILES["plan"]) -> str:
+    """Every launch of a plan through the runtime's checks (no GPU); a summary."""
     binding = _load_runtime_binding()
-    plan = binding.Plan(binding.Runtime(runtime_lib), os.path.join(directory, "plan.json"))
+    plan = binding.Plan(binding.Runtime(runtime_lib), os.path.join(directory, plan_file))
     try:
         launches = plan.validate(config=cfg)
     finally:
         plan.manifest.close()
-    return (f"{len(launches)} launches pass the runtime's checks, buffers "
+    return (f"{plan_file}: {len(launches)} launches pass the runtime's checks, buffers "
             f"{plan.buffer_bytes() / 2**20:.1f} MiB")
 
 
@@ -350,41 +475,47 @@ def default_runtime_lib() -> Optional[str]:
 
 def build(cfg: Dict, out_root: str, bin_dir: Optional[str] = None, mlir_only: bool = False,
           runtime_lib: Optional[str] = None, pipeline_options: str = "",
-          log=None) -> str:
+          log=None, backward: bool = True) -> str:
     """Writes and compiles one configuration into ``out_root/<cfg['name']>``.
 
-    ``mlir_only``: write layer.mlir and config.json and run only the
-    verifier (the directory then serves no backend: it has no plan.json).
-    ``runtime_lib``: when given, every launch of the plan is put through
-    the runtime's own argument checks with placeholder tensors.
+    ``mlir_only``: write layer.mlir (and layer_grad.mlir) and config.json
+    and run only the verifier (the directory then serves no backend: it has
+    no plan.json). ``runtime_lib``: when given, every launch of each plan is
+    put through the runtime's own argument checks with placeholder tensors.
+    ``backward``: also build the backward plan (``BACKWARD_FILES``).
 
     Returns the kernel directory. Raises :class:`BuildError`.
     """
     check_rules(cfg)
     nsa_opt, nsa_translate = find_tools(bin_dir)
     directory = os.path.join(out_root, cfg["name"])
-    layer = write_layer(cfg, directory)
+    layers = [(write_layer(cfg, directory), FORWARD_FILES)]
+    if backward:
+        grad_layer = os.path.join(directory, BACKWARD_FILES["mlir"])
+        with open(grad_layer, "w", encoding="utf-8") as f:
+            f.write(layer_grad_mlir(cfg))
+        layers.append((grad_layer, BACKWARD_FILES))
     extra = {"pipeline_options": pipeline_options} if pipeline_options else None
     if mlir_only:
-        _run([nsa_opt, layer], "nsa-opt (verifier)")
-        _write_config(cfg, directory, extra)
+        for layer, _ in layers:
+            _run([nsa_opt, layer], f"nsa-opt {os.path.basename(layer)} (verifier)")
+        _write_config(cfg, directory, False, extra)
         return directory
-    pipeline = f"--nsa-to-gpu={pipeline_options}" if pipeline_options else "--nsa-to-gpu"
-    gpu_module = _run([nsa_opt, layer, pipeline], f"nsa-opt {pipeline}")
-    _run([nsa_translate, "--nsa-to-ptx",
-          f"--nsa-manifest={os.path.join(directory, 'manifest.json')}",
-          f"--nsa-plan={os.path.join(directory, 'plan.json')}",
-          "--nsa-module-file=kernels.ptx",
-          "-o", os.path.join(directory, "kernels.ptx"), "-"], "nsa-translate --nsa-to-ptx",
-         input=gpu_module)
-    if runtime_lib:
-        try:
-            summary = validate_plan(directory, runtime_lib, cfg)
-        except Exception as error:  # any refusal is this build's failure
-            raise BuildError(f"plan.json does not pass the runtime's checks: {error}") from error
-        if log:
-            log(f"  {summary} ({runtime_lib})")
-    _write_config(cfg, directory, extra)
+    for layer, files in layers:
+        compile_module(layer, directory, files, nsa_opt, nsa_translate, pipeline_options)
+        if files is BACKWARD_FILES:
+            problems = check_grad_plan_outputs(cfg, os.path.join(directory, files["plan"]))
+            if problems:
+                raise BuildError(f"{files['plan']}: " + "; ".join(problems))
+        if runtime_lib:
+            try:
+                summary = validate_plan(directory, runtime_lib, cfg, files["plan"])
+            except Exception as error:  # any refusal is this build's failure
+                raise BuildError(f"{files['plan']} does not pass the runtime's checks: "
+                                 f"{error}") from error
+            if log:
+                log(f"  {summary} ({runtime_lib})")
+    _write_config(cfg, directory, backward, extra)
     return directory
 
 
@@ -431,7 +562,11 @@ def _parser() -> argparse.ArgumentParser:
     tools.add_argument("--pipeline-options", default="",
                        help="options of the nsa-to-gpu pipeline, e.g. 'min-warps=4'")
     tools.add_argument("--mlir-only", action="store_true",
-                       help="write layer.mlir and config.json, run only the verifier")
+                       help="write layer.mlir (layer_grad.mlir) and config.json, run only the "
+                            "verifier")
+    tools.add_argument("--forward-only", action="store_true",
+                       help="skip the backward plan (faster; the directory then serves "
+                            "inference only)")
     return parser
 
 
@@ -447,7 +582,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         runtime_lib = default_runtime_lib() if args.runtime_lib is None else args.runtime_lib
         print(f"{cfg['name']}: building into {args.out}", flush=True)
         directory = build(cfg, args.out, args.bin, args.mlir_only, runtime_lib or None,
-                          args.pipeline_options, log=print)
+                          args.pipeline_options, log=print, backward=not args.forward_only)
     except BuildError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -142,11 +142,15 @@ class NSAAttention(nn.Module):
         q = self.q_proj(x).view(B, T, HQ, self.head_dim_qk)
         k = self.k_proj(x).view(B, T, -1, HKV, self.head_dim_qk).unbind(2)
         v = self.v_proj(x).view(B, T, -1, HKV, self.head_dim_v).unbind(2)
-        g = torch.sigmoid(self.gate(x)).view(B, T, HQ, 3)
+        # The gates and compressor parameters follow the activations' dtype
+        # (nsa_attention takes one dtype): under autocast the projections
+        # give bf16 while the parameters stay float32; the casts are
+        # differentiable, so gradients reach the float32 parameters.
+        g = torch.sigmoid(self.gate(x)).view(B, T, HQ, 3).to(q.dtype)
         per_branch = {} if self.shared_kv else dict(k_slc=k[1], v_slc=v[1],
                                                     k_win=k[2], v_win=v[2])
-        w_k, pe_k = self.k_compress.arguments()
-        w_v, pe_v = self.v_compress.arguments()
+        w_k, pe_k = (reference.cast(t, q.dtype) for t in self.k_compress.arguments())
+        w_v, pe_v = (reference.cast(t, q.dtype) for t in self.v_compress.arguments())
         o = nsa_attention(q, k[0], v[0], g, **per_branch, w_k=w_k, w_v=w_v, pe_k=pe_k,
                           pe_v=pe_v, compress=self.k_compress.mode, config=self.config,
                           backend=self.backend)

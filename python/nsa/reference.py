@@ -30,6 +30,7 @@ __all__ = [
     "COMPRESS_MODES",
     "MLPWeights",
     "block_score_weights",
+    "cast",
     "combine",
     "compress",
     "compressed_attention",
@@ -64,7 +65,7 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def _cast(x, dtype: torch.dtype):
+def cast(x, dtype: torch.dtype):
     """``x`` (a tensor, :class:`MLPWeights` or ``None``) converted to ``dtype``."""
     if x is None:
         return None
@@ -346,7 +347,7 @@ def forward(q: torch.Tensor,
     """
     out_dtype, dt = q.dtype, compute_dtype(q.dtype)
     q, k_cmp, v_cmp, k_slc, v_slc, k_win, v_win, g, w_k, w_v, pe_k, pe_v = (
-        _cast(x, dt) for x in (q, k_cmp, v_cmp, k_slc, v_slc, k_win, v_win, g,
+        cast(x, dt) for x in (q, k_cmp, v_cmp, k_slc, v_slc, k_win, v_win, g,
                                w_k, w_v, pe_k, pe_v))
     kc = compress(k_cmp, cfg, w_k, pe_k, compress_mode)
     vc = compress(v_cmp, cfg, w_v, pe_v, compress_mode)

@@ -212,16 +212,118 @@ def test_mlp_compression_has_no_kernels(make_inputs, search):
         _call(make_inputs, mode="mlp")
 
 
-def test_gradients_are_refused(make_inputs, search):
-    """A result that autograd would differentiate is refused, before anything else."""
+def test_gradients_need_a_backward_plan(make_inputs, search):
+    """A forward-only directory serves inference, but not a call autograd
+    will differentiate: that one names the backward plan and the build command."""
+    wanted = _gpu.wanted_config(torch.zeros(1, 20, 4, 16, dtype=torch.bfloat16),
+                                torch.zeros(1, 20, 2, 16), CFG, "linear", True, "per-branch")
+    forward_only = _fake_build(search / "path", wanted)
     with pytest.raises(nsa.GPUBackendUnavailable) as caught:
         _call(make_inputs, requires_grad=True)
-    assert str(caught.value) == ("backward on the GPU backend is not available yet; use "
-                                 "backend='reference' for training")
-    with torch.no_grad():  # inference: no graph, so no refusal of that kind
-        with pytest.raises(nsa.GPUBackendUnavailable, match=r"GPU backend is not available: "
-                                                            r"\(1\) the tensors are on cpu"):
+    message = str(caught.value)
+    assert "no prebuilt GPU kernels with a backward plan (gradients are needed" in message
+    assert (f"passed over: {forward_only} matches but has no backward plan (built with "
+            f"--forward-only") in message
+    assert "python3 -m nsa.build_kernels --out " in message and "--forward-only" not in \
+        message[message.index("python3 -m nsa.build_kernels"):]
+    with torch.no_grad():  # inference: the forward-only directory serves it
+        with pytest.raises(nsa.GPUBackendUnavailable) as caught:
             _call(make_inputs, requires_grad=True)
+    assert "no prebuilt GPU kernels" not in str(caught.value)
+    assert _gpu.find_kernel_dir(wanted) == (forward_only, [])
+    # config.json's backward, without its files, does not count either.
+    with open(os.path.join(forward_only, "config.json"), "w") as f:
+        json.dump(bk.config_json(wanted, backward=True), f)
+    assert _gpu.find_kernel_dir(wanted, backward=True)[0] is None
+    for name in ("plan_grad.json", "manifest_grad.json"):
+        open(os.path.join(forward_only, name), "w").close()
+    assert _gpu.find_kernel_dir(wanted, backward=True) == (forward_only, [])
+
+
+def _fake_plans(monkeypatch, dtype=torch.float64):
+    """The backend up to the launch, with _run computing each plan on the CPU:
+    the forward plan as nsa.reference.forward, the backward plan as autograd of
+    it with every plan input (k_cmp, k_slc, ...) an independent leaf, the way
+    the compiled plan sees them. Returns the list of runs made."""
+    runs = []
+
+    def run(directory, runtime_path, by_meaning, device, backward=False):
+        cfg = json.load(open(os.path.join(directory, "config.json")))
+        args = cfg["backward"]["args"] if backward else cfg["args"]
+        runs.append((os.path.basename(directory), backward))
+        leaves = {m: by_meaning[m].detach().to(dtype).requires_grad_(m != "d_o")
+                  for m in args}
+        shared = cfg["kv"] == "shared"
+        kv = {f"{s}_{b}": leaves[s if shared else f"{s}_{b}"]
+              for s in ("k", "v") for b in ("cmp", "slc", "win")}
+        with torch.enable_grad():
+            o = nsa.reference.forward(
+                leaves["q"], g=leaves["gates"], cfg=CFG, compress_mode=cfg["compress"],
+                w_k=leaves.get("w_k"), w_v=leaves.get("w_v"), pe_k=leaves.get("pe_k"),
+                pe_v=leaves.get("pe_v"), **kv)
+            if not backward:
+                return [o.to(by_meaning["q"].dtype).flatten()]  # plans return flat buffers
+            inputs = [leaves[m] for m in cfg["args"]]
+            grads = torch.autograd.grad(o, inputs, leaves["d_o"])
+        return [g.to(by_meaning["q"].dtype).flatten() for g in grads]
+
+    monkeypatch.setattr(_gpu, "_device_problems", lambda q: [])
+    monkeypatch.setattr(_gpu, "_checked_runtime", lambda: ("fake-runtime", None))
+    monkeypatch.setattr(_gpu, "_load_plan", lambda directory, runtime_path, backward=False: (
+        json.load(open(os.path.join(directory, "config.json"))), None, None))
+    monkeypatch.setattr(_gpu, "_run", run)
+    return runs
+
+
+@pytest.mark.parametrize("per_branch,kv", [(True, "per-branch"), (False, "shared"),
+                                           (False, "per-branch")],
+                         ids=["branch", "shared", "shared-on-branch-kernels"])
+@pytest.mark.parametrize("mode", ["linear", "mean"])
+def test_autograd_maps_every_gradient_to_its_argument(make_inputs, search, monkeypatch,
+                                                      per_branch, kv, mode):
+    """The GPU backend's autograd wiring with the plans run on the CPU: every
+    argument of nsa_attention gets the gradient the reference backend gives
+    it, shared K/V the sum over the branches that read it (also on
+    per-branch kernels), and only the forward runs when no gradient is needed."""
+    runs = _fake_plans(monkeypatch)
+    a = make_inputs(CFG, 20, HQ=4, HKV=2, Dk=16, Dv=16, dtype=torch.bfloat16, mode=mode,
+                    per_branch=per_branch, requires_grad=True)
+    wanted = _gpu.wanted_config(a["q"], a["v"], CFG, mode, mode == "linear", kv)
+    _fake_build(search / "path", dict(wanted, name="fwd-only"))  # passed over: no backward
+    directory = os.path.join(str(search / "path"), wanted["name"])
+    os.makedirs(directory)
+    with open(os.path.join(directory, "config.json"), "w") as f:
+        json.dump(bk.config_json(wanted, backward=True), f)
+    for name in ("plan.json", "manifest.json", "plan_grad.json", "manifest_grad.json"):
+        open(os.path.join(directory, name), "w").close()
+
+    d_o = torch.randn(1, 20, 4, 16, dtype=torch.float64).to(torch.bfloat16)
+    tensors = {name: t for name, t in a.items() if isinstance(t, torch.Tensor)}
+    got = torch.autograd.grad(nsa.nsa_attention(**a, backend="gpu"), list(tensors.values()),
+                              d_o)
+    assert runs == [(wanted["name"], False), (wanted["name"], True)]
+    want = torch.autograd.grad(nsa.nsa_attention(**a, backend="reference"),
+                               list(tensors.values()), d_o)
+    # d_pe is zero up to rounding (PE shifts every compressed key of a head
+    # alike, which softmax ignores): it is held to the scale of the largest
+    # gradient, which still catches another argument's gradient landing there.
+    largest = max(torch.linalg.norm(w.double()) for w in want)
+    for name, g, w in zip(tensors, got, want):
+        assert g.dtype == w.dtype and g.shape == w.shape, name
+        scale = 1e-3 * largest if name.startswith("pe_") else torch.linalg.norm(w.double())
+        assert scale > 0, name  # a zero gradient would prove nothing
+        assert torch.linalg.norm((g - w).double()) <= 2e-2 * scale, name
+
+    # Only q requires grad: the others get none; the backward still runs once.
+    for t in tensors.values():
+        t.requires_grad_(False)
+    a["q"].requires_grad_(True)
+    (g_q,) = torch.autograd.grad(nsa.nsa_attention(**a, backend="gpu"), [a["q"]], d_o)
+    assert torch.equal(g_q, got[0])
+    with torch.no_grad():
+        nsa.nsa_attention(**a, backend="gpu")
+    assert runs[2:] == [(wanted["name"], False), (wanted["name"], True),
+                        (wanted["name"], False)]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
@@ -251,6 +353,40 @@ def test_layer_mlir_and_config_json(tmp_path):
     assert bk.arg_names(dict(cfg, kv="per-branch", pe=True)) == [
         "q", "k_cmp", "k_slc", "k_win", "v_cmp", "v_slc", "v_win", "gates", "w_k", "w_v",
         "pe_k", "pe_v"]
+
+
+def test_layer_grad_mlir():
+    cfg = bk.make_config(name="t", B=2, T=100, HQ=8, HKV=2, Dk=64, Dv=32, dtype="bf16",
+                         kv="per-branch", compress="linear", pe=True)
+    text = bk.layer_grad_mlir(cfg)
+    assert "func.func @nsa_layer_grad(\n    %q: tensor<2x100x8x64xbf16>,\n" in text
+    assert "    %d_o: tensor<2x100x8x32xbf16>)\n" in text
+    assert ("%g:12 = nsa.attention_grad %q keys(%k_cmp, %k_slc, %k_win) values(%v_cmp, "
+            "%v_slc, %v_win) gates %gates\n      compress linear weights(%w_k, %w_v) "
+            "pe(%pe_k, %pe_v) grad %d_o\n") in text
+    assert "return %g#0, %g#1, %g#2, %g#3, %g#4, %g#5, %g#6, %g#7, %g#8, %g#9, %g#10, %g#11 :" \
+        in text
+    assert bk.grad_output_names(dict(cfg, kv="shared", compress="mean", pe=False)) == [
+        "d_q", "d_k", "d_v", "d_gates"]
+
+
+def test_grad_plan_outputs_are_checked(tmp_path):
+    cfg = bk.make_config(B=1, T=20, HQ=4, HKV=2, Dk=16, Dv=16, compress="mean", kv="shared")
+    plan = dict(inputs=[dict(name="arg0", dtype="bf16", shape=[1, 20, 4, 16])],
+                buffers=[dict(name="a", dtype="bf16", shape=[20, 4, 16]),
+                         dict(name="b", dtype="f32", shape=[1, 20, 2, 16]),
+                         dict(name="c", dtype="bf16", shape=[1, 20, 2, 15])],
+                outputs=["a", "b", "c", "arg0"])
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    assert bk.check_grad_plan_outputs(cfg, str(path)) == [
+        "d_k (b) is f32 [1, 20, 2, 16], expected bf16 [1, 20, 2, 16]",
+        "d_v (c) is bf16 [1, 20, 2, 15], expected bf16 [1, 20, 2, 16]",
+        "d_gates is 'arg0', not a plan buffer"]
+    path.write_text(json.dumps(dict(plan, outputs=["a", "a"])))
+    assert bk.check_grad_plan_outputs(cfg, str(path)) == [
+        "2 outputs, expected 4 (q, k, v, gates)", "outputs alias one buffer: ['a', 'a']",
+        "d_k (a) is bf16 [20, 4, 16], expected bf16 [1, 20, 2, 16]"]
 
 
 @pytest.mark.parametrize("fields,message", [
@@ -287,8 +423,10 @@ def test_cli_mlir_only(tmp_path):
     proc = _cli("--out", str(tmp_path), "--name", "v", "--T", "31", "--HQ", "8", "--HKV", "2",
                 "--Dk", "64", "--compress", "mean", "--kv", "shared", "--mlir-only")
     assert proc.returncode == 0, proc.stderr
-    assert sorted(os.listdir(tmp_path / "v")) == ["config.json", "layer.mlir"]
+    assert sorted(os.listdir(tmp_path / "v")) == ["config.json", "layer.mlir",
+                                                  "layer_grad.mlir"]
     built = json.load(open(tmp_path / "v" / "config.json"))
+    assert built["backward"] is None
     assert built["pe"] is False and built["Dv"] == 64 and built["args"] == ["q", "k", "v",
                                                                            "gates"]
     assert _gpu.find_kernel_dir(bk.make_config(**{k: built[k] for k in bk.MATCH_FIELDS}),
@@ -318,10 +456,13 @@ def test_cli_builds_kernels_the_backend_finds_and_the_runtime_accepts(make_input
     (name,) = os.listdir(out)
     directory = str(out / name)
     assert proc.stdout.strip().splitlines()[-1] == directory
-    assert sorted(os.listdir(directory)) == ["config.json", "kernels.ptx", "layer.mlir",
-                                             "manifest.json", "plan.json"]
+    assert sorted(os.listdir(directory)) == ["config.json", "kernels.ptx", "kernels_grad.ptx",
+                                             "layer.mlir", "layer_grad.mlir", "manifest.json",
+                                             "manifest_grad.json", "plan.json",
+                                             "plan_grad.json"]
     if runtime:
-        assert "launches pass the runtime's checks" in proc.stdout
+        assert "plan.json: 7 launches pass the runtime's checks" in proc.stdout
+        assert "plan_grad.json: " in proc.stdout
 
     wanted = _gpu.wanted_config(a["q"], a["v"], cfg, "linear", True, "per-branch")
     assert _gpu.find_kernel_dir(wanted) == (directory, [])
@@ -332,6 +473,17 @@ def test_cli_builds_kernels_the_backend_finds_and_the_runtime_accepts(make_input
         (f"arg{n}", shapes[meaning], "bf16") for n, meaning in enumerate(built["args"])]
     assert [b["shape"] for b in plan["buffers"] if b["name"] == plan["outputs"][0]] == [
         [2, 100, 8, 32]]
+    # The backward: layer inputs then d_o, one gradient per input with its size.
+    assert built["backward"] == dict(plan="plan_grad.json", args=built["args"] + ["d_o"],
+                                     outputs=["d_" + m for m in built["args"]])
+    grad_plan = json.load(open(os.path.join(directory, "plan_grad.json")))
+    assert grad_plan["manifest"] == "manifest_grad.json"
+    assert json.load(open(os.path.join(directory, "manifest_grad.json")))["kernels"][0][
+        "module"] == "kernels_grad.ptx"
+    grad_shapes = bk.grad_shapes(built)
+    assert [(i["shape"], i["dtype"]) for i in grad_plan["inputs"]] == [
+        (grad_shapes[meaning], "bf16") for meaning in built["backward"]["args"]]
+    assert bk.check_grad_plan_outputs(built, os.path.join(directory, "plan_grad.json")) == []
 
     if runtime is None:
         return
@@ -341,6 +493,9 @@ def test_cli_builds_kernels_the_backend_finds_and_the_runtime_accepts(make_input
     loaded_cfg, loaded, launcher = _gpu._load_plan(directory, runtime)
     assert _gpu._load_plan(directory, runtime)[1] is loaded
     assert len(loaded.validate(config=loaded_cfg)) == len(plan["launches"])
+    grad_loaded = _gpu._load_plan(directory, runtime, backward=True)[1]
+    assert grad_loaded is not loaded and grad_loaded.function == "nsa_layer_grad"
+    assert len(grad_loaded.validate(config=loaded_cfg)) == len(grad_plan["launches"])
     # The launcher's prepared arguments pass the runtime's checks too (fake,
     # aligned addresses; nsa_plan_launch stops before the driver).
     lib = loaded.manifest.runtime.lib

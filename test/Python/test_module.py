@@ -137,18 +137,22 @@ def test_constructor_errors(kwargs, error, match):
         nsa.NSAAttention(**args)
 
 
-def test_gpu_backend_module_raises_clearly(monkeypatch):
-    """Training on the GPU backend is refused; inference says what is missing."""
+def test_gpu_backend_module_raises_clearly(monkeypatch, tmp_path):
+    """Without CUDA, runtime or kernels the GPU backend says what is missing;
+    training asks for kernels with a backward plan."""
     monkeypatch.delenv(nsa._gpu.RUNTIME_ENV, raising=False)
+    monkeypatch.setenv(nsa._gpu.KERNEL_PATH_ENV, str(tmp_path))
     m = layer(backend="gpu").to(torch.bfloat16)
     x = torch.randn(1, 20, 32, dtype=torch.bfloat16)
     with pytest.raises(nsa.GPUBackendUnavailable,
-                       match=r"^backward on the GPU backend is not available yet; use "
-                             r"backend='reference' for training$"):
+                       match=r"GPU backend is not available: \(1\) the tensors are on cpu.*"
+                             r"no prebuilt GPU kernels with a backward plan \(gradients are "
+                             r"needed.*python3 -m nsa.build_kernels --out " + str(tmp_path)):
         m(x)
     with torch.no_grad():
-        with pytest.raises(nsa.GPUBackendUnavailable, match=r"GPU backend is not available: "
-                                                            r"\(1\) the tensors are on cpu"):
+        with pytest.raises(nsa.GPUBackendUnavailable,
+                           match=r"GPU backend is not available: \(1\) the tensors are on "
+                                 r"cpu.*no prebuilt GPU kernels for this configuration"):
             m(x)
 
 
@@ -156,3 +160,18 @@ def test_bf16_layer_runs_on_the_reference():
     m = layer().to(torch.bfloat16)
     y = m(torch.randn(1, 33, 32, dtype=torch.bfloat16))
     assert y.dtype == torch.bfloat16 and torch.isfinite(y.float()).all()
+
+
+def test_layer_under_autocast_keeps_float32_parameters():
+    """Under bf16 autocast the projections give bf16 while the compressor's
+    parameters stay float32: the layer casts them (the GPU backend takes one
+    dtype), and their gradients arrive in float32."""
+    m = layer()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = m(torch.randn(2, 40, 32))
+    assert y.dtype == torch.bfloat16
+    y.float().square().sum().backward()
+    for name, p in m.named_parameters():
+        assert p.dtype == torch.float32 and p.grad is not None, name
+        assert p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all(), name
+    assert m.k_compress.weight.grad.abs().sum() > 0
