@@ -355,17 +355,17 @@ struct TileSelectedAttentionGrad : TilePattern<SelectedAttentionGradOp> {
 /// d_input[u] sums, over the compressed tokens i whose block covers u, the
 /// gradient of row r = u - i*d of that block: d_kc[i] . W_r^T (linear) or
 /// d_kc[i] / l (mean). Writing u = m*d + s (phase s < d), the covering
-/// blocks are i = m - a for a < l/d, at r = a*d + s. A program owns the
-/// source tokens of `bm` whole strides, m in [m0, m0 + bm) (so every token
-/// is written by one program, and the tiles are contiguous rows of
-/// d_input), and loops over a:
-///   linear  d_kc rows [m0 - a, m0 - a + bm) times the rows of W that
-///           positions a*d .. a*d + d - 1 use, transposed: a [bm, d*D]
-///           product whose row m holds the d tokens m*d + s side by side,
-///           so its row-major reshape to [bm*d, D] is the tile of source
-///           tokens (every product term is used: no phase is masked);
-///   mean    d_kc row m - a repeated for the d tokens of stride m (a gather
-///           with row indices m0 - a + j floordiv d).
+/// blocks are i = m - a for a < l/d, at r = a*d + s. Every token is written
+/// by one program, which loops over a:
+///   linear  a program owns one phase s of `bm` strides m in [m0, m0 + bm):
+///           d_kc rows [m0 - a, m0 - a + bm) times W_{a*d+s}^T, a [bm, D]
+///           product, stored with row stride d (tokens m*d + s). Keeping
+///           the phases apart keeps the tile at [bm, D] whatever d is (all
+///           d phases side by side would be [bm, d*D]: 2048 columns, over
+///           500 KiB of shared memory, at the paper's d = 16 and D = 128);
+///   mean    a program owns `bm` whole strides: d_kc row m - a repeated for
+///           the d tokens of stride m (a gather with row indices
+///           m0 - a + j floordiv d).
 /// Rows below 0 or from Nc on read zeros, which is exactly "no block".
 ///
 /// d_weight rows r*D .. r*D + D are sum over (batch, i) of
@@ -390,51 +390,45 @@ struct TileCompressGrad : TilePattern<CompressGradOp> {
     Value batch = outer.dim(input, 0), numTokens = outer.dim(input, 1);
     Value heads = outer.dim(input, 2), numCompressed = outer.dim(dKc, 1);
 
-    // d_input: compress-tokens source tokens per program, rounded up to
-    // whole strides.
-    int64_t bm = std::max<int64_t>(1, bc / d), rows = bm * d;
+    // d_input. Linear: compress-tokens strides of one phase per program;
+    // mean: compress-tokens source tokens, rounded up to whole strides.
+    int64_t phases = linear ? d : 1;
+    int64_t bm = linear ? bc : std::max<int64_t>(1, bc / d);
+    int64_t rows = linear ? bm : bm * d;
     Value strides = outer.ceilDiv(numTokens, d);
-    Value grid[3] = {batch, heads, outer.ceilDiv(strides, bm)};
+    Value grid[3] = {batch, heads,
+                     outer.mul(outer.ceilDiv(strides, bm), outer.index(phases))};
     auto dInput = buildProgram(
         rewriter, op, grid,
         emptyLike(rewriter, loc, inType, {{0, batch}, {1, numTokens}}),
         [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
           Value b = ids[0], h = ids[1], zero = e.index(0);
-          Value m0 = e.mul(ids[2], e.index(bm));
+          Value s = e.rem(ids[2], e.index(phases));
+          Value m0 = e.mul(e.divFloor(ids[2], e.index(phases)), e.index(bm));
           auto gatherRows = [&](Value first, int64_t n, int64_t divisor) {
             return tile::GatherOp::create(
                 e.b, e.loc,
                 RankedTensorType::get({n, dd}, tensorTy(dKc).getElementType()),
                 dKc, ValueRange{b, h}, e.range(first, n, divisor), 1);
           };
-          Value acc0 = linear ? e.constTensor({bm, d * dd}, 0.0f)
-                              : e.constTensor({rows, dd}, 0.0f);
           Value acc = e.loop(
-              zero, e.index(l / d), e.index(1), acc0,
+              zero, e.index(l / d), e.index(1), e.constTensor({rows, dd}, 0.0f),
               [&](Value a, ValueRange acc) -> SmallVector<Value> {
                 Value first = e.sub(m0, a);
                 if (!linear)
                   return {e.addF(acc[0], e.extF32(gatherRows(first, rows, d)))};
-                Value w = e.load(weight, {h, e.mul(a, e.index(d * dd)), zero},
-                                 {1}, {d * dd, dd});
+                Value r = e.add(e.mul(a, e.index(d)), s);
+                Value w = e.load(weight, {h, e.mul(r, e.index(dd)), zero}, {1},
+                                 {dd, dd});
                 return {e.addF(acc[0], e.dot(gatherRows(first, bm, 1), w,
                                              /*rhsTransposed=*/true))};
               })[0];
-          if (linear) {
-            // [bm, d*D] -> [bm, d, D] -> [bm*d, D], row-major.
-            acc = tensor::ExpandShapeOp::create(
-                e.b, e.loc,
-                RankedTensorType::get({bm, d, dd}, e.b.getF32Type()), acc,
-                SmallVector<ReassociationIndices>{{0}, {1, 2}});
-            acc = tensor::CollapseShapeOp::create(
-                e.b, e.loc, acc,
-                SmallVector<ReassociationIndices>{{0, 1}, {2}});
-          } else {
+          if (!linear)
             acc = e.scaled(acc, 1.0f / l);
-          }
-          tile::StoreOp::create(e.b, e.loc, e.truncTo(acc, elt), outArgs[0],
-                                ValueRange{b, e.mul(m0, e.index(d)), h, zero},
-                                ArrayRef<int64_t>{1});
+          tile::StoreOp::create(
+              e.b, e.loc, e.truncTo(acc, elt), outArgs[0],
+              ValueRange{b, e.add(e.mul(m0, e.index(d)), s), h, zero},
+              ArrayRef<int64_t>{1}, phases);
         });
     SmallVector<Value> results = {dInput.getResult(0)};
     if (!linear) {

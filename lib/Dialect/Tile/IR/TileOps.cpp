@@ -198,6 +198,12 @@ LogicalResult StoreOp::verify() {
                             getIndices().size(), getRowDims(),
                             tensorType(getValue()))))
     return failure();
+  // The attribute's getter is unsigned: read it signed so -1 is seen as -1.
+  int64_t stride = getRowStrideAttr().getInt();
+  if (stride < 1)
+    return emitOpError() << "row_stride must be at least 1, got " << stride;
+  if (stride != 1 && getRowDims().size() != 1)
+    return emitOpError("row_stride needs exactly one row dimension");
   auto program = cast<ProgramOp>((*this)->getParentOp());
   auto arg = dyn_cast<BlockArgument>(getDest());
   if (!arg || arg.getOwner() != &program.getBodyBlock() ||

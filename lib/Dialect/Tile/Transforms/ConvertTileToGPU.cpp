@@ -641,6 +641,9 @@ LogicalResult KernelEmitter::emitRowAccess(Operation *op) {
                                       cidx(srcType.getDimSize(d)));
       }
       int64_t first = rowDims.front();
+      if (store && store.getRowStride() != 1)
+        rest = arith::MulIOp::create(b, loc, rest,
+                                     cidx(store.getRowStride()));
       coords[first] = arith::AddIOp::create(b, loc, indices[first], rest);
       inBounds = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
                                        coords[first],

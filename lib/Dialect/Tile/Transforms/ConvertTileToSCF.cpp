@@ -63,7 +63,7 @@ Value isInBounds(OpBuilder &b, Location loc, Value tensor, int64_t dim,
 /// fixed at its index. Only the first row dimension can run out of bounds.
 Element locateRowElement(OpBuilder &b, Location loc, Value tensor,
                          ValueRange indices, ArrayRef<int64_t> rowDims,
-                         ValueRange tileCoords) {
+                         ValueRange tileCoords, int64_t rowStride = 1) {
   RankedTensorType type = tensorType(tensor);
   Element e{llvm::to_vector(indices), Value()};
   Value row = tileCoords.front();
@@ -75,6 +75,9 @@ Element locateRowElement(OpBuilder &b, Location loc, Value tensor,
     row = arith::DivUIOp::create(b, loc, row, size);
   }
   int64_t first = rowDims.front();
+  if (rowStride != 1)
+    row = arith::MulIOp::create(
+        b, loc, row, arith::ConstantIndexOp::create(b, loc, rowStride));
   e.coords[first] = arith::AddIOp::create(b, loc, indices[first], row);
   if (tileCoords.size() == 2)
     e.coords.back() = tileCoords[1];
@@ -118,8 +121,9 @@ Value lowerStore(OpBuilder &b, StoreOp store, Value dest) {
       b, loc, lbs, ubs, steps, dest,
       [&](OpBuilder &b, Location loc, ValueRange ivs,
           ValueRange iter) -> scf::ValueVector {
-        Element e = locateRowElement(b, loc, iter[0], store.getIndices(),
-                                     store.getRowDims(), ivs);
+        Element e =
+            locateRowElement(b, loc, iter[0], store.getIndices(),
+                             store.getRowDims(), ivs, store.getRowStride());
         auto ifOp = scf::IfOp::create(
             b, loc, e.inBounds,
             [&](OpBuilder &b, Location loc) {

@@ -150,28 +150,31 @@ func.func @selected(%q: tensor<1x100x2x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, 
 // -----
 
 // Linear compression with PE (l = 32, d = 16, D = 16). d_input: a program
-// per 32 source tokens (compress-tokens, whole strides: 2 of 16), looping
+// per phase s of 32 strides (compress-tokens; 1 tile x 16 phases), looping
 // over the l/d = 2 compressed tokens covering each: the d_kc rows
-// m0 - a, m0 - a + 1 times rows [a*d*D, (a+1)*d*D) of W transposed, a
-// [2, 256] product whose row-major reshape is the [32, 16] tile of source
-// tokens. d_weight and d_pe: a program per (head, position r), over batch
-// and every compressed token: x^T . d_kc with x = k[i*d + r] + PE[r], and the
-// sum of d_kc (as a product by ones) times W_r^T for d_pe[r].
+// m0 - a .. m0 - a + 31 times W_{a*d+s}^T, a [32, 16] product stored with
+// row stride d = 16 from token m0*d + s. d_weight and d_pe: a program per
+// (head, position r), over batch and every compressed token: x^T . d_kc with
+// x = k[i*d + r] + PE[r], and the sum of d_kc (as a product by ones) times
+// W_r^T for d_pe[r].
 // CHECK-LABEL: func.func @compress_linear
-// CHECK: %[[DIN:.*]] = tile.program grid(%c1, %c2, %c4) outs(%{{.*}} : tensor<1x100x2x16xbf16>)
-// CHECK:   %[[M0:.*]] = arith.muli %{{.*}}, %c2
-// CHECK:   %[[ACC:.*]] = scf.for %[[A:.*]] = %c0 to %c2 step %c1 iter_args(%[[IT:.*]] = %{{.*}}) -> (tensor<2x256xf32>)
+// CHECK: %[[DIN:.*]] = tile.program grid(%c1, %c2, %c16) outs(%{{.*}} : tensor<1x100x2x16xbf16>)
+// CHECK:   %[[S:.*]] = arith.remsi %{{.*}}, %c16
+// CHECK:   %[[TILE:.*]] = arith.floordivsi %{{.*}}, %c16
+// CHECK:   %[[M0:.*]] = arith.muli %[[TILE]], %c32
+// CHECK:   %[[ACC:.*]] = scf.for %[[A:.*]] = %c0 to %c2 step %c1 iter_args(%[[IT:.*]] = %{{.*}}) -> (tensor<32x16xf32>)
 // CHECK:     %[[FIRST:.*]] = arith.subi %[[M0]], %[[A]]
-// CHECK:     %[[WROW:.*]] = arith.muli %[[A]], %c256
-// CHECK:     %[[W:.*]] = tile.load %arg1[%{{.*}}, %[[WROW]], %c0] {row_dims = array<i64: 1>} : tensor<2x512x16xbf16> -> tensor<256x16xbf16>
-// CHECK:     %[[R:.*]] = tile.range %[[FIRST]] : tensor<2xi32>
-// CHECK:     %[[G:.*]] = tile.gather %arg3[%{{.*}}, %{{.*}}] rows %[[R]] {row_dim = 1 : i64} : tensor<1x5x2x16xbf16>, tensor<2xi32> -> tensor<2x16xbf16>
-// CHECK:     tile.dot %[[G]], %[[W]] {rhs_transposed} : tensor<2x16xbf16>, tensor<256x16xbf16> -> tensor<2x256xf32>
-// CHECK:   %[[E:.*]] = tensor.expand_shape %[[ACC]] {{\[}}[0], [1, 2]] output_shape [2, 16, 16] : tensor<2x256xf32> into tensor<2x16x16xf32>
-// CHECK:   %[[C:.*]] = tensor.collapse_shape %[[E]] {{\[}}[0, 1], [2]] : tensor<2x16x16xf32> into tensor<32x16xf32>
-// CHECK-DAG:   %[[CT:.*]] = arith.truncf %[[C]]
-// CHECK-DAG:   %[[U0:.*]] = arith.muli %[[M0]], %c16
-// CHECK:   tile.store %[[CT]] into %{{.*}}[%{{.*}}, %[[U0]], %{{.*}}, %c0] {row_dims = array<i64: 1>} : tensor<32x16xbf16> into tensor<1x100x2x16xbf16>
+// CHECK:     %[[AD:.*]] = arith.muli %[[A]], %c16
+// CHECK:     %[[POSW:.*]] = arith.addi %[[AD]], %[[S]]
+// CHECK:     %[[WROW:.*]] = arith.muli %[[POSW]], %c16
+// CHECK:     %[[W:.*]] = tile.load %arg1[%{{.*}}, %[[WROW]], %c0] {row_dims = array<i64: 1>} : tensor<2x512x16xbf16> -> tensor<16x16xbf16>
+// CHECK:     %[[R:.*]] = tile.range %[[FIRST]] : tensor<32xi32>
+// CHECK:     %[[G:.*]] = tile.gather %arg3[%{{.*}}, %{{.*}}] rows %[[R]] {row_dim = 1 : i64} : tensor<1x5x2x16xbf16>, tensor<32xi32> -> tensor<32x16xbf16>
+// CHECK:     tile.dot %[[G]], %[[W]] {rhs_transposed} : tensor<32x16xbf16>, tensor<16x16xbf16> -> tensor<32x16xf32>
+// CHECK:   %[[U:.*]] = arith.muli %[[M0]], %c16
+// CHECK:   %[[U0:.*]] = arith.addi %[[U]], %[[S]]
+// CHECK:   %[[CT:.*]] = arith.truncf %[[ACC]]
+// CHECK:   tile.store %[[CT]] into %{{.*}}[%{{.*}}, %[[U0]], %{{.*}}, %c0] {row_dims = array<i64: 1>, row_stride = 16 : i64} : tensor<32x16xbf16> into tensor<1x100x2x16xbf16>
 // CHECK: %[[DP:.*]]:2 = tile.program grid(%c2, %c32) outs(%{{.*}}, %{{.*}} : tensor<2x512x16xbf16>, tensor<2x32x16xbf16>)
 // CHECK: ^bb0(%[[H:.*]]: index, %[[POS:.*]]: index,
 // CHECK:   %[[PE:.*]] = tile.load %arg2[%[[H]], %[[POS]], %c0] {row_dims = array<i64: 2>} : tensor<2x32x16xbf16> -> tensor<16xbf16>

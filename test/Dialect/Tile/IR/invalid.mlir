@@ -344,6 +344,30 @@ func.func @store_index_count(%t: tensor<64x16xbf16>, %o: tensor<1x100x2x4x16xbf1
 
 // -----
 
+// row_stride is at least 1.
+func.func @store_row_stride_zero(%t: tensor<16x16xbf16>, %o: tensor<1x100x2x16xbf16>, %n: index) -> tensor<1x100x2x16xbf16> {
+  %r = tile.program grid(%n) outs(%o : tensor<1x100x2x16xbf16>) {
+  ^bb0(%i: index, %out: tensor<1x100x2x16xbf16>):
+    // expected-error @+1 {{'tile.store' op row_stride must be at least 1, got 0}}
+    tile.store %t into %out[%i, %i, %i, %i] {row_dims = array<i64: 1>, row_stride = 0 : i64} : tensor<16x16xbf16> into tensor<1x100x2x16xbf16>
+  }
+  return %r : tensor<1x100x2x16xbf16>
+}
+
+// -----
+
+// A row stride spaces the rows of one row dimension only.
+func.func @store_row_stride_two_dims(%t: tensor<64x16xbf16>, %o: tensor<1x100x2x4x16xbf16>, %n: index) -> tensor<1x100x2x4x16xbf16> {
+  %r = tile.program grid(%n) outs(%o : tensor<1x100x2x4x16xbf16>) {
+  ^bb0(%i: index, %out: tensor<1x100x2x4x16xbf16>):
+    // expected-error @+1 {{'tile.store' op row_stride needs exactly one row dimension}}
+    tile.store %t into %out[%i, %i, %i, %i, %i] {row_dims = array<i64: 1, 3>, row_stride = 2 : i64} : tensor<64x16xbf16> into tensor<1x100x2x4x16xbf16>
+  }
+  return %r : tensor<1x100x2x4x16xbf16>
+}
+
+// -----
+
 // The stored tile is statically shaped.
 func.func @store_dynamic_tile(%t: tensor<?xf32>, %o: tensor<100xf32>, %n: index) -> tensor<100xf32> {
   %r = tile.program grid(%n) outs(%o : tensor<100xf32>) {

@@ -156,6 +156,27 @@ func.func @reshape(%x: tensor<4x32xf32>) -> tensor<16x8xf32> {
 
 // -----
 
+// A store with a row stride (the compression backward's phases) puts tile
+// row r at index + r * stride and bounds-checks that row.
+// CHECK-LABEL: gpu.func @strided_store_k0
+// CHECK:         %[[R:.*]] = arith.muli %{{.*}}, %c6 : index
+// CHECK:         %[[ROW:.*]] = arith.addi %{{.*}}, %[[R]] : index
+// CHECK:         arith.cmpi ult, %[[ROW]], %c100 : index
+// CHECK:         llvm.store %{{.*}} : f32, !llvm.ptr<1>
+func.func @strided_store(%x: tensor<16x8xf32>) -> tensor<100x8xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %o0 = tensor.empty() : tensor<100x8xf32>
+  %r = tile.program grid(%c1) outs(%o0 : tensor<100x8xf32>) {
+  ^bb0(%i: index, %o: tensor<100x8xf32>):
+    %t = tile.load %x[%c0, %c0] {row_dims = array<i64: 0>} : tensor<16x8xf32> -> tensor<16x8xf32>
+    tile.store %t into %o[%i, %c0] {row_dims = array<i64: 0>, row_stride = 6 : i64} : tensor<16x8xf32> into tensor<100x8xf32>
+  }
+  return %r : tensor<100x8xf32>
+}
+
+// -----
+
 // An elementwise op on whole tensors in the host function (nsa-decompose sums
 // gradient contributions) becomes a program of its own over [N, C] views, so
 // the host keeps only launches and views.

@@ -176,9 +176,15 @@ def Tile_StoreOp : Tile_Op<"store", [HasParent<"ProgramOp">]> {
     rows past the end of the first row dimension are not written. `dest` must
     be one of the enclosing program's `outs` block arguments, and the store
     must sit directly in the program body.
+
+    `row_stride` (one row dimension only) spaces the rows: tile row `r` goes
+    to index `indices[row_dims[0]] + r * row_stride`. It lets a program own
+    one phase of a strided set of rows (the compression backward writes the
+    source tokens `m*d + s` of one phase `s`) without a scatter.
   }];
   let arguments = (ins Tile_Tensor:$value, Tile_Tensor:$dest,
-                       Variadic<Index>:$indices, DenseI64ArrayAttr:$row_dims);
+                       Variadic<Index>:$indices, DenseI64ArrayAttr:$row_dims,
+                       DefaultValuedAttr<I64Attr, "1">:$row_stride);
   let assemblyFormat = [{
     $value `into` $dest `[` $indices `]` attr-dict `:` type($value) `into`
     type($dest)
