@@ -67,6 +67,8 @@ def sdpa_call(backend):
 
 #: GPU time kept busy before each timed call (--lead-ms); see time_pieces.
 LEAD_MS = 5.0
+#: The phases NSA runs from its plans (fwd_bwd is the package's: bench/suite.py).
+NSA_PHASES = ("fwd", "bwd")
 _cycles_per_ms = None
 
 
@@ -221,14 +223,14 @@ def _fmt(ms):
     return "-" if ms is None else (f"{ms:.2f}" if ms < 10 else f"{ms:.1f}")
 
 
-def markdown_tables(records, Ts):
-    """The forward table (NSA against the dense baselines) and the NSA
+def markdown_tables(records, Ts, phase="fwd"):
+    """The phase's table (NSA against the dense baselines) and the NSA
     breakdown, one table per T, as markdown lines."""
     def find(impl, T):
         return next((r for r in records if r["impl"] == impl and r["T"] == T
-                     and r["phase"] == "fwd"), None)
-    lines = ["| T | NSA fwd ms | cuDNN fwd ms | flash fwd ms | NSA speedup vs cuDNN "
-             "| vs flash | NSA TFLOP/s |", "|---|---|---|---|---|---|---|"]
+                     and r["phase"] == phase), None)
+    lines = [f"| T | NSA {phase} ms | cuDNN {phase} ms | flash {phase} ms | NSA speedup vs "
+             "cuDNN | vs flash | NSA TFLOP/s |", "|---|---|---|---|---|---|---|"]
     for T in Ts:
         nsa, cudnn, flash = (find(impl, T) for impl in ("nsa", "sdpa_cudnn", "sdpa_flash"))
         ms = {k: (r or {}).get("ms") for k, r in (("nsa", nsa), ("cudnn", cudnn),
@@ -239,12 +241,12 @@ def markdown_tables(records, Ts):
         err = f" ({nsa['error']})" if nsa and "error" in nsa else ""
         lines.append(f"| {T} | {_fmt(ms['nsa'])}{err} | {_fmt(ms['cudnn'])} | "
                      f"{_fmt(ms['flash'])} | {ratio('cudnn')} | {ratio('flash')} | "
-                     f"{(nsa or {}).get('tflops', '-')} |")
+                     f"{(nsa or {}).get('tflops') or '-'} |")
     for T in Ts:
         nsa = find("nsa", T)
         if not nsa or "kernels" not in nsa:
             continue
-        lines += ["", f"NSA forward at T = {T} ({nsa['build']}), per launch:", "",
+        lines += ["", f"NSA {phase} at T = {T} ({nsa['build']}), per launch:", "",
                   "| kernel | ms | share | GFLOP | TFLOP/s | GB/s (least bytes) |",
                   "|---|---|---|---|---|---|"]
         for k in nsa["kernels"]:
@@ -252,10 +254,10 @@ def markdown_tables(records, Ts):
             lines.append(f"| {k['label']} | {k['ms']:.3f} | "
                          f"{100 * k['ms'] / nsa['kernels_sum_ms']:.1f}% | {gflop} | "
                          f"{k.get('tflops', '-')} | {k['gbps']} |")
-        lines.append(f"| sum of launches | {nsa['kernels_sum_ms']:.3f} | | "
-                     f"{nsa['flops'] / 1e9:.1f} | | |")
-        lines.append(f"| whole forward | {nsa['ms']:.3f} | | {nsa['flops'] / 1e9:.1f} | "
-                     f"{nsa['tflops']} | |")
+        gflop = "-" if nsa["flops"] is None else f"{nsa['flops'] / 1e9:.1f}"
+        lines.append(f"| sum of launches | {nsa['kernels_sum_ms']:.3f} | | {gflop} | | |")
+        lines.append(f"| whole {phase} | {nsa['ms']:.3f} | | {gflop} | "
+                     f"{nsa['tflops'] or '-'} | |")
     return lines
 
 
@@ -274,8 +276,8 @@ def build_parser():
                         default=[8192, 16384, 32768, 65536])
     parser.add_argument("--phases", nargs="+", default=None,
                         choices=["fwd", "bwd", "fwd_bwd"],
-                        help="default: fwd with --nsa-kernels (NSA has no backward "
-                             "kernels yet), else all three")
+                        help="default: fwd with --nsa-kernels, else all three; NSA runs "
+                             "its plans for fwd and bwd (fwd_bwd: bench/suite.py)")
     parser.add_argument("--impls", nargs="*", default=list(SDPA_BACKENDS),
                         choices=list(SDPA_BACKENDS),
                         help="dense baselines (none: '--impls' alone, e.g. NSA only)")
@@ -332,14 +334,16 @@ def main():
         for phase in args.phases:
             for impl in args.impls:
                 add(measure(impl, sdpa_call(SDPA_BACKENDS[impl]), cfg, T, phase, args))
-    if args.nsa_kernels and "fwd" in args.phases:
+    # NSA's plans: the forward, and the backward (nsa.attention_grad, which
+    # recomputes the forward); fwd_bwd is the package's (bench/suite.py).
+    for phase in [p for p in args.phases if p in NSA_PHASES] if args.nsa_kernels else []:
         for T in args.T:
             if T not in builds:
-                add(dict(impl="nsa", config=args.config, phase="fwd", B=cfg["B"], T=T,
+                add(dict(impl="nsa", config=args.config, phase=phase, B=cfg["B"], T=T,
                          error=f"no {args.config} build for T={T} under {args.nsa_kernels}"))
                 continue
             add(nsa_bench.measure_nsa(builds[T], runtime, args.config, args, time_pieces,
-                                      peak_mb))
+                                      peak_mb, phase=phase))
 
     date = datetime.date.today().isoformat()
     result = dict(device=device, date=date, commit=git_commit(args.nsa_kernels),
@@ -360,8 +364,8 @@ def main():
     with open(out, "w") as f:
         json.dump(result, f, indent=1)
         f.write("\n")
-    if "fwd" in args.phases:
-        print("\n" + "\n".join(markdown_tables(records, args.T)) + "\n")
+    for phase in [p for p in args.phases if p in NSA_PHASES]:
+        print("\n" + "\n".join(markdown_tables(records, args.T, phase)) + "\n")
     print("wrote", out)
 
 

@@ -82,11 +82,23 @@ def find_builds(kernels_dir, config, Ts):
     return builds
 
 
-def load_build(directory):
-    """(config.json, plan.json) of a build directory."""
+def plan_file(cfg, phase):
+    """The plan a phase runs: plan.json (fwd), or the backward's that
+    config.json names (bwd: nsa.attention_grad, which recomputes the forward);
+    None when the build has no backward."""
+    if phase == "fwd":
+        return "plan.json"
+    return (cfg.get("backward") or {}).get("plan")
+
+
+def load_build(directory, phase="fwd"):
+    """(config.json, the phase's plan) of a build directory."""
     with open(os.path.join(directory, "config.json")) as f:
         cfg = json.load(f)
-    with open(os.path.join(directory, "plan.json")) as f:
+    name = plan_file(cfg, phase)
+    if name is None:
+        raise ValueError(f"{directory} has no backward plan (build it without --forward-only)")
+    with open(os.path.join(directory, name)) as f:
         plan = json.load(f)
     return cfg, plan
 
@@ -155,9 +167,10 @@ def flop_model(cfg):
     }
 
 
-def describe(directory):
-    """A build's launches with their label, kernel, FLOPs and least bytes."""
-    cfg, plan = load_build(directory)
+def describe(directory, phase="fwd"):
+    """A build's launches with their label, kernel, FLOPs (forward labels
+    only: the backward's recomputed forward) and least bytes."""
+    cfg, plan = load_build(directory, phase)
     flops = flop_model(cfg)
     return cfg, plan, [dict(label=label, kernel=launch["kernel"], flops=flops.get(label),
                             bytes=nbytes)
@@ -193,8 +206,10 @@ def kernels_commit(kernels_dir):
     return None
 
 
-def measure_nsa(directory, runtime, config_name, args, time_pieces, peak_mb, device="cuda"):
-    """The ``nsa`` fwd record of one build.
+def measure_nsa(directory, runtime, config_name, args, time_pieces, peak_mb, device="cuda",
+                phase="fwd"):
+    """The ``nsa`` record of one build's forward (``phase`` fwd) or backward
+    plan (bwd; its inputs are the forward's and a random d_o).
 
     ``time_pieces`` is bench.py's timer, run twice: the whole forward (events
     at its ends only) and the breakdown (events around each launch).
@@ -202,13 +217,19 @@ def measure_nsa(directory, runtime, config_name, args, time_pieces, peak_mb, dev
     ``args``: seed, warmup, repeats. (``device`` is for tests.)
     """
     fc, fr, rt = _gpu_modules()
-    cfg, plan_json, launches = describe(directory)
-    record = dict(impl="nsa", config=config_name, phase="fwd", B=cfg["B"], T=cfg["T"],
+    cfg, _ = load_build(directory, "fwd")
+    record = dict(impl="nsa", config=config_name, phase=phase, B=cfg["B"], T=cfg["T"],
                   build=os.path.basename(directory.rstrip("/")))
+    if plan_file(cfg, phase) is None:
+        record["error"] = "the build has no backward plan (built with --forward-only)"
+        return record
+    cfg, plan_json, launches = describe(directory, phase)
     plan = None
     try:
-        plan = rt.Plan(runtime, os.path.join(directory, "plan.json"), device=device)
+        plan = rt.Plan(runtime, os.path.join(directory, plan_file(cfg, phase)), device=device)
         inputs = fc.make_inputs(cfg, device, args.seed)
+        if phase == "bwd":
+            inputs.append(torch_randn_like_output(cfg, device, args.seed))
         values = {}
 
         def first_run():  # allocation, poison, every launch
@@ -236,9 +257,12 @@ def measure_nsa(directory, runtime, config_name, args, time_pieces, peak_mb, dev
         if plan is not None:
             plan.manifest.close()
 
-    total_flops = sum(info["flops"] or 0.0 for info in launches)
+    # The model counts forward work only: a backward's total would be its
+    # recomputed forward, so it gets none.
+    total_flops = sum(info["flops"] or 0.0 for info in launches) if phase == "fwd" else None
     record["ms"] = whole["ms"]
-    record["tflops"] = round(total_flops / (whole["ms"] * 1e-3) / 1e12, 1)
+    record["tflops"] = (None if total_flops is None
+                        else round(total_flops / (whole["ms"] * 1e-3) / 1e12, 1))
     record["flops"] = total_flops
     kernels = []
     for info in launches:
@@ -251,7 +275,8 @@ def measure_nsa(directory, runtime, config_name, args, time_pieces, peak_mb, dev
     record["kernels"] = kernels
     record["kernels_sum_ms"] = sum(k["ms"] for k in kernels)
     record["host_ms"] = whole["host_ms"]  # Python's time to enqueue the 7 launches
-    record["notes"] = ("compiled NSA forward (nsa._runtime.Plan); ms: whole forward, events at "
+    what = "forward" if phase == "fwd" else "backward (attention_grad: recomputed forward + grads)"
+    record["notes"] = (f"compiled NSA {what} (nsa._runtime.Plan); ms: whole plan, events at "
                        "its ends; kernels[].ms: events around each launch, separate runs; "
                        "flops: bench/nsa_bench.py's model (useful causal pairs; select_blocks "
                        "counts its QK recompute); gbps: least bytes (each tensor once)")
@@ -266,6 +291,14 @@ def measure_nsa(directory, runtime, config_name, args, time_pieces, peak_mb, dev
 # --------------------------------------------------------------------------
 # Without a GPU: the model and the runtime's checks
 # --------------------------------------------------------------------------
+
+def torch_randn_like_output(cfg, device, seed):
+    """A seeded random d_o: [B, T, HQ, Dv] in the build's dtype."""
+    import torch
+    gen = torch.Generator(device=device).manual_seed(seed + 1)
+    return torch.randn(cfg["B"], cfg["T"], cfg["HQ"], cfg["Dv"], generator=gen,
+                       device=device).to(_gpu_modules()[0].DTYPES[cfg["dtype"]])
+
 
 def _load_runtime_binding():
     """python/nsa/_runtime.py by path, as build_kernels.py loads it (no torch)."""

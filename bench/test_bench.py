@@ -255,7 +255,7 @@ def test_bench_tables(bench):
     assert "| compress (k) | 1.000 | 14.3% | - | - | 1000.0 |" in text
     assert "| combine | 1.000 | 14.3% | 1.0 | 1.0 | 1000.0 |" in text
     assert "| sum of launches | 7.000 |" in text
-    assert "| whole forward | 0.900 | | 6.0 | 500.0 | |" in text
+    assert "| whole fwd | 0.900 | | 6.0 | 500.0 | |" in text
     assert "T = 16384" not in text  # no breakdown without kernels
 
 

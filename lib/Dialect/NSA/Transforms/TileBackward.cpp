@@ -305,35 +305,44 @@ struct TileSelectedAttentionGrad : TilePattern<SelectedAttentionGradOp> {
           return kb.loop(
               lo, kb.numTokens, bm, {dk, dv},
               [&](Value t0, Value dk, Value dv) {
-                // Which rows chose block j, before loading anything else of
-                // the tile: most tiles of a long sequence did not.
-                int64_t rows = bm * kb.x.g;
-                auto idxType = RankedTensorType::get(
-                    {rows, n}, tensorTy(idx).getElementType());
-                Value chosen = tile::GatherOp::create(
-                    e.b, e.loc, idxType, idx, ValueRange{kb.b, kb.h},
-                    e.range(t0, rows, kb.x.g), /*row_dim=*/1);
-                Value hits = arith::UIToFPOp::create(
-                    e.b, e.loc,
-                    RankedTensorType::get({rows, n}, e.b.getF32Type()),
-                    e.cmp(arith::CmpIPredicate::eq, chosen,
-                          e.splat(j, {rows, n})));
-                Value members = rowSum(e, hits);
-                Value otherRows =
-                    arith::CmpFOp::create(e.b, e.loc, arith::CmpFPredicate::OEQ,
-                                          members, e.constTensor({rows}, 0.0f));
-                Value anyRow = tensor::ExtractOp::create(
+                // Which rows chose block j: `hits` counts block j in each
+                // idx row of `rows` (tile rows from t0, one idx row per
+                // token repeated `per` times).
+                auto hits = [&](int64_t rows, int64_t per) {
+                  auto idxType = RankedTensorType::get(
+                      {rows, n}, tensorTy(idx).getElementType());
+                  Value chosen = tile::GatherOp::create(
+                      e.b, e.loc, idxType, idx, ValueRange{kb.b, kb.h},
+                      e.range(t0, rows, per), /*row_dim=*/1);
+                  return rowSum(
+                      e, arith::UIToFPOp::create(
+                             e.b, e.loc,
+                             RankedTensorType::get({rows, n},
+                                                   e.b.getF32Type()),
+                             e.cmp(arith::CmpIPredicate::eq, chosen,
+                                   e.splat(j, {rows, n}))));
+                };
+                // Before loading anything else of the tile, whether any of
+                // its tokens chose j (most tiles of a long sequence did
+                // not), from one idx row per token: the G heads of a token
+                // share it, so this reads bm rows, not bm*G.
+                Value anyToken = tensor::ExtractOp::create(
                     e.b, e.loc,
                     tile::ReduceOp::create(
                         e.b, e.loc,
                         RankedTensorType::get({1}, e.b.getF32Type()),
-                        tile::ReduceKind::Max, e.perColumn(members, 1)),
+                        tile::ReduceKind::Max, e.perColumn(hits(bm, 1), 1)),
                     ValueRange{e.index(0)});
-                Value used = arith::CmpFOp::create(
-                    e.b, e.loc, arith::CmpFPredicate::OGT, anyRow, e.f32(0.0f));
+                Value used = arith::CmpFOp::create(e.b, e.loc,
+                                                   arith::CmpFPredicate::OGT,
+                                                   anyToken, e.f32(0.0f));
                 ValueRange r =
                     e.ifElse(used,
                              [&]() -> SmallVector<Value> {
+                               Value otherRows = arith::CmpFOp::create(
+                                   e.b, e.loc, arith::CmpFPredicate::OEQ,
+                                   hits(bm * kb.x.g, kb.x.g),
+                                   e.constTensor({bm * kb.x.g}, 0.0f));
                                GradTile t = kb.queryTile(t0, bm);
                                Value mask =
                                    t.p.selectedMask(kb.j0, kb.n, otherRows);

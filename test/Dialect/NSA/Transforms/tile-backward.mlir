@@ -104,10 +104,11 @@ func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>,
 // Selected (l' = 64, n = 4). d_q: one token per program as in the forward,
 // each slot of its idx row (skipping -1), rows of other tokens masked.
 // d_k, d_v: a program per selection block j (64 keys), over every query tile
-// from the block's start; the rows whose idx row holds j (a membership test
-// over the n slots, gathered by each row's token) are the only ones not
-// masked, and a tile where no row chose j is skipped before q, o and d_o
-// are loaded. No inverted index, no atomics.
+// from the block's start. A tile where no token chose j is skipped before
+// q, o and d_o are loaded, by a membership test over the n slots of one idx
+// row per token (8 rows, not 8 tokens x G = 4); in a used tile the rows
+// whose idx row holds j (gathered by each row's token) are the only ones not
+// masked. No inverted index, no atomics.
 // CHECK-LABEL: func.func @selected
 // CHECK: tile.program grid(%c1, %c2, %c100)
 // CHECK:   %[[IDX:.*]] = tile.load %arg3{{.*}} : tensor<1x100x2x4xi32> -> tensor<1x4xi32>
@@ -124,16 +125,20 @@ func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>,
 // CHECK:   %[[J:.*]] = arith.floordivsi %[[J0]], %c64
 // CHECK:   %[[JI:.*]] = arith.index_cast %[[J]] : index to i32
 // CHECK:   scf.for %[[T0:.*]] = %{{.*}} to %c100 step %c8
-// CHECK:     %[[ROWS:.*]] = tile.range %[[T0]] {divisor = 4 : i64} : tensor<32xi32>
-// CHECK:     %[[CHOSEN:.*]] = tile.gather %arg3[%{{.*}}, %{{.*}}] rows %[[ROWS]] {row_dim = 1 : i64} : tensor<1x100x2x4xi32>, tensor<32xi32> -> tensor<32x4xi32>
-// CHECK:     %[[JS:.*]] = tensor.splat %[[JI]] : tensor<32x4xi32>
-// CHECK:     %[[HIT:.*]] = arith.cmpi eq, %[[CHOSEN]], %[[JS]]
-// CHECK:     %[[HITF:.*]] = arith.uitofp %[[HIT]]
-// CHECK:     %[[MEMBERS:.*]] = tile.reduce sum %[[HITF]] : tensor<32x4xf32> -> tensor<32xf32>
-// CHECK:     %[[NONE:.*]] = arith.cmpf oeq, %[[MEMBERS]]
-// CHECK:     tile.reduce max
+// CHECK:     %[[TOKS:.*]] = tile.range %[[T0]] : tensor<8xi32>
+// CHECK:     %[[TCHOSEN:.*]] = tile.gather %arg3[%{{.*}}, %{{.*}}] rows %[[TOKS]] {row_dim = 1 : i64} : tensor<1x100x2x4xi32>, tensor<8xi32> -> tensor<8x4xi32>
+// CHECK:     arith.cmpi eq, %[[TCHOSEN]]
+// CHECK:     tile.reduce sum %{{.*}} : tensor<8x4xf32> -> tensor<8xf32>
+// CHECK:     tile.reduce max %{{.*}} : tensor<1x8xf32> -> tensor<1xf32>
 // CHECK:     %[[ANY:.*]] = arith.cmpf ogt
 // CHECK:     scf.if %[[ANY]]
+// CHECK:       %[[ROWS:.*]] = tile.range %[[T0]] {divisor = 4 : i64} : tensor<32xi32>
+// CHECK:       %[[CHOSEN:.*]] = tile.gather %arg3[%{{.*}}, %{{.*}}] rows %[[ROWS]] {row_dim = 1 : i64} : tensor<1x100x2x4xi32>, tensor<32xi32> -> tensor<32x4xi32>
+// CHECK:       %[[JS:.*]] = tensor.splat %[[JI]] : tensor<32x4xi32>
+// CHECK:       %[[HIT:.*]] = arith.cmpi eq, %[[CHOSEN]], %[[JS]]
+// CHECK:       %[[HITF:.*]] = arith.uitofp %[[HIT]]
+// CHECK:       %[[MEMBERS:.*]] = tile.reduce sum %[[HITF]] : tensor<32x4xf32> -> tensor<32xf32>
+// CHECK:       %[[NONE:.*]] = arith.cmpf oeq, %[[MEMBERS]]
 // CHECK:       tile.load %arg0
 // CHECK:       tile.broadcast %[[NONE]] {dim = 1 : i64} : tensor<32xi1> -> tensor<32x64xi1>
 // CHECK:       tile.dot {{.*}} {lhs_transposed} : tensor<32x64xf32>, tensor<32x32xf32> -> tensor<64x32xf32>
