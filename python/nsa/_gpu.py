@@ -40,7 +40,7 @@ import torch
 
 from . import _runtime
 from .build_kernels import (BACKWARD_FILES, FORWARD_FILES, KERNEL_PATH_ENV, build_command,
-                            make_config, matches, package_kernel_dir, BuildError)
+                            has_backward, make_config, matches, package_kernel_dir, BuildError)
 from .config import NSAConfig
 
 __all__ = ["GPUBackendUnavailable", "KERNEL_PATH_ENV", "LIBRARY_NAME",
@@ -72,7 +72,6 @@ _OTHERWISE = ("Until then use backend='reference' (pure PyTorch, any device, mem
 
 _DTYPE_NAMES = {torch.bfloat16: "bf16", torch.float16: "f16"}
 _FILES = ("config.json", FORWARD_FILES["plan"], FORWARD_FILES["manifest"])
-_BACKWARD_FILES = (BACKWARD_FILES["plan"], BACKWARD_FILES["manifest"])
 
 
 class GPUBackendUnavailable(NotImplementedError):
@@ -220,13 +219,6 @@ def _read_config(directory: str) -> Optional[Dict]:
     return cfg if isinstance(cfg, dict) else None
 
 
-def _has_backward(directory: str, built: Dict) -> bool:
-    grad = built.get("backward")
-    return (isinstance(grad, dict) and isinstance(grad.get("args"), list)
-            and isinstance(grad.get("outputs"), list)
-            and all(os.path.isfile(os.path.join(directory, f)) for f in _BACKWARD_FILES))
-
-
 def find_kernel_dir(wanted: Dict, search_path: Optional[List[str]] = None,
                     backward: bool = False) -> Tuple[Optional[str], List[str]]:
     """The first kernel directory that serves ``wanted``.
@@ -265,7 +257,7 @@ def find_kernel_dir(wanted: Dict, search_path: Optional[List[str]] = None,
                     if note not in notes:
                         notes.append(note)
                     continue
-                if backward and not _has_backward(directory, built):
+                if backward and not has_backward(directory, built):
                     note = (f"{directory} matches but has no backward plan (built with "
                             f"--forward-only, or by scripts/gpu/build_kernels.py?)")
                     if note not in notes:

@@ -48,7 +48,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 __all__ = ["BACKWARD_FILES", "BuildError", "DEFAULTS", "FORWARD_FILES", "KERNEL_PATH_ENV",
            "BIN_DIR_ENV", "MATCH_FIELDS", "arg_names", "arg_shapes", "build", "build_command",
            "check_grad_plan_outputs", "check_rules", "compile_module", "config_json",
-           "default_name", "effective_scale", "find_tools", "grad_arg_names",
+           "default_name", "effective_scale", "find_tools", "grad_arg_names", "has_backward", "build_missing",
            "grad_output_names", "grad_shapes", "layer_grad_mlir", "layer_mlir", "make_config",
            "main", "matches", "package_kernel_dir", "write_layer"]
 
@@ -460,6 +460,47 @@ def validate_plan(directory: str, runtime_lib: str, cfg: Dict,
         plan.manifest.close()
     return (f"{plan_file}: {len(launches)} launches pass the runtime's checks, buffers "
             f"{plan.buffer_bytes() / 2**20:.1f} MiB")
+
+
+def has_backward(directory: str, built: Dict) -> bool:
+    """Whether the kernel directory with config.json ``built`` has its backward plan."""
+    grad = built.get("backward")
+    return (isinstance(grad, dict) and isinstance(grad.get("args"), list)
+            and isinstance(grad.get("outputs"), list)
+            and all(os.path.isfile(os.path.join(directory, BACKWARD_FILES[k]))
+                    for k in ("plan", "manifest", "ptx")))
+
+
+def build_missing(cfgs: Sequence[Dict], out_root: str, backward: bool = True,
+                  log=print, **build_args) -> List[str]:
+    """Builds each configuration into ``out_root`` unless a complete build of
+    it (both plans when ``backward``) is already there; the directories.
+
+    For scripts that need a fixed set of kernels (scripts/gpu/package.sh):
+    a rerun costs nothing. ``build_args`` go to :func:`build`; plans are
+    validated with :func:`default_runtime_lib` unless ``runtime_lib`` says
+    otherwise.
+    """
+    build_args.setdefault("runtime_lib", default_runtime_lib())
+    directories = []
+    for cfg in cfgs:
+        directory = os.path.join(out_root, cfg["name"])
+        try:
+            with open(os.path.join(directory, "config.json"), encoding="utf-8") as f:
+                built = json.load(f)
+        except (OSError, ValueError):
+            built = None
+        complete = (isinstance(built, dict) and matches(built, cfg)
+                    and all(os.path.isfile(os.path.join(directory, FORWARD_FILES[k]))
+                            for k in ("plan", "manifest", "ptx"))
+                    and (not backward or has_backward(directory, built)))
+        if complete:
+            log(f"{cfg['name']}: up to date")
+        else:
+            log(f"{cfg['name']}: building into {out_root}")
+            build(cfg, out_root, log=log, backward=backward, **build_args)
+        directories.append(directory)
+    return directories
 
 
 def default_runtime_lib() -> Optional[str]:

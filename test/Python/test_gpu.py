@@ -235,7 +235,7 @@ def test_gradients_need_a_backward_plan(make_inputs, search):
     with open(os.path.join(forward_only, "config.json"), "w") as f:
         json.dump(bk.config_json(wanted, backward=True), f)
     assert _gpu.find_kernel_dir(wanted, backward=True)[0] is None
-    for name in ("plan_grad.json", "manifest_grad.json"):
+    for name in ("plan_grad.json", "manifest_grad.json", "kernels_grad.ptx"):
         open(os.path.join(forward_only, name), "w").close()
     assert _gpu.find_kernel_dir(wanted, backward=True) == (forward_only, [])
 
@@ -294,7 +294,8 @@ def test_autograd_maps_every_gradient_to_its_argument(make_inputs, search, monke
     os.makedirs(directory)
     with open(os.path.join(directory, "config.json"), "w") as f:
         json.dump(bk.config_json(wanted, backward=True), f)
-    for name in ("plan.json", "manifest.json", "plan_grad.json", "manifest_grad.json"):
+    for name in ("plan.json", "manifest.json", "plan_grad.json", "manifest_grad.json",
+                 "kernels_grad.ptx"):
         open(os.path.join(directory, name), "w").close()
 
     d_o = torch.randn(1, 20, 4, 16, dtype=torch.float64).to(torch.bfloat16)

@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""GPU check of the nsa package: forward and autograd backward on the GPU backend.
+
+For each case, ``nsa.nsa_attention(..., backend='gpu')`` and its gradients
+through autograd (the compiled backward plan) are compared with the
+reference backend (``backend='reference'``: float32 PyTorch autograd of
+SPEC.md) on the same inputs: seeded random (never zero) tensors rounded to
+the kernels' dtype, the reference given their float32 values. Every plan
+buffer is poisoned (NaN) before the launches (``nsa._gpu.POISON_BUFFERS``),
+so an element no kernel writes fails the check. Then the whole layer,
+``nsa.NSAAttention(backend='gpu')``, against a copy of itself on the
+reference backend: output and every parameter's gradient, both under the
+same bf16 autocast (so the projections round alike and the attention is
+what differs).
+
+Tolerances (SPEC.md): ``||got - ref|| / ||ref||`` <= 1e-2 for bf16 and 5e-3
+for fp16 outputs, 2e-2 for bf16 gradients (1e-2 fp16); NaN or inf never
+passes. ``d_pe_k`` is zero in exact arithmetic (PE adds the same vector to
+every compressed key of a head, which softmax ignores), so it is held to the
+norm of the terms it sums (``W_k . d_kc[i]``), as scripts/gpu/backward_check.py
+does; a layer parameter whose reference gradient is that small is held to
+1e-3 of the largest parameter gradient.
+
+    python3 scripts/gpu/package_check.py --build .gpu/nsa-kernels   # compiler machine: the kernels
+    python3 scripts/gpu/package_check.py --kernels .gpu/nsa-kernels # GPU machine: the check
+"""
+
+import argparse
+import copy
+import datetime
+import json
+import os
+import sys
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+
+import torch  # noqa: E402
+
+import nsa  # noqa: E402
+from nsa import build_kernels as bk  # noqa: E402
+
+#: (label, kernel configuration). Ragged T; small selection blocks where T
+#: is short so that the top-n is a real choice; G = 4 and 16; bf16 and fp16;
+#: linear with and without PE; shared and per-branch K/V; and paper-d128
+#: (D = 128, G = 16) just above T = 2048.
+CASES = [
+    ("t333-g4-d64-bf16-linpe-branch",
+     bk.make_config(B=2, T=333, HQ=8, HKV=2, Dk=64, Dv=64, dtype="bf16", compress="linear",
+                    pe=True, kv="per-branch", l=16, d=8, l_sel=32, n=4, init=1, local=2, w=64)),
+    ("t1000-g4-d64-f16-lin-shared",
+     bk.make_config(B=1, T=1000, HQ=16, HKV=4, Dk=64, Dv=64, dtype="f16", compress="linear",
+                    pe=False, kv="shared", n=8, w=128)),
+    ("paper-d128-t2113",
+     bk.make_config(B=1, T=2113, HQ=64, HKV=4, Dk=128, Dv=128, dtype="bf16",
+                    compress="linear", pe=True, kv="per-branch")),
+]
+#: The layer check runs on the first case's kernels: hidden 256, the same heads.
+MODULE_CASE = CASES[0]
+MODULE_HIDDEN = 256
+
+OUT_TOLERANCE = {"bf16": 1e-2, "f16": 5e-3}
+GRAD_TOLERANCE = {"bf16": 2e-2, "f16": 1e-2}
+_DTYPES = {"bf16": torch.bfloat16, "f16": torch.float16}
+
+
+def nsa_config(cfg):
+    return nsa.NSAConfig(**{k: cfg[k] for k in ("l", "d", "l_sel", "n", "init", "local", "w")},
+                         scale=cfg["scale"])
+
+
+def make_inputs(cfg, seed):
+    """nsa_attention's keyword arguments, float32 on the GPU, seeded."""
+    gen = torch.Generator(device="cuda").manual_seed(seed)
+    B, T, HQ, HKV, Dk, Dv, l = (cfg[k] for k in ("B", "T", "HQ", "HKV", "Dk", "Dv", "l"))
+
+    def randn(*shape, scale=1.0):
+        return torch.randn(*shape, device="cuda", generator=gen) * scale
+
+    args = dict(q=randn(B, T, HQ, Dk), k=randn(B, T, HKV, Dk), v=randn(B, T, HKV, Dv),
+                g=torch.rand(B, T, HQ, 3, device="cuda", generator=gen))
+    if cfg["kv"] == "per-branch":
+        args.update(k_slc=randn(B, T, HKV, Dk), v_slc=randn(B, T, HKV, Dv),
+                    k_win=randn(B, T, HKV, Dk), v_win=randn(B, T, HKV, Dv))
+    if cfg["compress"] == "linear":
+        args.update(w_k=randn(HKV, l * Dk, Dk, scale=(l * Dk) ** -0.5),
+                    w_v=randn(HKV, l * Dv, Dv, scale=(l * Dv) ** -0.5))
+        if cfg["pe"]:
+            args.update(pe_k=randn(HKV, l, Dk, scale=0.5), pe_v=randn(HKV, l, Dv, scale=0.5))
+    return args
+
+
+def record(case, check, got, ref, bound, scale=None, note=""):
+    """One comparison: ``||got - ref|| / scale`` (scale: ``||ref||``) <= bound."""
+    got, ref = got.double(), ref.double()
+    finite = bool(torch.isfinite(got).all())
+    scale = float(ref.norm()) if scale is None else float(scale)
+    rel = float((got - ref).norm()) / scale if finite and scale > 0 else float("inf")
+    ok = finite and rel <= bound
+    return dict(case=case, check=check, ok=ok, rel_l2=rel, bound=bound, finite=finite,
+                note=note)
+
+
+def check_attention(label, cfg, seed):
+    """nsa_attention on the GPU backend against the reference: o and every gradient."""
+    dtype = _DTYPES[cfg["dtype"]]
+    x = {k: t.to(dtype) for k, t in make_inputs(cfg, seed).items()}
+    common = dict(compress=cfg["compress"], config=nsa_config(cfg))
+    d_o = torch.randn(cfg["B"], cfg["T"], cfg["HQ"], cfg["Dv"], device="cuda",
+                      generator=torch.Generator(device="cuda").manual_seed(seed + 1)).to(dtype)
+    names = list(x)
+
+    gpu_in = {k: t.clone().requires_grad_(True) for k, t in x.items()}
+    o = nsa.nsa_attention(**gpu_in, **common, backend="gpu")
+    grads = torch.autograd.grad(o, [gpu_in[n] for n in names], d_o)
+
+    # The reference sees the same values in float32; the compressed keys'
+    # gradient d_kc is kept for the d_pe_k bound (reference.compress is
+    # called for keys first).
+    ref_in = {k: t.float().requires_grad_(True) for k, t in x.items()}
+    compressed = []
+    original = nsa.reference.compress
+
+    def spy(*args, **kwargs):
+        out = original(*args, **kwargs)
+        out.retain_grad()
+        compressed.append(out)
+        return out
+    nsa.reference.compress = spy
+    try:
+        o_ref = nsa.nsa_attention(**ref_in, **common, backend="reference")
+        o_ref.backward(d_o.float())
+    finally:
+        nsa.reference.compress = original
+
+    records = [record(label, "o", o, o_ref, OUT_TOLERANCE[cfg["dtype"]])]
+    for name, grad in zip(names, grads):
+        bound = GRAD_TOLERANCE[cfg["dtype"]]
+        if name == "pe_k":
+            d_kc = compressed[0].grad  # [B, Nc, HKV, Dk]
+            terms = torch.einsum("bnhd,hkd->bnhk", d_kc, ref_in["w_k"].detach())
+            records.append(record(label, f"d_{name}", grad, ref_in[name].grad, bound,
+                                  scale=terms.norm(), note="zero in exact arithmetic: "
+                                  "||got - ref|| / ||W_k . d_kc[i]||"))
+        else:
+            records.append(record(label, f"d_{name}", grad, ref_in[name].grad, bound))
+    return records
+
+
+def check_module(label, cfg, seed):
+    """NSAAttention(backend='gpu') against a copy on the reference backend:
+    output and every parameter's gradient, both under bf16 autocast."""
+    torch.manual_seed(seed)
+    layer = nsa.NSAAttention(MODULE_HIDDEN, cfg["HQ"], cfg["HKV"], cfg["Dk"], cfg["Dv"],
+                             nsa_config(cfg), backend="gpu").cuda()
+    with torch.no_grad():  # non-trivial compressors (the init is the mean, PE zero)
+        for compressor in (layer.k_compress, layer.v_compress):
+            compressor.weight.add_(torch.randn_like(compressor.weight) * 0.02)
+            compressor.pe.copy_(torch.randn_like(compressor.pe) * 0.5)
+    reference = copy.deepcopy(layer)
+    reference.backend = "reference"
+    x = torch.randn(cfg["B"], cfg["T"], MODULE_HIDDEN, device="cuda")
+    d_y = torch.randn(cfg["B"], cfg["T"], MODULE_HIDDEN, device="cuda")
+    outputs = []
+    for m in (layer, reference):
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            y = m(x)
+        y.float().backward(d_y)
+        outputs.append(y)
+    records = [record(label, "layer.y", outputs[0], outputs[1], OUT_TOLERANCE["bf16"])]
+    params = dict(reference.named_parameters())
+    largest = max(float(p.grad.norm()) for p in params.values())
+    for name, p in layer.named_parameters():
+        want = params[name].grad
+        small = float(want.norm()) < 1e-3 * largest
+        records.append(record(label, f"layer.d_{name}", p.grad, want, GRAD_TOLERANCE["bf16"],
+                              scale=1e-3 * largest if small else None,
+                              note="reference gradient ~0: held to 1e-3 of the largest"
+                              if small else ""))
+    return records
+
+
+def build(out):
+    bk.build_missing([cfg for _, cfg in CASES], out)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--build", metavar="OUT",
+                        help="build the cases' kernels (forward + backward) into OUT and exit")
+    parser.add_argument("--kernels", default=os.path.join(ROOT, ".gpu", "nsa-kernels"),
+                        help="kernel directories (prepended to $NSA_KERNEL_PATH)")
+    parser.add_argument("--json", help="results file (default bench/results/"
+                                       "<date>-<card>-package-check.json)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.build:
+        build(args.build)
+        return
+    if not torch.cuda.is_available():
+        sys.exit("package_check.py runs the GPU backend: it needs a CUDA device")
+    os.environ[bk.KERNEL_PATH_ENV] = os.pathsep.join(
+        [args.kernels] + [p for p in os.environ.get(bk.KERNEL_PATH_ENV, "").split(os.pathsep)
+                          if p])
+    torch.backends.cuda.matmul.allow_tf32 = False  # the reference is float32, not TF32
+    torch.backends.cudnn.allow_tf32 = False
+    nsa._gpu.POISON_BUFFERS = True
+    device = torch.cuda.get_device_name()
+    print(f"{device}, torch {torch.__version__}, kernels {args.kernels}", flush=True)
+    records = []
+    for label, cfg in CASES:
+        records += check_attention(label, cfg, args.seed)
+    records += check_module("layer-" + MODULE_CASE[0], MODULE_CASE[1], args.seed)
+    for r in records:
+        print(f"  {'PASS' if r['ok'] else 'FAIL'}  {r['case']:36s} {r['check']:28s} "
+              f"rel {r['rel_l2']:.2e} <= {r['bound']:.0e}{'  ' + r['note'] if r['note'] else ''}")
+    failed = [f"{r['case']}:{r['check']}" for r in records if not r["ok"]]
+    date = datetime.date.today().isoformat()
+    card = device.replace("NVIDIA ", "").replace(" ", "-")
+    path = args.json or os.path.join(ROOT, "bench", "results",
+                                     f"{date}-{card}-package-check.json")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(dict(device=device, date=date, torch=torch.__version__,
+                       command=" ".join(sys.argv), passed=not failed,
+                       cases={label: {k: cfg[k] for k in bk.MATCH_FIELDS}
+                              for label, cfg in CASES}, records=records), f, indent=1)
+        f.write("\n")
+    print(f"{len(records) - len(failed)}/{len(records)} checks passed; wrote {path}")
+    if failed:
+        sys.exit(f"FAILED: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
