@@ -1165,10 +1165,20 @@ LogicalResult KernelEmitter::emitReduce(ReduceOp op) {
   return success();
 }
 
-/// topk_merge and topk_finalize: the rows' ranked lists are merged in
-/// shared memory by one thread per row, with the CPU lowering's insertion
-/// order and comparison (larger score first, then smaller index; finalize:
+/// topk_merge and topk_finalize through shared memory, with the CPU
+/// lowering's order: a larger score first, then a smaller index (finalize:
 /// ascending indices, -1 last).
+///
+/// merge: every element of a row's union (its n listed entries and its
+/// candidates) counts the elements that come before it; that count is its
+/// slot in the merged list, kept when below n. The order is strict (the
+/// listed -1 padding entries, equal to each other, go by slot), so the
+/// counts are a permutation and fill the n slots: the serial insertion's
+/// result, with one thread per element instead of one per row (a row's 16
+/// candidates were 16 dependent walks of its list).
+///
+/// finalize (once per program): one thread per row re-inserts the row's
+/// chosen indices into an ascending list.
 LogicalResult KernelEmitter::emitTopk(Operation *op) {
   auto merge = dyn_cast<TopkMergeOp>(op);
   auto finalize = dyn_cast<TopkFinalizeOp>(op);
@@ -1182,7 +1192,7 @@ LogicalResult KernelEmitter::emitTopk(Operation *op) {
   Type f32 = b.getF32Type(), i32 = b.getI32Type();
   int64_t listBytes = roundUp(rows * n * 4 + 4, 16);
   int64_t candBytes = roundUp(rows * cands * 4 + 4, 16);
-  beginScratch(2 * listBytes + candBytes);
+  beginScratch((merge ? 4 : 2) * listBytes + candBytes);
   Value keys = sharedPtr(stagedBytes);
   Value idxs = sharedPtr(stagedBytes + listBytes);
   Value cand = sharedPtr(stagedBytes + 2 * listBytes);
@@ -1195,121 +1205,147 @@ LogicalResult KernelEmitter::emitTopk(Operation *op) {
   gpu::BarrierOp::create(b, loc);
 
   Value minusOne = ci32(-1);
-  Value negInf = cst(f32, kNegInf);
-  auto mine = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, tid,
-                                    cidx(rows));
+  auto load = [&](Value base, Type type, Value at) -> Value {
+    return LLVM::LoadOp::create(b, loc, type, elementPtr(base, type, at));
+  };
+  auto cmpI = [&](arith::CmpIPredicate p, Value x, Value y) -> Value {
+    return arith::CmpIOp::create(b, loc, p, x, y);
+  };
+  if (merge) {
+    Value newKeys = sharedPtr(stagedBytes + 2 * listBytes + candBytes);
+    Value newIdxs = sharedPtr(stagedBytes + 3 * listBytes + candBytes);
+    Value start =
+        arith::IndexCastOp::create(b, loc, i32, scalar(merge.getStart()));
+    // (key, index) before (myKey, myIndex) in the list order.
+    auto before = [&](Value key, Value index, Value myKey,
+                      Value myIndex) -> Value {
+      Value tie = arith::AndIOp::create(
+          b, loc,
+          arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, key, myKey),
+          cmpI(arith::CmpIPredicate::slt, index, myIndex));
+      return arith::OrIOp::create(
+          b, loc,
+          arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, key, myKey),
+          tie);
+    };
+    auto addIf = [&](Value count, Value cond) -> Value {
+      return arith::AddIOp::create(
+          b, loc, count,
+          arith::SelectOp::create(b, loc, cond, cidx(1), cidx(0)));
+    };
+    int64_t per = n + cands, total = rows * per, threads = warps * kWarpSize;
+    forLoop(
+        0, ceilDiv(total, threads), {},
+        [&](Value iv, ValueRange) -> SmallVector<Value> {
+          Value w = arith::AddIOp::create(
+              b, loc, tid, arith::MulIOp::create(b, loc, iv, cidx(threads)));
+          auto guard = scf::IfOp::create(
+              b, loc, cmpI(arith::CmpIPredicate::ult, w, cidx(total)), false);
+          OpBuilder::InsertionGuard g(b);
+          b.setInsertionPointToStart(guard.thenBlock());
+          Value row = arith::DivUIOp::create(b, loc, w, cidx(per));
+          Value e = arith::RemUIOp::create(b, loc, w, cidx(per));
+          Value listBase = arith::MulIOp::create(b, loc, row, cidx(n));
+          Value candBase = arith::MulIOp::create(b, loc, row, cidx(cands));
+          Value listed = cmpI(arith::CmpIPredicate::ult, e, cidx(n));
+          // Both reads stay in bounds: the other kind's address is clamped.
+          Value slot = arith::SelectOp::create(b, loc, listed, e, cidx(0));
+          Value c = arith::SelectOp::create(
+              b, loc, listed, cidx(0),
+              arith::SubIOp::create(b, loc, e, cidx(n)));
+          Value listAt = arith::AddIOp::create(b, loc, listBase, slot);
+          Value candAt = arith::AddIOp::create(b, loc, candBase, c);
+          Value myKey = arith::SelectOp::create(
+              b, loc, listed, load(keys, f32, listAt), load(cand, f32, candAt));
+          Value myIndex = arith::SelectOp::create(
+              b, loc, listed, load(idxs, i32, listAt),
+              arith::AddIOp::create(
+                  b, loc, start, arith::IndexCastOp::create(b, loc, i32, c)));
+          // Listed entries before a listed one: exactly the earlier slots.
+          Value fromList =
+              forLoop(0, n, ValueRange{cidx(0)},
+                      [&](Value s, ValueRange it) -> SmallVector<Value> {
+                        Value at = arith::AddIOp::create(b, loc, listBase, s);
+                        return {addIf(it[0], before(load(keys, f32, at),
+                                                    load(idxs, i32, at), myKey,
+                                                    myIndex))};
+                      })
+                  .getResult(0);
+          Value count = arith::SelectOp::create(b, loc, listed, e, fromList);
+          count =
+              forLoop(
+                  0, cands, ValueRange{count},
+                  [&](Value k, ValueRange it) -> SmallVector<Value> {
+                    Value key = load(
+                        cand, f32, arith::AddIOp::create(b, loc, candBase, k));
+                    Value index = arith::AddIOp::create(
+                        b, loc, start,
+                        arith::IndexCastOp::create(b, loc, i32, k));
+                    return {addIf(it[0], before(key, index, myKey, myIndex))};
+                  })
+                  .getResult(0);
+          auto keep = scf::IfOp::create(
+              b, loc, cmpI(arith::CmpIPredicate::ult, count, cidx(n)), false);
+          b.setInsertionPointToStart(keep.thenBlock());
+          Value at = arith::AddIOp::create(b, loc, listBase, count);
+          LLVM::StoreOp::create(b, loc, myKey, elementPtr(newKeys, f32, at));
+          LLVM::StoreOp::create(b, loc, myIndex, elementPtr(newIdxs, i32, at));
+          return {};
+        });
+    gpu::BarrierOp::create(b, loc);
+    dists[merge.getNewScores()] =
+        readDist(Kind::Tile, listType, newKeys, n, f32);
+    dists[merge.getNewIndices()] =
+        readDist(Kind::Tile, listType, newIdxs, n, i32);
+    return success();
+  }
+
+  auto mine = cmpI(arith::CmpIPredicate::ult, tid, cidx(rows));
   auto guard = scf::IfOp::create(b, loc, mine, /*withElse=*/false);
   {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(guard.thenBlock());
     Value rowBaseIdx = arith::MulIOp::create(b, loc, tid, cidx(n));
-    // Inserts (cKey, cIdx) into the row's list, walking its n slots.
-    auto insert = [&](Value cKey, Value cIdx, bool ascending) {
-      forLoop(
-          0, n, ValueRange{cKey, cIdx},
-          [&](Value slot, ValueRange it) -> SmallVector<Value> {
-            Value at = arith::AddIOp::create(b, loc, rowBaseIdx, slot);
-            Value kp = elementPtr(keys, f32, at), ip = elementPtr(idxs, i32, at);
-            Value sKey = LLVM::LoadOp::create(b, loc, f32, kp);
-            Value sIdx = LLVM::LoadOp::create(b, loc, i32, ip);
-            Value swap;
-            if (ascending) {
-              Value valid = arith::CmpIOp::create(
-                  b, loc, arith::CmpIPredicate::ne, it[1], minusOne);
-              Value empty = arith::CmpIOp::create(
-                  b, loc, arith::CmpIPredicate::eq, sIdx, minusOne);
-              Value smaller = arith::CmpIOp::create(
-                  b, loc, arith::CmpIPredicate::slt, it[1], sIdx);
-              swap = arith::AndIOp::create(
-                  b, loc, valid, arith::OrIOp::create(b, loc, empty, smaller));
-            } else {
-              Value higher = arith::CmpFOp::create(
-                  b, loc, arith::CmpFPredicate::OGT, it[0], sKey);
-              Value tie = arith::AndIOp::create(
-                  b, loc,
-                  arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
-                                        it[0], sKey),
-                  arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
-                                        it[1], sIdx));
-              swap = arith::OrIOp::create(b, loc, higher, tie);
-            }
-            auto pick = [&](Value x, Value y) -> Value {
-              return arith::SelectOp::create(b, loc, swap, x, y);
-            };
-            LLVM::StoreOp::create(b, loc, pick(it[0], sKey), kp);
-            LLVM::StoreOp::create(b, loc, pick(it[1], sIdx), ip);
-            return {pick(sKey, it[0]), pick(sIdx, it[1])};
-          });
+    // Inserts index cIdx into the row's ascending list (-1 last), walking
+    // its n slots.
+    auto insert = [&](Value cIdx) {
+      forLoop(0, n, ValueRange{cIdx},
+              [&](Value slot, ValueRange it) -> SmallVector<Value> {
+                Value ip = elementPtr(
+                    idxs, i32, arith::AddIOp::create(b, loc, rowBaseIdx, slot));
+                Value sIdx = LLVM::LoadOp::create(b, loc, i32, ip);
+                Value swap = arith::AndIOp::create(
+                    b, loc, cmpI(arith::CmpIPredicate::ne, it[0], minusOne),
+                    arith::OrIOp::create(
+                        b, loc, cmpI(arith::CmpIPredicate::eq, sIdx, minusOne),
+                        cmpI(arith::CmpIPredicate::slt, it[0], sIdx)));
+                LLVM::StoreOp::create(
+                    b, loc, arith::SelectOp::create(b, loc, swap, it[0], sIdx),
+                    ip);
+                return {arith::SelectOp::create(b, loc, swap, sIdx, it[0])};
+              });
     };
-    if (merge) {
-      Value start = arith::IndexCastOp::create(b, loc, i32, scalar(merge.getStart()));
-      forLoop(
-          0, cands, ValueRange{},
-          [&](Value c, ValueRange) -> SmallVector<Value> {
-            Value key = LLVM::LoadOp::create(
-                b, loc, f32,
-                elementPtr(cand, f32,
-                           arith::AddIOp::create(
-                               b, loc, arith::MulIOp::create(b, loc, tid,
-                                                             cidx(cands)),
-                               c)));
-            Value index = arith::AddIOp::create(
-                b, loc, start, arith::IndexCastOp::create(b, loc, i32, c));
-            // Most candidates lose to the list's last entry: test that
-            // first and skip the walk.
-            Value lastAt = arith::AddIOp::create(b, loc, rowBaseIdx, cidx(n - 1));
-            Value lKey = LLVM::LoadOp::create(b, loc, f32,
-                                              elementPtr(keys, f32, lastAt));
-            Value lIdx = LLVM::LoadOp::create(b, loc, i32,
-                                              elementPtr(idxs, i32, lastAt));
-            Value wins = arith::OrIOp::create(
-                b, loc,
-                arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, key,
-                                      lKey),
-                arith::AndIOp::create(
-                    b, loc,
-                    arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
-                                          key, lKey),
-                    arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
-                                          index, lIdx)));
-            auto ifWins = scf::IfOp::create(b, loc, wins, false);
-            {
-              OpBuilder::InsertionGuard g2(b);
-              b.setInsertionPointToStart(ifWins.thenBlock());
-              insert(key, index, /*ascending=*/false);
-            }
-            return {};
-          });
-    } else {
-      // Indices of real entries, re-inserted into an ascending list whose
-      // empty slots are -1. The list is rebuilt in place from a copy.
-      SmallVector<Value> keysOld, idxOld;
-      for (int64_t s = 0; s < n; ++s) {
-        Value at = arith::AddIOp::create(b, loc, rowBaseIdx, cidx(s));
-        keysOld.push_back(
-            LLVM::LoadOp::create(b, loc, f32, elementPtr(keys, f32, at)));
-        idxOld.push_back(
-            LLVM::LoadOp::create(b, loc, i32, elementPtr(idxs, i32, at)));
-      }
-      for (int64_t s = 0; s < n; ++s) {
-        Value at = arith::AddIOp::create(b, loc, rowBaseIdx, cidx(s));
-        LLVM::StoreOp::create(b, loc, minusOne, elementPtr(idxs, i32, at));
-      }
-      for (int64_t s = 0; s < n; ++s) {
-        Value chosen = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
-                                             keysOld[s], negInf);
-        Value c = arith::SelectOp::create(b, loc, chosen, idxOld[s], minusOne);
-        insert(negInf, c, /*ascending=*/true);
-      }
+    // Indices of real entries, re-inserted into an ascending list whose
+    // empty slots are -1. The list is rebuilt in place from a copy.
+    SmallVector<Value> keysOld, idxOld;
+    for (int64_t s = 0; s < n; ++s) {
+      Value at = arith::AddIOp::create(b, loc, rowBaseIdx, cidx(s));
+      keysOld.push_back(load(keys, f32, at));
+      idxOld.push_back(load(idxs, i32, at));
+    }
+    for (int64_t s = 0; s < n; ++s) {
+      Value at = arith::AddIOp::create(b, loc, rowBaseIdx, cidx(s));
+      LLVM::StoreOp::create(b, loc, minusOne, elementPtr(idxs, i32, at));
+    }
+    Value negInf = cst(f32, kNegInf);
+    for (int64_t s = 0; s < n; ++s) {
+      Value chosen = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                           keysOld[s], negInf);
+      insert(arith::SelectOp::create(b, loc, chosen, idxOld[s], minusOne));
     }
   }
   gpu::BarrierOp::create(b, loc);
-  if (merge) {
-    dists[merge.getNewScores()] = readDist(Kind::Tile, listType, keys, n, f32);
-    dists[merge.getNewIndices()] = readDist(Kind::Tile, listType, idxs, n, i32);
-  } else {
-    dists[finalize.getResult()] = readDist(Kind::Tile, listType, idxs, n, i32);
-  }
+  dists[finalize.getResult()] = readDist(Kind::Tile, listType, idxs, n, i32);
   return success();
 }
 
