@@ -21,7 +21,10 @@ nsa_prepare_runtime() {
     cmake --build /tmp/nsa-runtime -j --target nsa_runtime >/dev/null
     lib=$(find /tmp/nsa-runtime -name libnsa_runtime.so | head -n 1)
   fi
-  cp "$lib" "$root/.gpu/runtime/"
+  # Copy, then rename: cp over the old file would rewrite it in place and
+  # crash every process that has it loaded (a build validating its plans).
+  cp "$lib" "$root/.gpu/runtime/libnsa_runtime.so.new"
+  mv -f "$root/.gpu/runtime/libnsa_runtime.so.new" "$root/.gpu/runtime/libnsa_runtime.so"
   # The device copy has no .git: record what the kernels were built from.
   git -C "$root" describe --always --dirty > "$root/.gpu/commit" 2>/dev/null ||
     echo unknown > "$root/.gpu/commit"
