@@ -307,8 +307,8 @@ def main():
         result["runs"][kind] = train(kind, data, args)
         run = result["runs"][kind]
         print(f"{kind}: {run['tokens_per_s']:.0f} tokens/s, {run['ms_per_step']:.1f} ms/step, "
-              f"final eval loss {run['eval_loss'][-1]:.3f} (copied {run['eval_copy_loss'][-1]:.3f})",
-              flush=True)
+              f"final eval loss {run['eval_loss'][-1]:.3f} (copied "
+              f"{run['eval_copy_loss'][-1]:.3f})", flush=True)
     card = device.replace("NVIDIA ", "").replace(" ", "-")
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, f"{date}-{card}-train-nsa")

@@ -9,8 +9,8 @@
   attention, gated combination), the backend for CPUs and the oracle of tests.
 - The GPU backend (:mod:`nsa._gpu`): the compiler's kernels, prebuilt per
   configuration and shape (``python3 -m nsa.build_kernels``), launched by
-  ``libnsa_runtime.so``; forward only for now. When it cannot run it raises
-  :class:`GPUBackendUnavailable` saying what is missing.
+  ``libnsa_runtime.so``, forward and backward (autograd). When it cannot
+  run it raises :class:`GPUBackendUnavailable` saying what is missing.
 
 ``nsa.build_kernels`` needs only the standard library, so that the compiler
 machine can build kernels without PyTorch: without torch, ``import nsa``

@@ -5,7 +5,8 @@ compressor parameter shapes, dtypes, devices, configuration) with messages
 that name the argument and the rule, resolves shared versus per-branch keys
 and values, and dispatches to a backend: the pure-PyTorch reference
 (:mod:`nsa.reference`, any device, autograd through PyTorch) or the
-compiler's GPU kernels (:mod:`nsa._gpu`: prebuilt per shape, forward only).
+compiler's GPU kernels (:mod:`nsa._gpu`: prebuilt per shape, forward and
+backward).
 """
 
 from typing import Dict, Optional, Sequence, Tuple, Union
@@ -139,7 +140,8 @@ def nsa_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Te
         backend: ``'reference'`` (pure PyTorch), ``'gpu'`` (compiled
             kernels, prebuilt for this configuration and shape by
             ``python3 -m nsa.build_kernels`` and found in
-            ``$NSA_KERNEL_PATH`` or ``nsa/kernels``; forward only), or
+            ``$NSA_KERNEL_PATH`` or ``nsa/kernels``; with a backward plan
+            when gradients are needed), or
             ``'auto'``: the GPU for CUDA tensors, else the reference.
 
     Returns:

@@ -47,10 +47,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 __all__ = ["BACKWARD_FILES", "BuildError", "DEFAULTS", "FORWARD_FILES", "KERNEL_PATH_ENV",
            "BIN_DIR_ENV", "MATCH_FIELDS", "arg_names", "arg_shapes", "build", "build_command",
-           "check_grad_plan_outputs", "check_rules", "compile_module", "config_json",
-           "default_name", "effective_scale", "find_tools", "grad_arg_names", "has_backward", "build_missing",
-           "grad_output_names", "grad_shapes", "layer_grad_mlir", "layer_mlir", "make_config",
-           "main", "matches", "package_kernel_dir", "write_layer"]
+           "build_missing", "check_grad_plan_outputs", "check_rules", "compile_module",
+           "config_json", "default_name", "effective_scale", "find_tools", "grad_arg_names",
+           "grad_output_names", "grad_shapes", "has_backward", "layer_grad_mlir", "layer_mlir",
+           "make_config", "main", "matches", "package_kernel_dir", "write_layer"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 

@@ -18,7 +18,7 @@
 #   train  examples/train_nsa.py, NSA and dense;
 #   suite  bench/suite.py.
 # Results go to bench/results/, or, when $OUT is set (the device machine's
-# return folder), to .gpu/out/ and are copied to $OUT with the log
+# return folder), to .gpu/package-out/ and are copied to $OUT with the log
 # (.gpu/package.log) after each part. The exit status is the first failure's.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -53,7 +53,10 @@ case "$cmd" in
     lib=$(nsa_runtime_lib)
     export NSA_RUNTIME_LIBRARY=$lib NSA_KERNEL_PATH=$kernels PYTHONUNBUFFERED=1
     results=$root/bench/results
-    if [ -n "${OUT:-}" ]; then results=$root/.gpu/out; fi
+    if [ -n "${OUT:-}" ]; then  # only this run's files, so that $OUT gets exactly them
+      results=$root/.gpu/package-out
+      rm -rf "$results"
+    fi
     mkdir -p "$results"
     log=$root/.gpu/package.log
     : > "$log"
