@@ -21,12 +21,15 @@ phase and peak memory against T, log-log).
 
 Timing is bench/bench.py's (time_pieces): each timed call between two CUDA
 events after a GPU lead, the median over the repeats. The first call of a
-measurement is its warm-up; the repeats are then as many as fit in
-``--budget-s`` (at least 3, at most ``--repeats``), so that T = 131072 does
-not take minutes; each record says how many. Peak memory: one more call,
-torch.cuda.max_memory_allocated minus what was allocated before it. A
-measurement that fails (out of memory, no kernels for a T) is recorded
-with its error and the suite goes on.
+measurement is its warm-up (it loads the kernels: the driver compiles the
+PTX); the repeats are then as many as fit in ``--budget-s`` (at least
+``--min-repeats``, at most ``--repeats``), so that T = 131072 does not take
+minutes; each record says how many, and ``first_ms``. Peak memory: over the
+warm-up call, torch.cuda.max_memory_allocated minus what was allocated
+before it. A measurement that fails (out of memory, no kernels for a T) is
+recorded with its error and the suite goes on; once one call of an
+implementation and phase takes over ``--max-call-s``, its larger T are
+recorded as skipped.
 
     python3 bench/suite.py --build-kernels .gpu/nsa-kernels   # compiler machine: NSA kernels per T
     NSA_KERNEL_PATH=.gpu/nsa-kernels NSA_RUNTIME_LIBRARY=.gpu/runtime/libnsa_runtime.so \\
@@ -60,8 +63,8 @@ def kernel_config(T):
     return bk.make_config(T=T, **PAPER_D128)
 
 
-def repeats_for(first_ms, budget_s, max_repeats, min_repeats=3):
-    """How many timed calls fit in ``budget_s`` after a first call of ``first_ms``."""
+def repeats_for(first_ms, budget_s, max_repeats, min_repeats):
+    """How many timed calls fit in ``budget_s``, each taking about ``first_ms``."""
     if first_ms <= 0:
         return max_repeats
     fit = int(budget_s * 1e3 // first_ms)
@@ -166,15 +169,13 @@ def measure(impl, T, phase, args, bench):
             else:
                 def fn():
                     torch.autograd.grad(call(), tensors, do)
-        torch.cuda.synchronize()
         began = time.perf_counter()
-        fn()  # warm-up: loads kernels, fills the allocator's cache
-        torch.cuda.synchronize()
+        peak = bench.peak_mb(fn)  # the warm-up: loads kernels, fills the allocator's cache
         first_ms = (time.perf_counter() - began) * 1e3
-        repeats = repeats_for(first_ms, args.budget_s, args.repeats)
+        repeats = repeats_for(first_ms, args.budget_s, args.repeats, args.min_repeats)
         timing = bench.time_pieces([("call", fn)], 0, repeats)
-        record.update(ms=timing["ms"], repeats=repeats, host_ms=round(timing["host_ms"], 3),
-                      peak_mem_mb=round(bench.peak_mb(fn), 1))
+        record.update(ms=timing["ms"], repeats=repeats, first_ms=round(first_ms, 1),
+                      host_ms=round(timing["host_ms"], 3), peak_mem_mb=round(peak, 1))
         if timing["lead_short"]:
             record["notes"] = (f"{timing['lead_short']} of {repeats} calls took the host longer "
                                f"to enqueue than the GPU lead")
@@ -216,9 +217,14 @@ def main():
     parser.add_argument("--T", type=int, nargs="+", default=DEFAULT_T)
     parser.add_argument("--impls", nargs="+", default=list(IMPLS), choices=IMPLS)
     parser.add_argument("--phases", nargs="+", default=list(PHASES), choices=PHASES)
-    parser.add_argument("--repeats", type=int, default=20, help="at most this many timed calls")
-    parser.add_argument("--budget-s", type=float, default=2.0,
-                        help="timed calls per measurement: as many as fit in this (>= 3)")
+    parser.add_argument("--repeats", type=int, default=10, help="at most this many timed calls")
+    parser.add_argument("--min-repeats", type=int, default=2,
+                        help="at least this many timed calls")
+    parser.add_argument("--budget-s", type=float, default=1.0,
+                        help="timed calls per measurement: as many as fit in this")
+    parser.add_argument("--max-call-s", type=float, default=15.0,
+                        help="skip the larger T of an implementation and phase once a call "
+                             "takes longer than this")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=os.path.join(HERE, "results"),
                         help="directory of the JSON and PNG")
@@ -240,10 +246,20 @@ def main():
     records = []
     # Dense first: a faulting NSA kernel would spoil the CUDA context for
     # whatever runs after it, and the baselines must survive that.
+    slow = {}  # (impl, phase) -> the record of a call over --max-call-s
     for impl in sorted(args.impls, key=lambda i: i == "nsa"):
         for T in args.T:
             for phase in args.phases:
-                record = measure(impl, T, phase, args, bench)
+                over = slow.get((impl, phase))
+                if over:
+                    record = dict(impl=impl, config=CONFIG, phase=phase, B=PAPER_D128["B"], T=T,
+                                  error=f"skipped: a call at T={over['T']} took "
+                                        f"{over['ms'] / 1e3:.1f} s (--max-call-s "
+                                        f"{args.max_call_s})")
+                else:
+                    record = measure(impl, T, phase, args, bench)
+                    if record.get("ms", 0) > args.max_call_s * 1e3:
+                        slow[(impl, phase)] = record
                 records.append(record)
                 print(json.dumps(record), flush=True)
                 try:
@@ -257,7 +273,8 @@ def main():
                   command=" ".join([os.path.basename(sys.executable)] + sys.argv),
                   torch=torch.__version__, cuda=torch.version.cuda,
                   driver=bench.driver_version(), T=args.T, repeats=args.repeats,
-                  budget_s=args.budget_s, lead_ms=bench.LEAD_MS, nsa_kernels=kernels,
+                  min_repeats=args.min_repeats, budget_s=args.budget_s,
+                  max_call_s=args.max_call_s, lead_ms=bench.LEAD_MS, nsa_kernels=kernels,
                   records=records)
     card = device.replace("NVIDIA ", "").replace(" ", "-")
     os.makedirs(args.out, exist_ok=True)

@@ -15,10 +15,11 @@ import suite  # noqa: E402
 
 
 def test_repeats_fit_the_budget():
-    assert suite.repeats_for(10.0, 2.0, 20) == 20      # 200 would fit: capped
-    assert suite.repeats_for(250.0, 2.0, 20) == 8      # 2000 ms / 250 ms
-    assert suite.repeats_for(3000.0, 2.0, 20) == 3     # never fewer than 3
-    assert suite.repeats_for(0.0, 2.0, 20) == 20
+    assert suite.repeats_for(10.0, 2.0, 20, 3) == 20      # 200 would fit: capped
+    assert suite.repeats_for(250.0, 2.0, 20, 3) == 8      # 2000 ms / 250 ms
+    assert suite.repeats_for(3000.0, 2.0, 20, 3) == 3     # never fewer than asked
+    assert suite.repeats_for(3000.0, 2.0, 20, 1) == 1
+    assert suite.repeats_for(0.0, 2.0, 20, 3) == 20
 
 
 def test_kernel_config_is_specs_paper_d128():
@@ -70,13 +71,14 @@ def small(monkeypatch):
     rand = torch.rand
     monkeypatch.setattr(torch, "randn", lambda *shape, device=None, dtype=None, **kwargs:
                         rand(*shape, **kwargs))
-    return types.SimpleNamespace(budget_s=1e6, repeats=7, seed=0)
+    return types.SimpleNamespace(budget_s=1e6, repeats=7, min_repeats=2, seed=0)
 
 
 @pytest.mark.parametrize("phase,grad_mode", [("fwd", False), ("bwd", True), ("fwd_bwd", True)])
 def test_measure_phases(small, phase, grad_mode):
     calls = []
     record = suite.measure("sdpa_flash", 16, phase, small, _fake_bench(calls))
+    assert record.pop("first_ms") >= 0
     assert record == dict(impl="sdpa_flash", config="paper-d128", phase=phase, B=1, T=16,
                           ms=4.0, repeats=7, host_ms=0.25, peak_mem_mb=1.5,
                           notes="1 of 7 calls took the host longer to enqueue than the "
@@ -84,8 +86,8 @@ def test_measure_phases(small, phase, grad_mode):
     forward_calls = [c for c in calls if c[0] == "call"]
     assert all(c[1:] == (grad_mode, grad_mode) for c in forward_calls)
     # bwd keeps one graph (one forward); the others run a forward per call:
-    # warm-up, the timed call(s), the peak-memory call.
-    assert len(forward_calls) == (1 if phase == "bwd" else 3)
+    # the warm-up (which measures the peak memory) and the timed call(s).
+    assert len(forward_calls) == (1 if phase == "bwd" else 2)
     assert ("timed", 7) in calls
 
 

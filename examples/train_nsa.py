@@ -209,18 +209,18 @@ def train(kind, data, args):
         if step >= args.untimed_steps:  # the first steps load kernels and warm caches
             timed_seconds += time.perf_counter() - began
             timed_tokens += x.numel() - x.shape[0]
-        record["train_loss"].append(float(loss))
-        record["train_copy_loss"].append(float(copy_loss))
+        record["train_loss"].append(float(loss.detach()))
+        record["train_copy_loss"].append(float(copy_loss.detach()))
         if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
             with torch.no_grad():
                 e_loss, e_copy = losses(model, eval_tokens, eval_copied)
             record["eval_step"].append(step + 1)
             record["eval_loss"].append(float(e_loss))
             record["eval_copy_loss"].append(float(e_copy))
-            print(f"{kind:5s} step {step + 1:4d}  train {float(loss):.3f}  eval "
+            print(f"{kind:5s} step {step + 1:4d}  train {record['train_loss'][-1]:.3f}  eval "
                   f"{float(e_loss):.3f}  eval copied {float(e_copy):.3f}", flush=True)
-        if not math.isfinite(float(loss)):
-            raise RuntimeError(f"{kind}: the loss is {float(loss)} at step {step}")
+        if not math.isfinite(record["train_loss"][-1]):
+            raise RuntimeError(f"{kind}: the loss is {record['train_loss'][-1]} at step {step}")
     record["tokens_per_s"] = timed_tokens / timed_seconds
     record["ms_per_step"] = 1e3 * timed_seconds / (args.steps - args.untimed_steps)
     record["peak_mem_mb"] = torch.cuda.max_memory_allocated() / 2**20
@@ -243,7 +243,7 @@ def plot(result, path):
         axes[1].plot(run["eval_step"], run["eval_copy_loss"], color=colors[kind], marker="o",
                      ms=3, label=kind)
     axes[0].set(title="next-token loss (train: faint; held-out: dots)", xlabel="step",
-                ylabel="cross-entropy (nats)")
+                ylabel="cross-entropy (nats)", ylim=(1.0, 3.0))
     axes[1].set(title="held-out loss on copied spans (long-range recall)", xlabel="step",
                 ylabel="cross-entropy (nats)")
     for ax in axes:

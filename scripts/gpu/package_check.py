@@ -31,6 +31,7 @@ import datetime
 import json
 import os
 import sys
+import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "python"))
@@ -92,13 +93,24 @@ def make_inputs(cfg, seed):
 
 def record(case, check, got, ref, bound, scale=None, note=""):
     """One comparison: ``||got - ref|| / scale`` (scale: ``||ref||``) <= bound."""
-    got, ref = got.double(), ref.double()
+    got, ref = got.detach().double(), ref.detach().double()
     finite = bool(torch.isfinite(got).all())
     scale = float(ref.norm()) if scale is None else float(scale)
     rel = float((got - ref).norm()) / scale if finite and scale > 0 else float("inf")
     ok = finite and rel <= bound
     return dict(case=case, check=check, ok=ok, rel_l2=rel, bound=bound, finite=finite,
                 note=note)
+
+
+def timed(what, fn):
+    """``fn()``, saying how long it took on the GPU (the first call of a kernel
+    directory includes the driver's compilation of its PTX)."""
+    torch.cuda.synchronize()
+    began = time.perf_counter()
+    result = fn()
+    torch.cuda.synchronize()
+    print(f"    {what}: {time.perf_counter() - began:.2f} s", flush=True)
+    return result
 
 
 def check_attention(label, cfg, seed):
@@ -110,9 +122,11 @@ def check_attention(label, cfg, seed):
                       generator=torch.Generator(device="cuda").manual_seed(seed + 1)).to(dtype)
     names = list(x)
 
+    print(f"  {label}:", flush=True)
     gpu_in = {k: t.clone().requires_grad_(True) for k, t in x.items()}
-    o = nsa.nsa_attention(**gpu_in, **common, backend="gpu")
-    grads = torch.autograd.grad(o, [gpu_in[n] for n in names], d_o)
+    o = timed("GPU forward", lambda: nsa.nsa_attention(**gpu_in, **common, backend="gpu"))
+    grads = timed("GPU backward", lambda: torch.autograd.grad(o, [gpu_in[n] for n in names],
+                                                                d_o))
 
     # The reference sees the same values in float32; the compressed keys'
     # gradient d_kc is kept for the d_pe_k bound (reference.compress is
@@ -128,8 +142,8 @@ def check_attention(label, cfg, seed):
         return out
     nsa.reference.compress = spy
     try:
-        o_ref = nsa.nsa_attention(**ref_in, **common, backend="reference")
-        o_ref.backward(d_o.float())
+        o_ref = timed("reference forward + backward", lambda: _forward_backward(
+            lambda: nsa.nsa_attention(**ref_in, **common, backend="reference"), d_o.float()))
     finally:
         nsa.reference.compress = original
 
@@ -147,6 +161,12 @@ def check_attention(label, cfg, seed):
     return records
 
 
+def _forward_backward(forward, d_o):
+    out = forward()
+    out.backward(d_o)
+    return out
+
+
 def check_module(label, cfg, seed):
     """NSAAttention(backend='gpu') against a copy on the reference backend:
     output and every parameter's gradient, both under bf16 autocast."""
@@ -162,11 +182,14 @@ def check_module(label, cfg, seed):
     x = torch.randn(cfg["B"], cfg["T"], MODULE_HIDDEN, device="cuda")
     d_y = torch.randn(cfg["B"], cfg["T"], MODULE_HIDDEN, device="cuda")
     outputs = []
+    print(f"  {label}:", flush=True)
     for m in (layer, reference):
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            y = m(x)
-        y.float().backward(d_y)
-        outputs.append(y)
+        def step():
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                y = m(x)
+            y.float().backward(d_y)
+            return y
+        outputs.append(timed(f"{m.backend} layer forward + backward", step))
     records = [record(label, "layer.y", outputs[0], outputs[1], OUT_TOLERANCE["bf16"])]
     params = dict(reference.named_parameters())
     largest = max(float(p.grad.norm()) for p in params.values())
