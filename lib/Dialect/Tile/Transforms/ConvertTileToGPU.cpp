@@ -218,8 +218,13 @@ private:
   LogicalResult emitSplitDot(DotOp op, Type type);
   /// mma.sync product of `a` ([m, k] in registers, converted to `type`) and
   /// the staged right operand `s` ([n][k] when transposed, else [k][n]).
+  /// The product of the left operand `a` (registers, [m, k]) or, when
+  /// `aStaged` is given, of the transpose of the [k, m] tile staged there,
+  /// with the right operand staged in `s`.
   Dist mmaProduct(const Dist &a, int64_t m, int64_t k, const Staged &s,
-                  int64_t n, bool transposed, Type type);
+                  int64_t n, bool transposed, Type type,
+                  const Staged *aStaged = nullptr);
+  LogicalResult emitTransposedMmaDot(DotOp op, Value rhs, Type type);
   LogicalResult emitExactDot(DotOp op);
   LogicalResult emitReduce(ReduceOp op);
   LogicalResult emitTopk(Operation *op);
@@ -839,7 +844,9 @@ Type splitType(DotOp op) {
 
 LogicalResult KernelEmitter::emitDot(DotOp op) {
   auto [rhs, rhsType] = narrowSource(op.getRhs());
-  if (rhsType && !op.getLhsTransposed()) {
+  if (rhsType && op.getLhsTransposed())
+    return emitTransposedMmaDot(op, rhs, rhsType);
+  if (rhsType) {
     auto [lhs, lhsType] = narrowSource(op.getLhs());
     // An f32 left operand is rounded to the right operand's type, as
     // attention rounds p before p . v.
@@ -869,6 +876,35 @@ LogicalResult KernelEmitter::emitMmaDot(DotOp op, Value lhs, Value rhs,
   dists[op.getResult()] =
       mmaProduct(get(lhs, Kind::Tile), m, lhsType.getDimSize(1), s, n,
                  op.getRhsTransposed(), type);
+  return success();
+}
+
+/// lhs^T . rhs (the backward's p^T . d_o and ds^T . q) on tensor cores: the
+/// left operand, rounded to the right one's type as FlashAttention-2 rounds
+/// p and ds, is staged as it is ([K][M]) and read transposed into A
+/// fragments by ldmatrix.x4.trans; the right operand is staged too unless
+/// it is a staged load.
+LogicalResult KernelEmitter::emitTransposedMmaDot(DotOp op, Value rhs,
+                                                  Type type) {
+  auto lt = cast<RankedTensorType>(op.getLhs().getType());
+  auto resultType = op.getResult().getType();
+  int64_t m = resultType.getDimSize(0), n = resultType.getDimSize(1);
+  ArrayRef<Staged> regions = dotRegions[op];
+  Staged sa = regions[0];
+  auto it = staged.find(rhs);
+  bool rhsStaged = it != staged.end();
+  Staged sb = rhsStaged ? it->second : regions[1];
+  gpu::BarrierOp::create(b, loc);
+  writeDist(get(op.getLhs(), Kind::Tile), lt, sharedPtr(sa.offset), sa.stride,
+            sa.type, /*trashIndex=*/sa.rows * sa.stride);
+  if (!rhsStaged)
+    writeDist(get(rhs, Kind::Tile), cast<RankedTensorType>(rhs.getType()),
+              sharedPtr(sb.offset), sb.stride, sb.type,
+              /*trashIndex=*/sb.rows * sb.stride);
+  gpu::BarrierOp::create(b, loc);
+  dists[op.getResult()] =
+      mmaProduct(Dist{Kind::Tile, {}, Value()}, m, lt.getDimSize(0), sb, n,
+                 op.getRhsTransposed(), type, &sa);
   return success();
 }
 
@@ -938,7 +974,7 @@ LogicalResult KernelEmitter::emitSplitDot(DotOp op, Type type) {
 /// it owns, for every 8 columns of the result.
 Dist KernelEmitter::mmaProduct(const Dist &a, int64_t m, int64_t k,
                                const Staged &s, int64_t n, bool transposed,
-                               Type type) {
+                               Type type, const Staged *aStaged) {
   Value base = s.base ? s.base : sharedPtr(s.offset);
   int64_t aCols = colSlots(k);
   MLIRContext *ctx = b.getContext();
@@ -1001,6 +1037,48 @@ Dist KernelEmitter::mmaProduct(const Dist &a, int64_t m, int64_t k,
     return regs;
   };
 
+  // A fragments of a staged [K][M] left operand, transposed: ldmatrix.x4
+  // .trans, lanes 8i .. 8i + 7 addressing the rows of matrix i, which holds
+  // k0 + 8*(i/2) .. + 7 by m0 + 8*(i%2) .. + 7 (the fragment's register
+  // order: rows g and g + 8, then k + 8).
+  Value aLaneBase;
+  if (aStaged) {
+    Value laneK = arith::AddIOp::create(
+        b, loc, laneRow,
+        arith::MulIOp::create(
+            b, loc, arith::DivUIOp::create(b, loc, lane, cidx(16)), cidx(8)));
+    Value laneM = arith::AddIOp::create(
+        b, loc, half8, arith::MulIOp::create(b, loc, warpId, cidx(16)));
+    aLaneBase = elementPtr(
+        sharedPtr(aStaged->offset), type,
+        arith::AddIOp::create(
+            b, loc, arith::MulIOp::create(b, loc, laneK, cidx(aStaged->stride)),
+            laneM));
+  }
+  auto quadStruct = LLVM::LLVMStructType::getLiteral(
+      ctx, SmallVector<Type>(4, b.getI32Type()));
+  auto aFragments = [&](int64_t i, int64_t step) -> SmallVector<Value> {
+    if (!aStaged) {
+      int64_t r0 = 2 * i, r1 = 2 * i + 1, c0 = 4 * step, c1 = 4 * step + 2;
+      return {pack(aElem(r0, c0), aElem(r0, c0 + 1)),
+              pack(aElem(r1, c0), aElem(r1, c0 + 1)),
+              pack(aElem(r0, c1), aElem(r0, c1 + 1)),
+              pack(aElem(r1, c1), aElem(r1, c1 + 1))};
+    }
+    int64_t offset = 16 * step * aStaged->stride + rowStep(2 * i);
+    Value quad = NVVM::LdMatrixOp::create(
+        b, loc, quadStruct, elementPtr(aLaneBase, type, cidx(offset)),
+        b.getI32IntegerAttr(4),
+        NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::col), ldShape, ldType);
+    SmallVector<Value> regs;
+    for (int64_t e = 0; e < 4; ++e) {
+      Value r =
+          LLVM::ExtractValueOp::create(b, loc, quad, ArrayRef<int64_t>{e});
+      regs.push_back(bf16 ? r : LLVM::BitcastOp::create(b, loc, regType, r));
+    }
+    return regs;
+  };
+
   auto structType = LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
   Dist out{Kind::Tile, {}, Value()};
   int64_t rSlots = rowSlots(m), cSlots = colSlots(n);
@@ -1013,12 +1091,7 @@ Dist KernelEmitter::mmaProduct(const Dist &a, int64_t m, int64_t k,
     for (int64_t j = 0; j < cSlots / 2; ++j) {
       SmallVector<Value> acc(4, fzero);
       for (int64_t step = 0; step < ceilDiv(k, 16); ++step) {
-        int64_t r0 = 2 * i, r1 = 2 * i + 1, c0 = 4 * step, c1 = 4 * step + 2;
-        SmallVector<Value> fa = {
-            pack(aElem(r0, c0), aElem(r0, c0 + 1)),
-            pack(aElem(r1, c0), aElem(r1, c0 + 1)),
-            pack(aElem(r0, c1), aElem(r0, c1 + 1)),
-            pack(aElem(r1, c1), aElem(r1, c1 + 1))};
+        SmallVector<Value> fa = aFragments(i, step);
         SmallVector<Value> fb = bFragments(8 * j, 16 * step);
         auto mma = NVVM::MmaOp::create(
             b, loc, structType, fa, fb, acc, {16, 8, 16}, std::nullopt,
@@ -1831,7 +1904,17 @@ LogicalResult KernelEmitter::emit() {
       s.offset = allocatePersistent((s.rows + 1) * s.stride * byteWidth(type));
       return s;
     };
-    if (rhsType && !dot.getLhsTransposed()) {
+    if (rhsType && dot.getLhsTransposed()) {
+      auto lt = cast<RankedTensorType>(dot.getLhs().getType());
+      Staged sa = stagedShape(lt, rhsType);
+      sa.offset = allocatePersistent((sa.rows + 1) * sa.stride *
+                                     byteWidth(rhsType));
+      dotRegions[dot] = {sa};
+      if (!staged.count(rhs))
+        dotRegions[dot].push_back(region(rhsType));
+      return;
+    }
+    if (rhsType) {
       if (!staged.count(rhs))
         dotRegions[dot] = {region(rhsType)};
       return;
