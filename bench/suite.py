@@ -27,9 +27,9 @@ PTX); the repeats are then as many as fit in ``--budget-s`` (at least
 minutes; each record says how many, and ``first_ms``. Peak memory: over the
 warm-up call, torch.cuda.max_memory_allocated minus what was allocated
 before it. A measurement that fails (out of memory, no kernels for a T) is
-recorded with its error and the suite goes on; once one call of an
-implementation and phase takes over ``--max-call-s``, its larger T are
-recorded as skipped.
+recorded with its error and the suite goes on; a T at which a call of an
+implementation and phase would take over ``--max-call-s`` (extrapolated
+quadratically from its last T) is recorded as skipped, with the estimate.
 
     python3 bench/suite.py --build-kernels .gpu/nsa-kernels   # compiler machine: NSA kernels per T
     NSA_KERNEL_PATH=.gpu/nsa-kernels NSA_RUNTIME_LIBRARY=.gpu/runtime/libnsa_runtime.so \\
@@ -69,6 +69,14 @@ def repeats_for(first_ms, budget_s, max_repeats, min_repeats):
         return max_repeats
     fit = int(budget_s * 1e3 // first_ms)
     return max(min_repeats, min(max_repeats, fit))
+
+
+def predicted_ms(last, T):
+    """A call's time at T extrapolated from the last record (quadratic in T:
+    dense attention's rate; NSA's backward grows more slowly), or None."""
+    if last is None or "ms" not in last:
+        return None
+    return last["ms"] * (T / last["T"]) ** 2
 
 
 def _fmt(value, digits=1):
@@ -222,9 +230,8 @@ def main():
                         help="at least this many timed calls")
     parser.add_argument("--budget-s", type=float, default=1.0,
                         help="timed calls per measurement: as many as fit in this")
-    parser.add_argument("--max-call-s", type=float, default=15.0,
-                        help="skip the larger T of an implementation and phase once a call "
-                             "takes longer than this")
+    parser.add_argument("--max-call-s", type=float, default=10.0,
+                        help="skip a T where a call would take longer than this")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=os.path.join(HERE, "results"),
                         help="directory of the JSON and PNG")
@@ -233,7 +240,7 @@ def main():
                              "and exit (the compiler machine)")
     args = parser.parse_args()
     if args.build_kernels:
-        bk.build_missing([kernel_config(T) for T in args.T], args.build_kernels)
+        bk.build_missing([kernel_config(T) for T in args.T], args.build_kernels, cubin=True)
         return
 
     import torch
@@ -246,20 +253,18 @@ def main():
     records = []
     # Dense first: a faulting NSA kernel would spoil the CUDA context for
     # whatever runs after it, and the baselines must survive that.
-    slow = {}  # (impl, phase) -> the record of a call over --max-call-s
+    last = {}  # (impl, phase) -> its record at the previous T
     for impl in sorted(args.impls, key=lambda i: i == "nsa"):
-        for T in args.T:
+        for T in sorted(args.T):
             for phase in args.phases:
-                over = slow.get((impl, phase))
-                if over:
+                guess = predicted_ms(last.get((impl, phase)), T)
+                if guess is not None and guess > args.max_call_s * 1e3:
                     record = dict(impl=impl, config=CONFIG, phase=phase, B=PAPER_D128["B"], T=T,
-                                  error=f"skipped: a call at T={over['T']} took "
-                                        f"{over['ms'] / 1e3:.1f} s (--max-call-s "
-                                        f"{args.max_call_s})")
+                                  error=f"skipped: a call would take about {guess / 1e3:.0f} s "
+                                        f"(over --max-call-s {args.max_call_s})")
                 else:
                     record = measure(impl, T, phase, args, bench)
-                    if record.get("ms", 0) > args.max_call_s * 1e3:
-                        slow[(impl, phase)] = record
+                last[(impl, phase)] = record
                 records.append(record)
                 print(json.dumps(record), flush=True)
                 try:

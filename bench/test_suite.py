@@ -98,6 +98,12 @@ def test_measure_records_errors(small):
                           error="CUDA out of memory. Tried to allocate 4 GiB")
 
 
+def test_predicted_time_is_quadratic_in_T():
+    assert suite.predicted_ms(None, 8192) is None
+    assert suite.predicted_ms(dict(T=8192, error="out of memory"), 16384) is None
+    assert suite.predicted_ms(dict(T=8192, ms=100.0), 32768) == 1600.0
+
+
 def test_table_and_series():
     def rec(impl, T, phase, ms, mem=100.0):
         return dict(impl=impl, config="paper-d128", phase=phase, B=1, T=T, ms=ms,

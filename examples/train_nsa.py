@@ -279,7 +279,7 @@ def main():
     args = parser.parse_args()
     # Rows have T + 1 tokens (inputs and shifted targets); kernels see T.
     if args.build_kernels:
-        bk.build_missing([kernel_config(args.batch, args.T)], args.build_kernels)
+        bk.build_missing([kernel_config(args.batch, args.T)], args.build_kernels, cubin=True)
         return
     if not torch.cuda.is_available():
         sys.exit("train_nsa.py trains on a GPU (the NSA model runs the GPU backend)")

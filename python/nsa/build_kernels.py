@@ -48,7 +48,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 __all__ = ["BACKWARD_FILES", "BuildError", "DEFAULTS", "FORWARD_FILES", "KERNEL_PATH_ENV",
            "BIN_DIR_ENV", "MATCH_FIELDS", "arg_names", "arg_shapes", "build", "build_command",
            "build_missing", "check_grad_plan_outputs", "check_rules", "compile_module",
-           "config_json", "default_name", "effective_scale", "find_tools", "grad_arg_names",
+           "config_json", "default_name", "effective_scale", "find_ptxas", "find_tools",
+           "grad_arg_names",
            "grad_output_names", "grad_shapes", "has_backward", "layer_grad_mlir", "layer_mlir",
            "make_config", "main", "matches", "package_kernel_dir", "write_layer"]
 
@@ -75,10 +76,12 @@ KV = ("shared", "per-branch")
 
 #: The files of one compiled function in a kernel directory, by role: the
 #: nsa dialect input, and nsa-translate's PTX, manifest and host plan.
-FORWARD_FILES = dict(mlir="layer.mlir", ptx="kernels.ptx", manifest="manifest.json",
-                     plan="plan.json")
-BACKWARD_FILES = dict(mlir="layer_grad.mlir", ptx="kernels_grad.ptx",
+FORWARD_FILES = dict(mlir="layer.mlir", ptx="kernels.ptx", cubin="kernels.cubin",
+                     manifest="manifest.json", plan="plan.json")
+BACKWARD_FILES = dict(mlir="layer_grad.mlir", ptx="kernels_grad.ptx", cubin="kernels_grad.cubin",
                       manifest="manifest_grad.json", plan="plan_grad.json")
+#: ptxas's target: nsa-translate writes PTX for sm_90a.
+CUBIN_ARCH = "sm_90a"
 
 
 class BuildError(RuntimeError):
@@ -392,7 +395,8 @@ def write_layer(cfg: Dict, directory: str) -> str:
     # Stale compiler output would be taken for this build's; so would a
     # config.json whose kernels are not there yet: it is written last.
     stale = ["config.json", BACKWARD_FILES["mlir"]] + [
-        files[k] for files in (FORWARD_FILES, BACKWARD_FILES) for k in ("ptx", "manifest", "plan")]
+        files[k] for files in (FORWARD_FILES, BACKWARD_FILES)
+        for k in ("ptx", "cubin", "manifest", "plan")]
     for name in stale:
         if os.path.exists(os.path.join(directory, name)):
             os.remove(os.path.join(directory, name))
@@ -422,19 +426,38 @@ def _run(cmd: Sequence[str], what: str, **kwargs) -> bytes:
     return proc.stdout
 
 
+def find_ptxas() -> str:
+    """ptxas from PATH or /usr/local/cuda/bin. Raises :class:`BuildError`."""
+    found = shutil.which("ptxas") or next(
+        (p for p in ("/usr/local/cuda/bin/ptxas",) if _executable(p)), None)
+    if not found:
+        raise BuildError("--cubin needs ptxas (the CUDA toolkit) on PATH or in "
+                         "/usr/local/cuda/bin")
+    return found
+
+
 def compile_module(layer: str, directory: str, files: Dict[str, str], nsa_opt: str,
-                   nsa_translate: str, pipeline_options: str = ""):
+                   nsa_translate: str, pipeline_options: str = "", cubin: bool = False):
     """``nsa-opt LAYER --nsa-to-gpu | nsa-translate --nsa-to-ptx`` into
     ``directory``'s ``files`` (``ptx``, ``manifest``, ``plan``: FORWARD_FILES'
-    roles). Raises :class:`BuildError`."""
+    roles). With ``cubin``, ptxas then assembles the PTX into ``files['cubin']``,
+    which the manifest names instead (and the PTX is removed): the driver
+    otherwise compiles the PTX when a process first loads it, which takes
+    15 to 100 s for a backward module (measured on an H100), on every machine.
+    Raises :class:`BuildError`."""
+    module = files["cubin" if cubin else "ptx"]
+    ptx = os.path.join(directory, files["ptx"])
     pipeline = f"--nsa-to-gpu={pipeline_options}" if pipeline_options else "--nsa-to-gpu"
     gpu_module = _run([nsa_opt, layer, pipeline], f"nsa-opt {os.path.basename(layer)} {pipeline}")
     _run([nsa_translate, "--nsa-to-ptx",
           f"--nsa-manifest={os.path.join(directory, files['manifest'])}",
           f"--nsa-plan={os.path.join(directory, files['plan'])}",
-          f"--nsa-module-file={files['ptx']}",
-          "-o", os.path.join(directory, files["ptx"]), "-"],
+          f"--nsa-module-file={module}", "-o", ptx, "-"],
          f"nsa-translate --nsa-to-ptx ({os.path.basename(layer)})", input=gpu_module)
+    if cubin:
+        _run([find_ptxas(), f"-arch={CUBIN_ARCH}", ptx, "-o", os.path.join(directory, module)],
+             f"ptxas {files['ptx']}")
+        os.remove(ptx)
 
 
 def _load_runtime_binding():
@@ -462,13 +485,17 @@ def validate_plan(directory: str, runtime_lib: str, cfg: Dict,
             f"{plan.buffer_bytes() / 2**20:.1f} MiB")
 
 
+def _has_plan(directory: str, files: Dict[str, str]) -> bool:
+    """The plan, its manifest and the module (PTX or cubin) are there."""
+    return (all(os.path.isfile(os.path.join(directory, files[k])) for k in ("plan", "manifest"))
+            and any(os.path.isfile(os.path.join(directory, files[k])) for k in ("ptx", "cubin")))
+
+
 def has_backward(directory: str, built: Dict) -> bool:
     """Whether the kernel directory with config.json ``built`` has its backward plan."""
     grad = built.get("backward")
     return (isinstance(grad, dict) and isinstance(grad.get("args"), list)
-            and isinstance(grad.get("outputs"), list)
-            and all(os.path.isfile(os.path.join(directory, BACKWARD_FILES[k]))
-                    for k in ("plan", "manifest", "ptx")))
+            and isinstance(grad.get("outputs"), list) and _has_plan(directory, BACKWARD_FILES))
 
 
 def build_missing(cfgs: Sequence[Dict], out_root: str, backward: bool = True,
@@ -490,10 +517,12 @@ def build_missing(cfgs: Sequence[Dict], out_root: str, backward: bool = True,
                 built = json.load(f)
         except (OSError, ValueError):
             built = None
+        cubin = build_args.get("cubin", False)
         complete = (isinstance(built, dict) and matches(built, cfg)
-                    and all(os.path.isfile(os.path.join(directory, FORWARD_FILES[k]))
-                            for k in ("plan", "manifest", "ptx"))
-                    and (not backward or has_backward(directory, built)))
+                    and _has_plan(directory, FORWARD_FILES)
+                    and (not backward or has_backward(directory, built))
+                    and (not cubin or all(os.path.isfile(os.path.join(directory, f["cubin"]))
+                                          for f in (FORWARD_FILES, BACKWARD_FILES)[:1 + backward])))
         if complete:
             log(f"{cfg['name']}: up to date")
         else:
@@ -516,7 +545,7 @@ def default_runtime_lib() -> Optional[str]:
 
 def build(cfg: Dict, out_root: str, bin_dir: Optional[str] = None, mlir_only: bool = False,
           runtime_lib: Optional[str] = None, pipeline_options: str = "",
-          log=None, backward: bool = True) -> str:
+          log=None, backward: bool = True, cubin: bool = False) -> str:
     """Writes and compiles one configuration into ``out_root/<cfg['name']>``.
 
     ``mlir_only``: write layer.mlir (and layer_grad.mlir) and config.json
@@ -524,6 +553,7 @@ def build(cfg: Dict, out_root: str, bin_dir: Optional[str] = None, mlir_only: bo
     no plan.json). ``runtime_lib``: when given, every launch of each plan is
     put through the runtime's own argument checks with placeholder tensors.
     ``backward``: also build the backward plan (``BACKWARD_FILES``).
+    ``cubin``: assemble the kernels with ptxas (see :func:`compile_module`).
 
     Returns the kernel directory. Raises :class:`BuildError`.
     """
@@ -543,7 +573,7 @@ def build(cfg: Dict, out_root: str, bin_dir: Optional[str] = None, mlir_only: bo
         _write_config(cfg, directory, False, extra)
         return directory
     for layer, files in layers:
-        compile_module(layer, directory, files, nsa_opt, nsa_translate, pipeline_options)
+        compile_module(layer, directory, files, nsa_opt, nsa_translate, pipeline_options, cubin)
         if files is BACKWARD_FILES:
             problems = check_grad_plan_outputs(cfg, os.path.join(directory, files["plan"]))
             if problems:
@@ -605,6 +635,10 @@ def _parser() -> argparse.ArgumentParser:
     tools.add_argument("--mlir-only", action="store_true",
                        help="write layer.mlir (layer_grad.mlir) and config.json, run only the "
                             "verifier")
+    tools.add_argument("--cubin", action="store_true",
+                       help="assemble the kernels with ptxas (sm_90a) so that the GPU machine's "
+                            "driver need not compile the PTX on first use (15-100 s per "
+                            "backward module)")
     tools.add_argument("--forward-only", action="store_true",
                        help="skip the backward plan (faster; the directory then serves "
                             "inference only)")
@@ -623,7 +657,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         runtime_lib = default_runtime_lib() if args.runtime_lib is None else args.runtime_lib
         print(f"{cfg['name']}: building into {args.out}", flush=True)
         directory = build(cfg, args.out, args.bin, args.mlir_only, runtime_lib or None,
-                          args.pipeline_options, log=print, backward=not args.forward_only)
+                          args.pipeline_options, log=print, backward=not args.forward_only,
+                          cubin=args.cubin)
     except BuildError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

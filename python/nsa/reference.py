@@ -349,10 +349,13 @@ def forward(q: torch.Tensor,
     q, k_cmp, v_cmp, k_slc, v_slc, k_win, v_win, g, w_k, w_v, pe_k, pe_v = (
         cast(x, dt) for x in (q, k_cmp, v_cmp, k_slc, v_slc, k_win, v_win, g,
                                w_k, w_v, pe_k, pe_v))
-    kc = compress(k_cmp, cfg, w_k, pe_k, compress_mode)
-    vc = compress(v_cmp, cfg, w_v, pe_v, compress_mode)
-    o_cmp, lse = compressed_attention(q, kc, vc, cfg)
-    idx = select_blocks(q, kc, lse, cfg)
-    o_slc = selected_attention(q, k_slc, v_slc, idx, cfg)
-    o_win = window_attention(q, k_win, v_win, cfg)
-    return combine(g, o_cmp, o_slc, o_win).to(out_dtype)
+    # The compute dtype holds under autocast too (whose matmuls would round
+    # to bf16): a layer trained under autocast gets the reference's numbers.
+    with torch.autocast(device_type=q.device.type, enabled=False):
+        kc = compress(k_cmp, cfg, w_k, pe_k, compress_mode)
+        vc = compress(v_cmp, cfg, w_v, pe_v, compress_mode)
+        o_cmp, lse = compressed_attention(q, kc, vc, cfg)
+        idx = select_blocks(q, kc, lse, cfg)
+        o_slc = selected_attention(q, k_slc, v_slc, idx, cfg)
+        o_win = window_attention(q, k_win, v_win, cfg)
+        return combine(g, o_cmp, o_slc, o_win).to(out_dtype)

@@ -13,6 +13,7 @@ import ctypes
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -388,6 +389,31 @@ def test_grad_plan_outputs_are_checked(tmp_path):
     assert bk.check_grad_plan_outputs(cfg, str(path)) == [
         "2 outputs, expected 4 (q, k, v, gates)", "outputs alias one buffer: ['a', 'a']",
         "d_k (a) is bf16 [20, 4, 16], expected bf16 [1, 20, 2, 16]"]
+
+
+@needs_compiler
+@pytest.mark.skipif(shutil.which("ptxas") is None and not os.path.isfile(
+    "/usr/local/cuda/bin/ptxas"), reason="no ptxas")
+def test_cubin_build(tmp_path):
+    """--cubin: ptxas assembles both modules, the manifests name the cubins,
+    no PTX is left to be compiled by the driver, and the directory serves."""
+    cfg = bk.make_config(B=1, T=40, HQ=4, HKV=2, Dk=16, Dv=16, l=8, d=4, l_sel=16, n=3, init=1,
+                         local=1, w=8)
+    directory = bk.build(cfg, str(tmp_path), BIN_DIR, runtime_lib=_runtime_library(),
+                         cubin=True)
+    files = sorted(os.listdir(directory))
+    assert "kernels.cubin" in files and "kernels_grad.cubin" in files
+    assert not [f for f in files if f.endswith(".ptx")]
+    for manifest, module in (("manifest.json", "kernels.cubin"),
+                             ("manifest_grad.json", "kernels_grad.cubin")):
+        kernels = json.load(open(os.path.join(directory, manifest)))["kernels"]
+        assert {k["module"] for k in kernels} == {module}
+    with open(os.path.join(directory, "kernels_grad.cubin"), "rb") as f:
+        assert f.read(4) == b"\x7fELF"
+    assert _gpu.find_kernel_dir(cfg, [str(tmp_path)], backward=True) == (directory, [])
+    messages = []
+    assert bk.build_missing([cfg], str(tmp_path), cubin=True, log=messages.append) == [directory]
+    assert messages == [f"{cfg['name']}: up to date"]
 
 
 @pytest.mark.parametrize("fields,message", [

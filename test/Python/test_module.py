@@ -175,3 +175,16 @@ def test_layer_under_autocast_keeps_float32_parameters():
         assert p.dtype == torch.float32 and p.grad is not None, name
         assert p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all(), name
     assert m.k_compress.weight.grad.abs().sum() > 0
+
+
+def test_reference_computes_in_float32_under_autocast():
+    """Autocast would round the reference's matmuls to bf16; it computes in
+    float32 regardless (its documented compute dtype)."""
+    def rand(*shape):
+        return torch.randn(*shape).to(torch.bfloat16)
+    args = dict(q=rand(1, 40, 4, 8), k=rand(1, 40, 2, 8), v=rand(1, 40, 2, 6),
+                g=torch.rand(1, 40, 4, 3).to(torch.bfloat16), compress="mean", config=CFG,
+                backend="reference")
+    plain = nsa.nsa_attention(**args)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(nsa.nsa_attention(**args), plain)
