@@ -18,7 +18,10 @@ chosen set depend on summation order, so the reference attends with the
 kernels' own ``idx`` (read from the forward plan's buffer), and that ``idx``
 is checked separately with SPEC's acceptance rule (scripts/gpu/
 forward_reference.py's ``selection_violations``: forced blocks in, every
-other chosen block within 1e-3 of the n-th best score).
+other chosen block within 1e-3 of the n-th best score), the block scores
+recomputed in float32 from the kernels' own compressed keys and values (as
+scripts/gpu/forward_check.py does: the kernels rank with bf16/fp16
+compressed tokens, whose rounding alone moves scores by about 1e-3).
 
 Tolerances (SPEC.md): ``||got - ref|| / ||ref||`` <= 1e-2 for bf16 and 5e-3
 for fp16 outputs, 2e-2 for bf16 gradients (1e-2 fp16); NaN or inf never
@@ -28,7 +31,8 @@ norm of the terms it sums (``W_k . d_kc[i]``), as scripts/gpu/backward_check.py
 does; so is the layer's ``k_compress.pe``.
 
     python3 scripts/gpu/package_check.py --build .gpu/nsa-kernels   # compiler machine: the kernels
-    python3 scripts/gpu/package_check.py --kernels .gpu/nsa-kernels # GPU machine: the check
+    python3 scripts/gpu/package_check.py --self-test                # any machine: the checker
+    python3 scripts/gpu/package_check.py --kernels .gpu/nsa-kernels # GPU machine: self-test, check
 """
 
 import argparse
@@ -38,6 +42,7 @@ import json
 import os
 import sys
 import time
+import types
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "python"))
@@ -48,6 +53,7 @@ import nsa  # noqa: E402
 from nsa import build_kernels as bk  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import forward_check as fc  # noqa: E402  (the forward plan's buffer roles)
 import forward_reference as fr  # noqa: E402  (SPEC's selection rule)
 
 #: (label, kernel configuration). Ragged T; small selection blocks where T
@@ -79,16 +85,16 @@ def nsa_config(cfg):
                          scale=cfg["scale"])
 
 
-def make_inputs(cfg, seed):
-    """nsa_attention's keyword arguments, float32 on the GPU, seeded."""
-    gen = torch.Generator(device="cuda").manual_seed(seed)
+def make_inputs(cfg, seed, device="cuda"):
+    """nsa_attention's keyword arguments, float32, seeded."""
+    gen = torch.Generator(device=device).manual_seed(seed)
     B, T, HQ, HKV, Dk, Dv, l = (cfg[k] for k in ("B", "T", "HQ", "HKV", "Dk", "Dv", "l"))
 
     def randn(*shape, scale=1.0):
-        return torch.randn(*shape, device="cuda", generator=gen) * scale
+        return torch.randn(*shape, device=device, generator=gen) * scale
 
     args = dict(q=randn(B, T, HQ, Dk), k=randn(B, T, HKV, Dk), v=randn(B, T, HKV, Dv),
-                g=torch.rand(B, T, HQ, 3, device="cuda", generator=gen))
+                g=torch.rand(B, T, HQ, 3, device=device, generator=gen))
     if cfg["kv"] == "per-branch":
         args.update(k_slc=randn(B, T, HKV, Dk), v_slc=randn(B, T, HKV, Dv),
                     k_win=randn(B, T, HKV, Dk), v_win=randn(B, T, HKV, Dv))
@@ -123,14 +129,15 @@ def timed(what, fn):
 
 
 class KernelSelection:
-    """Inside ``with``: every forward plan run keeps its ``idx`` buffer, and
-    nsa.reference.select_blocks hands them out in order instead of selecting
-    (checking each against SPEC's rule); nsa.reference.compress keeps the
-    compressed keys so that their gradient ``d_kc`` can bound d_pe_k."""
+    """Inside ``with``: every forward plan run keeps its ``idx``, ``kc`` and
+    ``vc`` buffers, and nsa.reference.select_blocks hands the idx out in order
+    instead of selecting (checking each against SPEC's rule on the kernels'
+    kc and vc); nsa.reference.compress keeps the reference's compressed keys
+    so that their gradient ``d_kc`` can bound d_pe_k."""
 
     def __init__(self, cfg, label):
         self.cfg, self.label = cfg, label
-        self.idx, self.records, self.compressed = [], [], []
+        self.kept, self.records, self.compressed = [], [], []
 
     def __enter__(self):
         self.saved = (nsa._gpu._Launcher.__call__, nsa.reference.select_blocks,
@@ -141,14 +148,23 @@ class KernelSelection:
         def launch_and_keep(launcher, values, stream):
             launch(launcher, values, stream)
             if launcher.plan.function == "nsa_layer":  # the forward plan
-                (name,) = [b["name"] for b in launcher.plan.buffers if b["dtype"] == "i32"]
-                selection.idx.append(values[name].view(
-                    selection.cfg["B"], selection.cfg["T"], selection.cfg["HKV"], -1).clone())
+                roles = fc.find_roles(
+                    dict(buffers=launcher.plan.buffers, launches=launcher.plan.launches),
+                    dict(selection.cfg, args=bk.arg_names(selection.cfg)))
+                selection.kept.append({role: values[roles[role]].clone()
+                                       for role in ("idx", "kc", "vc")})
 
         def kernel_idx(q, kc, lse, config):
-            idx = selection.idx.pop(0)
-            pos = torch.arange(q.shape[1], device=q.device)
-            P = fr.block_scores_rows(q, pos, kc, lse, config, config.softmax_scale(q.shape[3]))
+            c = selection.cfg
+            B, T, HKV, Nc = c["B"], c["T"], c["HKV"], config.num_compressed(c["T"])
+            kept = selection.kept.pop(0)
+            idx = kept["idx"].view(B, T, HKV, config.n)
+            kc_kernel = kept["kc"].view(B, Nc, HKV, c["Dk"]).float()
+            vc_kernel = kept["vc"].view(B, Nc, HKV, c["Dv"]).float()
+            pos = torch.arange(T, device=q.device)
+            scale = config.softmax_scale(c["Dk"])
+            _, lse_kernel = fr.compressed_rows(q, pos, kc_kernel, vc_kernel, config, scale)
+            P = fr.block_scores_rows(q, pos, kc_kernel, lse_kernel, config, scale)
             v = fr.selection_violations(idx, P, pos, config)
             selection.records.append(dict(
                 case=selection.label, check="idx", ok=v["bad"] == 0, rel_l2=v["worst_shortfall"],
@@ -258,6 +274,56 @@ def check_module(label, cfg, seed):
     return records
 
 
+def self_test(kernels):
+    """The selection check on the CPU, no kernels run: the first case's real
+    forward plan (its buffer roles) filled with the reference's compressed
+    tokens (rounded as the kernels store them) and idx must pass, and the
+    same with one block swapped must fail. Returns the problems."""
+    label, cfg = CASES[0]
+    directory = os.path.join(kernels, cfg["name"])
+    runtime = nsa._runtime.Runtime(nsa._gpu.find_runtime()[0])
+    plan = nsa._runtime.Plan(runtime, os.path.join(directory, "plan.json"), device="cpu")
+    config = nsa_config(cfg)
+    x = {k: t.to(_DTYPES[cfg["dtype"]]).float().cpu()
+         for k, t in make_inputs(cfg, 0, device="cpu").items()}
+    kv = dict(k_cmp=x["k"], v_cmp=x["v"], k_slc=x["k_slc"], v_slc=x["v_slc"], k_win=x["k_win"],
+              v_win=x["v_win"])
+    kc = nsa.reference.compress(x["k"], config, x["w_k"], x["pe_k"], "linear")
+    vc = nsa.reference.compress(x["v"], config, x["w_v"], x["pe_v"], "linear")
+    lse = nsa.reference.compressed_attention(x["q"], kc, vc, config)[1]
+    idx = nsa.reference.select_blocks(x["q"], kc, lse, config)
+    swapped = idx.clone()
+    free = (swapped[0, -1, 0] >= config.init).nonzero()[0, 0]  # a block neither forced first...
+    swapped[0, -1, 0, free] = next(j for j in range(config.init, idx.shape[1] // config.l_sel)
+                                   if j not in idx[0, -1, 0].tolist())  # ...nor chosen
+    roles = fc.find_roles(dict(buffers=plan.buffers, launches=plan.launches),
+                          dict(cfg, args=bk.arg_names(cfg)))
+    values = {b["name"]: torch.zeros(b["shape"], dtype=nsa._runtime._torch_dtype(b["dtype"]))
+              for b in plan.buffers}
+    for role, t in (("kc", kc), ("vc", vc)):
+        values[roles[role]].view(-1).copy_(t.reshape(-1))
+    problems = []
+    saved = nsa._gpu._Launcher.__call__
+    nsa._gpu._Launcher.__call__ = lambda launcher, values, stream: None
+    try:
+        for what, chosen, ok in (("the reference's idx", idx, True),
+                                 ("a swapped block", swapped, False)):
+            values[roles["idx"]].view(-1).copy_(chosen.reshape(-1))
+            with KernelSelection(cfg, label) as selection:
+                nsa._gpu._Launcher.__call__(types.SimpleNamespace(plan=plan), values, None)
+                nsa.reference.forward(x["q"], g=x["g"], cfg=config, w_k=x["w_k"], w_v=x["w_v"],
+                                      pe_k=x["pe_k"], pe_v=x["pe_v"], **kv)
+            (result,) = selection.records
+            print(f"  self-test, {what}: idx {'PASS' if result['ok'] else 'FAIL'} "
+                  f"({result['note']})")
+            if result["ok"] != ok:
+                problems.append(f"{what}: the selection check says ok={result['ok']}")
+    finally:
+        nsa._gpu._Launcher.__call__ = saved
+        plan.manifest.close()
+    return problems
+
+
 def build(out):
     bk.build_missing([cfg for _, cfg in CASES], out, cubin=True)
 
@@ -272,10 +338,16 @@ def main():
     parser.add_argument("--json", help="results file (default bench/results/"
                                        "<date>-<card>-package-check.json)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--self-test", action="store_true",
+                        help="check the selection check on the CPU (no GPU) and exit")
     args = parser.parse_args()
     if args.build:
         build(args.build)
         return
+    if args.self_test:
+        problems = self_test(args.kernels)
+        print("self-test " + ("PASSED" if not problems else "FAILED: " + "; ".join(problems)))
+        sys.exit(1 if problems else 0)
     if not torch.cuda.is_available():
         sys.exit("package_check.py runs the GPU backend: it needs a CUDA device")
     os.environ[bk.KERNEL_PATH_ENV] = os.pathsep.join(
@@ -286,6 +358,10 @@ def main():
     nsa._gpu.POISON_BUFFERS = True
     device = torch.cuda.get_device_name()
     print(f"{device}, torch {torch.__version__}, kernels {args.kernels}", flush=True)
+    # A selection check that cannot tell a wrong idx from a right one proves nothing.
+    problems = self_test(args.kernels)
+    if problems:
+        sys.exit("the selection check's self-test FAILED: " + "; ".join(problems))
     records = []
     for label, cfg in CASES:
         records += check_attention(label, cfg, args.seed)
