@@ -37,6 +37,7 @@ std::string TileOptions::passOptions() const {
   add("selected-query-tokens", selectedQueryTokens);
   add("compress-tokens", compressTokens);
   add("select-blocks", selectBlocks);
+  add("grad-segments", gradSegments);
   return s;
 }
 
@@ -204,7 +205,8 @@ static void usage() {
   --seed=N                                    input seed (default 1)
   --q-scale=X                                 standard deviation of q (default 1)
   --target=cpu|sm90a --query-tokens= --key-tokens= --selected-query-tokens=
-  --compress-tokens= --select-blocks=         nsa-tile options (default: pass's)
+  --compress-tokens= --select-blocks=
+  --grad-segments=                            nsa-tile options (default: pass's)
   --matrix                                    run the built-in matrix instead
   --emit-mlir                                 print the generated module, exit
   --perturb=NAME[+X]                          corrupt output NAME (test hook): add
@@ -273,6 +275,8 @@ std::optional<int> parseCommandLine(int argc, char **argv, Options &opts) {
       intArg(c.tiles.compressTokens);
     else if (key == "--select-blocks")
       intArg(c.tiles.selectBlocks);
+    else if (key == "--grad-segments")
+      intArg(c.tiles.gradSegments);
     else if (key == "--seed")
       intArg(c.seed);
     else if (key == "--q-scale") {

@@ -25,6 +25,7 @@ void mlir::nsa::buildNSAToGPUPipeline(OpPassManager &pm,
   tile.keyTokens = options.keyTokens;
   tile.selectedQueryTokens = options.selectedQueryTokens;
   tile.selectBlocks = options.selectBlocks;
+  tile.gradSegments = options.gradSegments;
   pm.addPass(createNSATile(tile));
   pm.addPass(createCSEPass());
   tile::ConvertTileToGPUOptions gpu;

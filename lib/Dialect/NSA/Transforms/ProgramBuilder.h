@@ -29,6 +29,7 @@ struct TileSizes {
   /// (rows = tokens * G), so the rows fill an MMA's M dimension whatever G.
   int64_t queryTokens, minRows;
   int64_t keyTokens, selectedQueryTokens, compressTokens, selectBlocks;
+  int64_t gradSegments;
 
   int64_t queryTokensFor(int64_t g) const {
     return queryTokens ? queryTokens : std::max<int64_t>(1, minRows / g);

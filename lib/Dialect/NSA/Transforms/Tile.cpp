@@ -40,7 +40,8 @@ struct NSATile : nsa::impl::NSATileBase<NSATile> {
           {"key-tokens", keyTokens},
           {"selected-query-tokens", selectedQueryTokens},
           {"compress-tokens", compressTokens},
-          {"select-blocks", selectBlocks}})
+          {"select-blocks", selectBlocks},
+          {"grad-segments", gradSegments}})
       if (value < 0) {
         getOperation()->emitError()
             << "nsa-tile: " << name << " must be >= 0 (0: the target's), got "
@@ -55,7 +56,8 @@ struct NSATile : nsa::impl::NSATileBase<NSATile> {
                      pick(keyTokens, cpu ? 32 : 64),
                      pick(selectedQueryTokens, 1),
                      pick(compressTokens, cpu ? 16 : 64),
-                     pick(selectBlocks, 16)};
+                     pick(selectBlocks, 16),
+                     pick(gradSegments, cpu ? 2 : 8)};
   }
 
   void runOnOperation() override {

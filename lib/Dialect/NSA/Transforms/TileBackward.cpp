@@ -104,17 +104,28 @@ struct KeyBlock {
   Value b, h, j0, numTokens;
   int64_t n;          ///< keys in the block
   Value kTile, vTile; ///< [n, Dk], [n, Dv]
+  /// When set, the query tiles this program visits are those whose first
+  /// token is in [from, to): one segment of the block's queries (see
+  /// tileAttentionGrad).
+  Value from, to;
 
   GradTile queryTile(Value t0, int64_t tokens) {
     return GradTile::at(e, x, o, lse, dO, b, h, t0, tokens);
   }
 
-  /// `for t0 in [lo, hi) step tokens` over query tiles carrying (d_k, d_v);
-  /// `body` adds the contribution of the tile from t0 (loading it with
-  /// queryTile, which it may skip).
+  /// `for t0 in [lo, hi) step tokens` over query tiles carrying (d_k, d_v),
+  /// restricted to the tiles that start in [from, to) (the same grid of
+  /// tiles from lo, so the segments of a block partition its tiles); `body`
+  /// adds the contribution of the tile from t0 (loading it with queryTile,
+  /// which it may skip).
   std::pair<Value, Value>
   loop(Value lo, Value hi, int64_t tokens, std::pair<Value, Value> init,
        function_ref<std::pair<Value, Value>(Value, Value, Value)> body) {
+    if (from) {
+      Value skip = e.ceilDiv(e.max(e.sub(from, lo), e.index(0)), tokens);
+      lo = e.add(lo, e.mul(skip, e.index(tokens)));
+      hi = e.min(hi, to);
+    }
     ValueRange r = e.loop(lo, hi, e.index(tokens), {init.first, init.second},
                           [&](Value t0, ValueRange acc) -> SmallVector<Value> {
                             auto [dk, dv] = body(t0, acc[0], acc[1]);
@@ -128,14 +139,26 @@ struct KeyBlock {
 /// `queryTokens`, `keysOf` visiting a tile's keys) and its d_k/d_v grid
 /// (key blocks of `keyTokens`, `queriesOf` visiting the query tiles that see
 /// a block).
+///
+/// The first `segmentedBlocks` key blocks (all when negative) are seen by
+/// every later query: one program over all of them would be the kernel's
+/// tail (compressed attention has few key blocks, T/d keys; selection's
+/// initial blocks are chosen by every token). With `segments` > 1 their
+/// queries are split into `segments` ranges of T/segments tokens: a program
+/// per (block, segment) stores f32 partial d_k, d_v, and a final program
+/// per block adds the partials in segment order (deterministic) or, for a
+/// block that was not segmented, takes the main program's result.
 template <typename OpT>
 LogicalResult tileAttentionGrad(
     OpT op, PatternRewriter &rewriter, int64_t queryTokens, int64_t keyTokens,
+    int64_t segments, int64_t segmentedBlocks,
     function_ref<Value(GradTile &, Value)> keysOf,
     function_ref<std::pair<Value, Value>(KeyBlock &, Value, Value)> queriesOf) {
   FailureOr<AttentionOperands> x = AttentionOperands::of(op, rewriter);
   if (failed(x))
     return failure();
+  if (segmentedBlocks == 0)
+    segments = 1;
   Location loc = op.getLoc();
   Emitter outer{rewriter, loc};
   Value batch = outer.dim(x->q, 0), numTokens = outer.dim(x->q, 1);
@@ -156,27 +179,137 @@ LogicalResult tileAttentionGrad(
         t.p.storeRows(e.truncTo(e.scaled(acc, x->scale), elt), outArgs[0]);
       });
 
-  Value dkvGrid[3] = {batch, heads, outer.ceilDiv(numKeys, keyTokens)};
+  // One key block's d_k, d_v over the queries in [from, to), unscaled f32.
+  auto keyBlock = [&](Emitter &e, Value b, Value h, Value j0, Value from,
+                      Value to) {
+    Value zero = e.index(0);
+    KeyBlock kb{e,  *x,        op.getO(), op.getLse(), op.getDO(), b,    h,
+                j0, numTokens, keyTokens, {},          {},         from, to};
+    kb.kTile = e.load(x->k, {b, j0, h, zero}, {1}, {keyTokens, x->dk});
+    kb.vTile = e.load(x->v, {b, j0, h, zero}, {1}, {keyTokens, x->dv});
+    return queriesOf(kb, e.constTensor({keyTokens, x->dk}, 0.0f),
+                     e.constTensor({keyTokens, x->dv}, 0.0f));
+  };
+  auto storeBlock = [&](Emitter &e, Value dk, Value dv, ValueRange outArgs,
+                        ValueRange at) {
+    tile::StoreOp::create(e.b, e.loc, e.truncTo(e.scaled(dk, x->scale), elt),
+                          outArgs[0], at, ArrayRef<int64_t>{1});
+    tile::StoreOp::create(e.b, e.loc, e.truncTo(dv, elt), outArgs[1], at,
+                          ArrayRef<int64_t>{1});
+  };
+
+  Value numBlocks = outer.ceilDiv(numKeys, keyTokens);
   Value dkvInit[2] = {empty(op.getDK(), numKeys), empty(op.getDV(), numKeys)};
-  auto dkv = buildProgram(
-      rewriter, op, dkvGrid, dkvInit,
+  bool allSegmented = segments > 1 && segmentedBlocks < 0;
+  Value segmented = segments == 1 ? outer.index(0)
+                    : segmentedBlocks < 0
+                        ? numBlocks
+                        : outer.min(numBlocks, outer.index(segmentedBlocks));
+  Value mainK, mainV;
+  if (!allSegmented) {
+    // The blocks left whole, over all their queries (a segmented block's
+    // range here is empty).
+    Value dkvGrid[3] = {batch, heads, numBlocks};
+    auto dkv = buildProgram(
+        rewriter, op, dkvGrid, dkvInit,
+        [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
+          Value b = ids[0], h = ids[1];
+          Value j0 = e.mul(ids[2], e.index(keyTokens));
+          Value from, to;
+          if (segments > 1) {
+            from = e.index(0);
+            to = arith::SelectOp::create(
+                e.b, e.loc, e.cmp(arith::CmpIPredicate::sge, ids[2], segmented),
+                numTokens, from);
+          }
+          auto [dk, dv] = keyBlock(e, b, h, j0, from, to);
+          storeBlock(e, dk, dv, outArgs, {b, j0, h, e.index(0)});
+        });
+    if (segments == 1) {
+      rewriter.replaceOp(op,
+                         {dq.getResult(0), dkv.getResult(0), dkv.getResult(1)});
+      return success();
+    }
+    mainK = dkv.getResult(0);
+    mainV = dkv.getResult(1);
+  }
+
+  // Partial sums of the segmented blocks: [B, segments, keys, H, D] f32.
+  int64_t segKeys = segmentedBlocks < 0 ? tensorTy(x->k).getDimSize(1)
+                                        : segmentedBlocks * keyTokens;
+  auto partialType = [&](int64_t dim) {
+    return RankedTensorType::get({tensorTy(x->k).getDimSize(0), segments,
+                                  segKeys, tensorTy(x->k).getDimSize(2), dim},
+                                 rewriter.getF32Type());
+  };
+  SmallVector<std::pair<int64_t, Value>> partialDyn = {{0, batch}};
+  if (segmentedBlocks < 0)
+    partialDyn.push_back({2, numKeys});
+  Value partialInit[2] = {
+      emptyLike(rewriter, loc, partialType(x->dk), partialDyn),
+      emptyLike(rewriter, loc, partialType(x->dv), partialDyn)};
+  Value segLen = outer.ceilDiv(numTokens, segments);
+  Value partGrid[3] = {batch, heads,
+                       outer.mul(segmented, outer.index(segments))};
+  auto partial = buildProgram(
+      rewriter, op, partGrid, partialInit,
+      [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
+        Value b = ids[0], h = ids[1], zero = e.index(0);
+        Value s = e.rem(ids[2], e.index(segments));
+        Value j0 =
+            e.mul(e.divFloor(ids[2], e.index(segments)), e.index(keyTokens));
+        Value from = e.mul(s, segLen);
+        auto [dk, dv] = keyBlock(e, b, h, j0, from, e.add(from, segLen));
+        SmallVector<Value> at = {b, s, j0, h, zero};
+        tile::StoreOp::create(e.b, e.loc, dk, outArgs[0], at,
+                              ArrayRef<int64_t>{2});
+        tile::StoreOp::create(e.b, e.loc, dv, outArgs[1], at,
+                              ArrayRef<int64_t>{2});
+      });
+
+  Value finalGrid[3] = {batch, heads, numBlocks};
+  Value finalInit[2] = {empty(op.getDK(), numKeys), empty(op.getDV(), numKeys)};
+  auto final = buildProgram(
+      rewriter, op, finalGrid, finalInit,
       [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
         Value b = ids[0], h = ids[1], zero = e.index(0);
         Value j0 = e.mul(ids[2], e.index(keyTokens));
-        KeyBlock kb{e, *x, op.getO(), op.getLse(), op.getDO(), b,
-                    h, j0, numTokens, keyTokens,   {},         {}};
-        kb.kTile = e.load(x->k, {b, j0, h, zero}, {1}, {keyTokens, x->dk});
-        kb.vTile = e.load(x->v, {b, j0, h, zero}, {1}, {keyTokens, x->dv});
-        auto [dk, dv] = queriesOf(kb, e.constTensor({keyTokens, x->dk}, 0.0f),
-                                  e.constTensor({keyTokens, x->dv}, 0.0f));
+        auto sum = [&]() -> SmallVector<Value> {
+          return e.loop(zero, e.index(segments), e.index(1),
+                        {e.constTensor({keyTokens, x->dk}, 0.0f),
+                         e.constTensor({keyTokens, x->dv}, 0.0f)},
+                        [&](Value s, ValueRange acc) -> SmallVector<Value> {
+                          SmallVector<Value> at = {b, s, j0, h, zero};
+                          return {
+                              e.addF(acc[0], e.load(partial.getResult(0), at,
+                                                    {2}, {keyTokens, x->dk})),
+                              e.addF(acc[1], e.load(partial.getResult(1), at,
+                                                    {2}, {keyTokens, x->dv}))};
+                        });
+        };
+        // d_k, d_v as stored: scaled and rounded.
+        auto finished = [&]() -> SmallVector<Value> {
+          SmallVector<Value> acc = sum();
+          return {e.truncTo(e.scaled(acc[0], x->scale), elt),
+                  e.truncTo(acc[1], elt)};
+        };
         SmallVector<Value> at = {b, j0, h, zero};
-        tile::StoreOp::create(e.b, e.loc,
-                              e.truncTo(e.scaled(dk, x->scale), elt),
-                              outArgs[0], at, ArrayRef<int64_t>{1});
-        tile::StoreOp::create(e.b, e.loc, e.truncTo(dv, elt), outArgs[1], at,
-                              ArrayRef<int64_t>{1});
+        SmallVector<Value> dkv;
+        if (allSegmented) {
+          dkv = finished();
+        } else {
+          ValueRange r = e.ifElse(
+              e.cmp(arith::CmpIPredicate::slt, ids[2], segmented), finished,
+              {e.load(mainK, at, {1}, {keyTokens, x->dk}),
+               e.load(mainV, at, {1}, {keyTokens, x->dv})});
+          dkv.assign(r.begin(), r.end());
+        }
+        for (auto [value, out] : llvm::zip(dkv, outArgs))
+          tile::StoreOp::create(e.b, e.loc, value, out, at,
+                                ArrayRef<int64_t>{1});
       });
-  rewriter.replaceOp(op, {dq.getResult(0), dkv.getResult(0), dkv.getResult(1)});
+  rewriter.replaceOp(op,
+                     {dq.getResult(0), final.getResult(0), final.getResult(1)});
   return success();
 }
 
@@ -186,8 +319,9 @@ struct TileWindowAttentionGrad : TilePattern<WindowAttentionGradOp> {
                                 PatternRewriter &rewriter) const override {
     int64_t w = op.getConfig().getW(), bn = sizes.keyTokens;
     int64_t bm = sizes.queryTokensFor(AttentionOperands::groupSize(op));
+    // A key block's queries are a window's worth: never segmented.
     return tileAttentionGrad(
-        op, rewriter, bm, bn,
+        op, rewriter, bm, bn, /*segments=*/1, /*segmentedBlocks=*/0,
         [&](GradTile &t, Value dq) {
           Emitter &e = t.p.e;
           auto [lo, hi] = windowKeyRange(e, t.p.t0, bm, t.p.numTokens, w, bn);
@@ -219,8 +353,9 @@ struct TileCompressedAttentionGrad : TilePattern<CompressedAttentionGradOp> {
     int64_t bn = sizes.keyTokens;
     int64_t bm = sizes.queryTokensFor(AttentionOperands::groupSize(op));
     Value kc = op.getK();
+    // Every key block is seen by all later queries.
     return tileAttentionGrad(
-        op, rewriter, bm, bn,
+        op, rewriter, bm, bn, sizes.gradSegments, /*segmentedBlocks=*/-1,
         [&](GradTile &t, Value dq) {
           Emitter &e = t.p.e;
           Value numCompressed = e.dim(kc, 1);
@@ -257,8 +392,10 @@ struct TileSelectedAttentionGrad : TilePattern<SelectedAttentionGradOp> {
     int64_t tokens = sizes.selectedQueryTokens;
     int64_t bm = sizes.queryTokensFor(AttentionOperands::groupSize(op));
     Value idx = op.getIdx();
+    // The initial blocks are chosen by every later token.
     return tileAttentionGrad(
-        op, rewriter, tokens, /*keyTokens=*/lSel,
+        op, rewriter, tokens, /*keyTokens=*/lSel, sizes.gradSegments,
+        op.getConfig().getInit(),
         // d_q: as the forward, each token's blocks update only its rows.
         [&](GradTile &t, Value dq) {
           Emitter &e = t.p.e;

@@ -68,9 +68,12 @@ func.func @window(%q: tensor<1x100x2x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v
 
 // Compressed (paper config, Nc = 5): d_q visits compressed tokens
 // [0, min(Nc, (min(T, t0 + 8) - l)/d + 1)) with the forward's mask
-// (i*d + l - 1 > t or i >= Nc); the d_kc/d_vc program of the 16 compressed
-// tokens from i0 visits the query tiles from (i0*d + l - 1) rounded down to 8
-// up to T.
+// (i*d + l - 1 > t or i >= Nc). Every key block is seen by all later
+// queries, so its queries are split into grad-segments = 2 (the cpu
+// default) ranges of 50 tokens: the program of (block from i0, segment s)
+// visits the query tiles from (i0*d + l - 1) rounded down to 8, starting in
+// [50s, 50s + 50), and stores f32 partial d_kc/d_vc; the final program adds
+// the two partials in order, scales d_kc and rounds.
 // CHECK-LABEL: func.func @compressed
 // CHECK-DAG: %[[D:.*]] = arith.constant dense<16> : tensor<32x16xi32>
 // CHECK-DAG: %[[LM1:.*]] = arith.constant dense<31> : tensor<32x16xi32>
@@ -81,15 +84,34 @@ func.func @window(%q: tensor<1x100x2x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v
 // CHECK:     %[[MUL:.*]] = arith.muli %[[COL]], %[[D]]
 // CHECK:     %[[LAST:.*]] = arith.addi %[[MUL]], %[[LM1]]
 // CHECK:     arith.cmpi sgt, %[[LAST]], %{{.*}}
-// CHECK: tile.program grid(%c1, %c2, %c1) outs(%{{.*}}, %{{.*}} : tensor<1x5x2x32xbf16>, tensor<1x5x2x16xbf16>)
-// CHECK:   %[[I0:.*]] = arith.muli %{{.*}}, %c16
+// CHECK: %[[P:.*]]:2 = tile.program grid(%c1, %c2, %c2) outs(%{{.*}}, %{{.*}} : tensor<1x2x5x2x32xf32>, tensor<1x2x5x2x16xf32>)
+// CHECK:   %[[S:.*]] = arith.remsi %{{.*}}, %c2
+// CHECK:   %[[BLK:.*]] = arith.floordivsi %{{.*}}, %c2
+// CHECK:   %[[I0:.*]] = arith.muli %[[BLK]], %c16
+// CHECK:   %[[FROM:.*]] = arith.muli %[[S]], %c50
+// CHECK:   %[[TO:.*]] = arith.addi %[[FROM]], %c50
 // CHECK:   %[[F0:.*]] = arith.muli %[[I0]], %c16
 // CHECK:   %[[F1:.*]] = arith.addi %[[F0]], %c31
 // CHECK:   %[[F2:.*]] = arith.floordivsi %[[F1]], %c8
 // CHECK:   %[[LO:.*]] = arith.muli %[[F2]], %c8
-// CHECK:   scf.for %{{.*}} = %[[LO]] to %c100 step %c8
+// CHECK:   %[[GAP:.*]] = arith.subi %[[FROM]], %[[LO]]
+// CHECK:   %[[POS:.*]] = arith.maxsi %[[GAP]], %c0
+// CHECK:   %[[SKIP:.*]] = arith.ceildivsi %[[POS]], %c8
+// CHECK:   %[[SKIPT:.*]] = arith.muli %[[SKIP]], %c8
+// CHECK:   %[[FIRST:.*]] = arith.addi %[[LO]], %[[SKIPT]]
+// CHECK:   %[[HI:.*]] = arith.minsi %[[TO]], %c100
+// CHECK:   scf.for %{{.*}} = %[[FIRST]] to %[[HI]] step %c8
 // CHECK:     tile.dot {{.*}} {lhs_transposed}
 // CHECK:     tile.dot {{.*}} {lhs_transposed}
+// CHECK:   tile.store %{{.*}} into %{{.*}}[%{{.*}}, %[[S]], %[[I0]], %{{.*}}, %c0] {row_dims = array<i64: 2>} : tensor<16x32xf32> into tensor<1x2x5x2x32xf32>
+// CHECK:   tile.store %{{.*}} into %{{.*}}[%{{.*}}, %[[S]], %[[I0]], %{{.*}}, %c0] {row_dims = array<i64: 2>} : tensor<16x16xf32> into tensor<1x2x5x2x16xf32>
+// CHECK: tile.program grid(%c1, %c2, %c1) outs(%{{.*}}, %{{.*}} : tensor<1x5x2x32xbf16>, tensor<1x5x2x16xbf16>)
+// CHECK:   scf.for %[[SEG:.*]] = %c0 to %c2 step %c1
+// CHECK:     tile.load %[[P]]#0[%{{.*}}, %[[SEG]], %{{.*}}, %{{.*}}, %c0] {row_dims = array<i64: 2>} : tensor<1x2x5x2x32xf32> -> tensor<16x32xf32>
+// CHECK:     tile.load %[[P]]#1[%{{.*}}, %[[SEG]], %{{.*}}, %{{.*}}, %c0] {row_dims = array<i64: 2>} : tensor<1x2x5x2x16xf32> -> tensor<16x16xf32>
+// CHECK:   tile.store %{{.*}} : tensor<16x32xbf16> into tensor<1x5x2x32xbf16>
+// CHECK:   tile.store %{{.*}} : tensor<16x16xbf16> into tensor<1x5x2x16xbf16>
+// CHECK-NOT: tile.program
 func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>, %vc: tensor<1x5x2x16xbf16>,
     %o: tensor<1x100x2x4x16xbf16>, %lse: tensor<1x100x2x4xf32>, %d_o: tensor<1x100x2x4x16xbf16>)
     -> (tensor<1x100x2x4x32xbf16>, tensor<1x5x2x32xbf16>, tensor<1x5x2x16xbf16>) {
@@ -108,7 +130,11 @@ func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>,
 // q, o and d_o are loaded, by a membership test over the n slots of one idx
 // row per token (8 rows, not 8 tokens x G = 4); in a used tile the rows
 // whose idx row holds j (gathered by each row's token) are the only ones not
-// masked. No inverted index, no atomics.
+// masked. No inverted index, no atomics. The initial block (init = 1) is
+// chosen by every token: the main program leaves it (its query range is
+// empty), a program per (block, segment) of 50 queries stores its f32
+// partials, and the final program adds them for block 0 and takes the main
+// program's result for the others.
 // CHECK-LABEL: func.func @selected
 // CHECK: tile.program grid(%c1, %c2, %c100)
 // CHECK:   %[[IDX:.*]] = tile.load %arg3{{.*}} : tensor<1x100x2x4xi32> -> tensor<1x4xi32>
@@ -120,11 +146,14 @@ func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>,
 // CHECK:         tile.load %arg1{{.*}} -> tensor<64x32xbf16>
 // CHECK:         tile.broadcast %[[OTHER]] {dim = 1 : i64} : tensor<4xi1> -> tensor<4x64xi1>
 // CHECK:         tile.dot {{.*}} : tensor<4x64xf32>, tensor<64x32xf32> -> tensor<4x32xf32>
-// CHECK: tile.program grid(%c1, %c2, %c2) outs(%{{.*}}, %{{.*}} : tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>)
-// CHECK:   %[[J0:.*]] = arith.muli %{{.*}}, %c64
+// CHECK: %[[MAIN:.*]]:2 = tile.program grid(%c1, %c2, %c2) outs(%{{.*}}, %{{.*}} : tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>)
+// CHECK:   %[[J0:.*]] = arith.muli %[[BLK:.*]], %c64
+// CHECK:   %[[WHOLE:.*]] = arith.cmpi sge, %[[BLK]], %c1
+// CHECK:   %[[TO:.*]] = arith.select %[[WHOLE]], %c100, %c0
 // CHECK:   %[[J:.*]] = arith.floordivsi %[[J0]], %c64
 // CHECK:   %[[JI:.*]] = arith.index_cast %[[J]] : index to i32
-// CHECK:   scf.for %[[T0:.*]] = %{{.*}} to %c100 step %c8
+// CHECK:   %[[HI:.*]] = arith.minsi %[[TO]], %c100
+// CHECK:   scf.for %[[T0:.*]] = %{{.*}} to %[[HI]] step %c8
 // CHECK:     %[[TOKS:.*]] = tile.range %[[T0]] : tensor<8xi32>
 // CHECK:     %[[TCHOSEN:.*]] = tile.gather %arg3[%{{.*}}, %{{.*}}] rows %[[TOKS]] {row_dim = 1 : i64} : tensor<1x100x2x4xi32>, tensor<8xi32> -> tensor<8x4xi32>
 // CHECK:     arith.cmpi eq, %[[TCHOSEN]]
@@ -143,6 +172,20 @@ func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>,
 // CHECK:       tile.broadcast %[[NONE]] {dim = 1 : i64} : tensor<32xi1> -> tensor<32x64xi1>
 // CHECK:       tile.dot {{.*}} {lhs_transposed} : tensor<32x64xf32>, tensor<32x32xf32> -> tensor<64x32xf32>
 // CHECK:       tile.dot {{.*}} {lhs_transposed} : tensor<32x64xf32>, tensor<32x16xf32> -> tensor<64x16xf32>
+// CHECK: %[[P:.*]]:2 = tile.program grid(%c1, %c2, %c2) outs(%{{.*}}, %{{.*}} : tensor<1x2x64x2x32xf32>, tensor<1x2x64x2x16xf32>)
+// CHECK:   tile.store {{.*}} {row_dims = array<i64: 2>} : tensor<64x32xf32> into tensor<1x2x64x2x32xf32>
+// CHECK: tile.program grid(%c1, %c2, %c2) outs(%{{.*}}, %{{.*}} : tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>)
+// CHECK:   %[[MK:.*]] = tile.load %[[MAIN]]#0
+// CHECK:   %[[MV:.*]] = tile.load %[[MAIN]]#1
+// CHECK:   %[[SEGD:.*]] = arith.cmpi slt, %{{.*}}, %c1
+// CHECK:   %[[R:.*]]:2 = scf.if %[[SEGD]]
+// CHECK:     scf.for %[[SEG:.*]] = %c0 to %c2 step %c1
+// CHECK:       tile.load %[[P]]#0[%{{.*}}, %[[SEG]], %{{.*}}, %{{.*}}, %c0]
+// CHECK:   } else {
+// CHECK:     scf.yield %[[MK]], %[[MV]]
+// CHECK:   tile.store %[[R]]#0
+// CHECK:   tile.store %[[R]]#1
+// CHECK-NOT: tile.program
 func.func @selected(%q: tensor<1x100x2x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v: tensor<1x100x2x16xbf16>,
     %idx: tensor<1x100x2x4xi32>, %o: tensor<1x100x2x4x16xbf16>, %lse: tensor<1x100x2x4xf32>, %d_o: tensor<1x100x2x4x16xbf16>)
     -> (tensor<1x100x2x4x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>) {

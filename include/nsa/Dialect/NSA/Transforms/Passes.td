@@ -97,6 +97,12 @@ def NSATile : Pass<"nsa-tile"> {
     Option<"selectBlocks", "select-blocks", "int64_t", /*default=*/"0",
            "selection blocks scored per step of nsa.select_blocks; 0: the "
            "target's (16)">,
+    Option<"gradSegments", "grad-segments", "int64_t", /*default=*/"0",
+           "query segments of the d_k/d_v programs of key blocks that every "
+           "later query attends (compressed attention's, selection's "
+           "initial blocks): one program per (block, segment) writes f32 "
+           "partial sums that a second program adds in order; 1: none; 0: "
+           "the target's (cpu: 2; sm90a: 8)">,
   ];
   let dependentDialects = ["::mlir::nsa::tile::TileDialect",
                            "::mlir::arith::ArithDialect",
