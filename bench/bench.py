@@ -188,17 +188,19 @@ def measure(impl, call, cfg, T, phase, args):
 
 
 def git_commit(kernels_dir=None):
-    """``git describe --always --dirty`` of this checkout; where there is no
-    .git (the device machine's copy), the commit prepare stamped beside the
-    kernels (.gpu/commit)."""
+    """The commit prepare stamped beside the kernels (.gpu/commit), which is
+    what they and the scripts were built from (the device machine's copy may
+    carry a stale .git); else ``git describe --always --dirty``."""
+    stamp = nsa_bench.kernels_commit(kernels_dir) if kernels_dir else None
+    if stamp:
+        return f"{stamp} (the kernels' build stamp)"
     try:
         return subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(__file__)),
                                "describe", "--always", "--dirty"],
                               capture_output=True, text=True,
                               check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        stamp = nsa_bench.kernels_commit(kernels_dir) if kernels_dir else None
-        return f"{stamp} (from the kernels' build stamp)" if stamp else "unknown"
+        return "unknown"
 
 
 def driver_version():
