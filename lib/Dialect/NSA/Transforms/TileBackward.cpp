@@ -133,6 +133,54 @@ struct KeyBlock {
                           });
     return {r[0], r[1]};
   }
+  /// As `loop`, visiting the tiles `tiles` at a time: `counts(c0)` gives a
+  /// [1, tiles] tile, nonzero where the tile from c0 + t*tokens must be
+  /// visited, and `body` runs for those tiles only. One test per chunk
+  /// instead of one per tile keeps a sparse scan cheap.
+  std::pair<Value, Value>
+  chunkedLoop(Value lo, Value hi, int64_t tokens, int64_t tiles,
+              std::pair<Value, Value> init, function_ref<Value(Value)> counts,
+              function_ref<std::pair<Value, Value>(Value, Value, Value)> body) {
+    int64_t chunk = tokens * tiles;
+    Value first = lo;
+    if (from) {
+      // Start at the chunk holding `from`; its tiles before it are the
+      // previous segment's.
+      Value skip =
+          e.divFloor(e.max(e.sub(from, lo), e.index(0)), e.index(chunk));
+      first = e.add(lo, e.mul(skip, e.index(chunk)));
+      hi = e.min(hi, to);
+    }
+    ValueRange r = e.loop(
+        first, hi, e.index(chunk), {init.first, init.second},
+        [&](Value c0, ValueRange acc) -> SmallVector<Value> {
+          Value perTile = counts(c0);
+          return e.loop(e.index(0), e.index(tiles), e.index(1), acc,
+                        [&](Value t, ValueRange acc) -> SmallVector<Value> {
+                          Value t0 = e.add(c0, e.mul(t, e.index(tokens)));
+                          Value count = tensor::ExtractOp::create(
+                              e.b, e.loc, perTile, ValueRange{e.index(0), t});
+                          Value visit = arith::AndIOp::create(
+                              e.b, e.loc,
+                              arith::CmpFOp::create(e.b, e.loc,
+                                                    arith::CmpFPredicate::OGT,
+                                                    count, e.f32(0.0f)),
+                              e.cmp(arith::CmpIPredicate::slt, t0, hi));
+                          if (from)
+                            visit = arith::AndIOp::create(
+                                e.b, e.loc, visit,
+                                e.cmp(arith::CmpIPredicate::sge, t0, from));
+                          return e.ifElse(
+                              visit,
+                              [&]() -> SmallVector<Value> {
+                                auto [dk, dv] = body(t0, acc[0], acc[1]);
+                                return {dk, dv};
+                              },
+                              acc);
+                        });
+        });
+    return {r[0], r[1]};
+  }
 };
 
 /// Rewrites an attention grad op into its d_q grid (query tiles of
@@ -439,56 +487,43 @@ struct TileSelectedAttentionGrad : TilePattern<SelectedAttentionGradOp> {
           Emitter &e = kb.e;
           Value lo = e.mul(e.divFloor(kb.j0, e.index(bm)), e.index(bm));
           Value j = e.toI32(e.divFloor(kb.j0, e.index(lSel)));
-          return kb.loop(
-              lo, kb.numTokens, bm, {dk, dv},
+          // `hits` counts block j in each idx row of `rows` (tile rows from
+          // t0, one idx row per token repeated `per` times).
+          auto hits = [&](Value t0, int64_t rows, int64_t per) {
+            auto idxType = RankedTensorType::get(
+                {rows, n}, tensorTy(idx).getElementType());
+            Value chosen = tile::GatherOp::create(
+                e.b, e.loc, idxType, idx, ValueRange{kb.b, kb.h},
+                e.range(t0, rows, per), /*row_dim=*/1);
+            return rowSum(
+                e, arith::UIToFPOp::create(
+                       e.b, e.loc,
+                       RankedTensorType::get({rows, n}, e.b.getF32Type()),
+                       e.cmp(arith::CmpIPredicate::eq, chosen,
+                             e.splat(j, {rows, n}))));
+          };
+          // Which query tiles of a chunk of about 64 tokens chose j, before
+          // loading anything else (most tiles of a long sequence did not):
+          // one idx row per token (the G heads of a token share it), summed
+          // per tile by a 0/1 matrix.
+          int64_t tiles = std::max<int64_t>(1, 64 / bm), chunk = tiles * bm;
+          Value tileOf = e.constMatrix(
+              chunk, tiles, [&](int64_t c, int64_t t) { return c / bm == t; });
+          auto counts = [&](Value c0) -> Value {
+            return e.dot(e.perColumn(hits(c0, chunk, 1), 1), tileOf,
+                         /*rhsTransposed=*/false);
+          };
+          return kb.chunkedLoop(
+              lo, kb.numTokens, bm, tiles, {dk, dv}, counts,
               [&](Value t0, Value dk, Value dv) {
-                // Which rows chose block j: `hits` counts block j in each
-                // idx row of `rows` (tile rows from t0, one idx row per
-                // token repeated `per` times).
-                auto hits = [&](int64_t rows, int64_t per) {
-                  auto idxType = RankedTensorType::get(
-                      {rows, n}, tensorTy(idx).getElementType());
-                  Value chosen = tile::GatherOp::create(
-                      e.b, e.loc, idxType, idx, ValueRange{kb.b, kb.h},
-                      e.range(t0, rows, per), /*row_dim=*/1);
-                  return rowSum(
-                      e, arith::UIToFPOp::create(
-                             e.b, e.loc,
-                             RankedTensorType::get({rows, n},
-                                                   e.b.getF32Type()),
-                             e.cmp(arith::CmpIPredicate::eq, chosen,
-                                   e.splat(j, {rows, n}))));
-                };
-                // Before loading anything else of the tile, whether any of
-                // its tokens chose j (most tiles of a long sequence did
-                // not), from one idx row per token: the G heads of a token
-                // share it, so this reads bm rows, not bm*G.
-                Value anyToken = tensor::ExtractOp::create(
-                    e.b, e.loc,
-                    tile::ReduceOp::create(
-                        e.b, e.loc,
-                        RankedTensorType::get({1}, e.b.getF32Type()),
-                        tile::ReduceKind::Max, e.perColumn(hits(bm, 1), 1)),
-                    ValueRange{e.index(0)});
-                Value used = arith::CmpFOp::create(e.b, e.loc,
-                                                   arith::CmpFPredicate::OGT,
-                                                   anyToken, e.f32(0.0f));
-                ValueRange r =
-                    e.ifElse(used,
-                             [&]() -> SmallVector<Value> {
-                               Value otherRows = arith::CmpFOp::create(
-                                   e.b, e.loc, arith::CmpFPredicate::OEQ,
-                                   hits(bm * kb.x.g, kb.x.g),
-                                   e.constTensor({bm * kb.x.g}, 0.0f));
-                               GradTile t = kb.queryTile(t0, bm);
-                               Value mask =
-                                   t.p.selectedMask(kb.j0, kb.n, otherRows);
-                               auto [dk2, dv2] =
-                                   t.addDkv(dk, dv, kb.kTile, kb.vTile, mask);
-                               return {dk2, dv2};
-                             },
-                             {dk, dv});
-                return std::pair<Value, Value>{r[0], r[1]};
+                // In a chosen tile, the rows whose idx row holds j.
+                Value otherRows =
+                    arith::CmpFOp::create(e.b, e.loc, arith::CmpFPredicate::OEQ,
+                                          hits(t0, bm * kb.x.g, kb.x.g),
+                                          e.constTensor({bm * kb.x.g}, 0.0f));
+                GradTile t = kb.queryTile(t0, bm);
+                Value mask = t.p.selectedMask(kb.j0, kb.n, otherRows);
+                return t.addDkv(dk, dv, kb.kTile, kb.vTile, mask);
               });
         });
   }

@@ -125,13 +125,14 @@ func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>,
 
 // Selected (l' = 64, n = 4). d_q: one token per program as in the forward,
 // each slot of its idx row (skipping -1), rows of other tokens masked.
-// d_k, d_v: a program per selection block j (64 keys), over every query tile
-// from the block's start. A tile where no token chose j is skipped before
-// q, o and d_o are loaded, by a membership test over the n slots of one idx
-// row per token (8 rows, not 8 tokens x G = 4); in a used tile the rows
-// whose idx row holds j (gathered by each row's token) are the only ones not
-// masked. No inverted index, no atomics. The initial block (init = 1) is
-// chosen by every token: the main program leaves it (its query range is
+// d_k, d_v: a program per selection block j (64 keys), over the query tiles
+// from the block's start in chunks of 64 tokens (8 tiles of 8): one gather
+// of the chunk's idx rows (one per token, not per row: 64 rows, not 64 x
+// G = 4) counts the tokens that chose j, a 0/1 matrix sums them per tile,
+// and only tiles with a count load q, o and d_o; in such a tile the rows
+// whose idx row holds j (gathered by each row's token) are the only ones
+// not masked. No inverted index, no atomics. The initial block (init = 1)
+// is chosen by every token: the main program leaves it (its query range is
 // empty), a program per (block, segment) of 50 queries stores its f32
 // partials, and the final program adds them for block 0 and takes the main
 // program's result for the others.
@@ -153,14 +154,23 @@ func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>,
 // CHECK:   %[[J:.*]] = arith.floordivsi %[[J0]], %c64
 // CHECK:   %[[JI:.*]] = arith.index_cast %[[J]] : index to i32
 // CHECK:   %[[HI:.*]] = arith.minsi %[[TO]], %c100
-// CHECK:   scf.for %[[T0:.*]] = %{{.*}} to %[[HI]] step %c8
-// CHECK:     %[[TOKS:.*]] = tile.range %[[T0]] : tensor<8xi32>
-// CHECK:     %[[TCHOSEN:.*]] = tile.gather %arg3[%{{.*}}, %{{.*}}] rows %[[TOKS]] {row_dim = 1 : i64} : tensor<1x100x2x4xi32>, tensor<8xi32> -> tensor<8x4xi32>
+// CHECK:   scf.for %[[C0:.*]] = %{{.*}} to %[[HI]] step %c64
+// CHECK:     %[[TOKS:.*]] = tile.range %[[C0]] : tensor<64xi32>
+// CHECK:     %[[TCHOSEN:.*]] = tile.gather %arg3[%{{.*}}, %{{.*}}] rows %[[TOKS]] {row_dim = 1 : i64} : tensor<1x100x2x4xi32>, tensor<64xi32> -> tensor<64x4xi32>
 // CHECK:     arith.cmpi eq, %[[TCHOSEN]]
-// CHECK:     tile.reduce sum %{{.*}} : tensor<8x4xf32> -> tensor<8xf32>
-// CHECK:     tile.reduce max %{{.*}} : tensor<1x8xf32> -> tensor<1xf32>
-// CHECK:     %[[ANY:.*]] = arith.cmpf ogt
-// CHECK:     scf.if %[[ANY]]
+// CHECK:     %[[PERTOK:.*]] = tile.reduce sum %{{.*}} : tensor<64x4xf32> -> tensor<64xf32>
+// CHECK:     %[[ROW:.*]] = tile.broadcast %[[PERTOK]] {dim = 0 : i64} : tensor<64xf32> -> tensor<1x64xf32>
+// CHECK:     %[[PERTILE:.*]] = tile.dot %[[ROW]], %{{.*}} : tensor<1x64xf32>, tensor<64x8xf32> -> tensor<1x8xf32>
+// CHECK:     scf.for %[[TI:.*]] = %c0 to %c8 step %c1
+// CHECK:       %[[TOFF:.*]] = arith.muli %[[TI]], %c8
+// CHECK:       %[[T0:.*]] = arith.addi %[[C0]], %[[TOFF]]
+// CHECK:       %[[COUNT:.*]] = tensor.extract %[[PERTILE]][%c0, %[[TI]]] : tensor<1x8xf32>
+// CHECK:       %[[INSIDE:.*]] = arith.cmpi slt, %[[T0]], %[[HI]]
+// CHECK:       %[[ANY:.*]] = arith.cmpf ogt, %[[COUNT]]
+// CHECK:       %[[VISIT:.*]] = arith.andi %[[ANY]], %[[INSIDE]]
+// CHECK:       %[[AFTER:.*]] = arith.cmpi sge, %[[T0]], %c0
+// CHECK:       %[[GO:.*]] = arith.andi %[[VISIT]], %[[AFTER]]
+// CHECK:       scf.if %[[GO]]
 // CHECK:       %[[ROWS:.*]] = tile.range %[[T0]] {divisor = 4 : i64} : tensor<32xi32>
 // CHECK:       %[[CHOSEN:.*]] = tile.gather %arg3[%{{.*}}, %{{.*}}] rows %[[ROWS]] {row_dim = 1 : i64} : tensor<1x100x2x4xi32>, tensor<32xi32> -> tensor<32x4xi32>
 // CHECK:       %[[JS:.*]] = tensor.splat %[[JI]] : tensor<32x4xi32>
