@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# The NSA forward benchmark (bench/bench.py --nsa-kernels) in two halves,
-# because the GPU machine has no MLIR (as scripts/gpu/forward.sh):
-#   scripts/gpu/bench.sh prepare [build_kernels.py options]   # here: runtime + the bench set into .gpu/
-#   scripts/gpu/bench.sh run [bench.py options]               # on the GPU machine, .gpu/ carried
-# prepare builds paper-d128 at T = 8192 .. 65536 (build_kernels.py --set bench)
-# and prints, from the plans alone, each launch's shape and the FLOP model.
-# run times the NSA forward beside SDPA cuDNN and flash in one process, writes
-# bench/results/<date>-<card>-paper-d128-forward.json and bench.log; when $OUT
-# is set (the device machine's return folder) it copies both there.
+# The NSA benchmark with a per-launch breakdown (bench/bench.py --nsa-kernels)
+# in two halves, because the GPU machine has no MLIR (as forward.sh):
+#   scripts/gpu/bench.sh prepare [T...]        # here: runtime + paper-d128 kernels into .gpu/nsa-kernels
+#   scripts/gpu/bench.sh run [bench.py options] # on the GPU machine, .gpu/ carried
+# prepare builds paper-d128 forward and backward plans (python3 -m
+# nsa.build_kernels --cubin, through bench/suite.py --build-kernels, the same
+# directories scripts/gpu/package.sh uses) at T = 8192 .. 65536 unless given
+# other T, and prints, from the plans alone, each launch's shape and the
+# FLOP model. run times the NSA forward and backward plans beside SDPA cuDNN
+# and flash in one process, writes
+# bench/results/<date>-<card>-paper-d128-nsa.json and bench.log; when $OUT is
+# set (the device machine's return folder) it copies both there.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$root/scripts/gpu/common.sh"
@@ -20,9 +23,13 @@ case "$cmd" in
       exit 1
     fi
     nsa_prepare_runtime
-    python3 "$root/scripts/gpu/build_kernels.py" --set bench \
-      --runtime-lib "$root/.gpu/runtime/libnsa_runtime.so" "$@"
-    python3 "$root/bench/nsa_bench.py" "$root/.gpu/kernels" \
+    Ts=("$@")
+    [ ${#Ts[@]} -gt 0 ] || Ts=(8192 16384 32768 65536)
+    PYTHONPATH=$root/python NSA_BIN_DIR=$root/build/bin \
+      NSA_RUNTIME_LIBRARY=$root/.gpu/runtime/libnsa_runtime.so \
+      "${NSA_PREPARE_PYTHON:-/usr/bin/python3}" "$root/bench/suite.py" \
+      --build-kernels "$root/.gpu/nsa-kernels" --T "${Ts[@]}"
+    python3 "$root/bench/nsa_bench.py" "$root/.gpu/nsa-kernels" --T "${Ts[@]}" \
       --runtime-lib "$root/.gpu/runtime/libnsa_runtime.so"
     echo "prepared .gpu/ ($(du -sh "$root/.gpu" | cut -f1); carry it to the GPU machine)" ;;
   run)
@@ -31,7 +38,8 @@ case "$cmd" in
     rc=0
     # Later options win: "$@" may override --repeats, --T, --config, ...
     PYTHONUNBUFFERED=1 python3 "$root/bench/bench.py" --config paper-d128 \
-      --nsa-kernels "$root/.gpu/kernels" --runtime-lib "$lib" --warmup 5 --repeats 20 "$@" \
+      --nsa-kernels "$root/.gpu/nsa-kernels" --runtime-lib "$lib" --phases fwd bwd \
+      --warmup 3 --repeats 10 "$@" \
       2>&1 | tee "$log" || rc=$?
     json=$(sed -n 's/^wrote //p' "$log" | tail -n 1)
     if [ -n "${OUT:-}" ]; then
