@@ -48,7 +48,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 __all__ = ["BACKWARD_FILES", "BuildError", "DEFAULTS", "FORWARD_FILES", "KERNEL_PATH_ENV",
            "BIN_DIR_ENV", "MATCH_FIELDS", "arg_names", "arg_shapes", "build", "build_command",
            "build_missing", "check_grad_plan_outputs", "check_rules", "compile_module",
-           "config_json", "default_name", "effective_scale", "find_ptxas", "find_tools",
+           "config_json", "default_name", "effective_scale", "find_tools",
            "grad_arg_names",
            "grad_output_names", "grad_shapes", "has_backward", "layer_grad_mlir", "layer_mlir",
            "make_config", "main", "matches", "package_kernel_dir", "write_layer"]
@@ -80,8 +80,6 @@ FORWARD_FILES = dict(mlir="layer.mlir", ptx="kernels.ptx", cubin="kernels.cubin"
                      manifest="manifest.json", plan="plan.json")
 BACKWARD_FILES = dict(mlir="layer_grad.mlir", ptx="kernels_grad.ptx", cubin="kernels_grad.cubin",
                       manifest="manifest_grad.json", plan="plan_grad.json")
-#: ptxas's target: nsa-translate writes PTX for sm_90a.
-CUBIN_ARCH = "sm_90a"
 
 
 class BuildError(RuntimeError):
@@ -426,22 +424,15 @@ def _run(cmd: Sequence[str], what: str, **kwargs) -> bytes:
     return proc.stdout
 
 
-def find_ptxas() -> str:
-    """ptxas from PATH or /usr/local/cuda/bin. Raises :class:`BuildError`."""
-    found = shutil.which("ptxas") or next(
-        (p for p in ("/usr/local/cuda/bin/ptxas",) if _executable(p)), None)
-    if not found:
-        raise BuildError("--cubin needs ptxas (the CUDA toolkit) on PATH or in "
-                         "/usr/local/cuda/bin")
-    return found
-
 
 def compile_module(layer: str, directory: str, files: Dict[str, str], nsa_opt: str,
                    nsa_translate: str, pipeline_options: str = "", cubin: bool = False):
     """``nsa-opt LAYER --nsa-to-gpu | nsa-translate --nsa-to-ptx`` into
     ``directory``'s ``files`` (``ptx``, ``manifest``, ``plan``: FORWARD_FILES'
-    roles). With ``cubin``, ptxas then assembles the PTX into ``files['cubin']``,
-    which the manifest names instead (and the PTX is removed): the driver
+    roles). With ``cubin``, nsa-translate also assembles the PTX with the CUDA
+    toolkit's ptxas (``--nsa-cubin``: ``$NSA_PTXAS``, PATH, ``$CUDA_HOME/bin``,
+    ``/usr/local/cuda/bin``) into ``files['cubin']``, which the manifest names
+    instead (and the PTX is removed): the driver
     otherwise compiles the PTX when a process first loads it, which takes
     15 to 100 s for a backward module (measured on an H100), on every machine.
     Raises :class:`BuildError`."""
@@ -449,14 +440,15 @@ def compile_module(layer: str, directory: str, files: Dict[str, str], nsa_opt: s
     ptx = os.path.join(directory, files["ptx"])
     pipeline = f"--nsa-to-gpu={pipeline_options}" if pipeline_options else "--nsa-to-gpu"
     gpu_module = _run([nsa_opt, layer, pipeline], f"nsa-opt {os.path.basename(layer)} {pipeline}")
-    _run([nsa_translate, "--nsa-to-ptx",
-          f"--nsa-manifest={os.path.join(directory, files['manifest'])}",
-          f"--nsa-plan={os.path.join(directory, files['plan'])}",
-          f"--nsa-module-file={module}", "-o", ptx, "-"],
-         f"nsa-translate --nsa-to-ptx ({os.path.basename(layer)})", input=gpu_module)
+    translate = [nsa_translate, "--nsa-to-ptx",
+                 f"--nsa-manifest={os.path.join(directory, files['manifest'])}",
+                 f"--nsa-plan={os.path.join(directory, files['plan'])}",
+                 f"--nsa-module-file={module}", "-o", ptx, "-"]
     if cubin:
-        _run([find_ptxas(), f"-arch={CUBIN_ARCH}", ptx, "-o", os.path.join(directory, module)],
-             f"ptxas {files['ptx']}")
+        translate.append(f"--nsa-cubin={os.path.join(directory, module)}")
+    _run(translate, f"nsa-translate --nsa-to-ptx ({os.path.basename(layer)})",
+         input=gpu_module)
+    if cubin:
         os.remove(ptx)
 
 

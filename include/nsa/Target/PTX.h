@@ -28,6 +28,13 @@ struct PTXOptions {
 LogicalResult translateToPTX(ModuleOp module, const PTXOptions &options,
                              std::string &ptx);
 
+/// Assembles `ptx` for `chip` with the CUDA toolkit's ptxas into the cubin
+/// file `cubinPath`. ptxas is `$NSA_PTXAS` when set, else the first found in
+/// PATH, `$CUDA_HOME/bin` and `/usr/local/cuda/bin`; errors (no ptxas, its
+/// diagnostics) are reported on `module`.
+LogicalResult assembleCubin(ModuleOp module, StringRef ptx, StringRef chip,
+                            StringRef cubinPath);
+
 /// The files `--nsa-to-ptx` writes beside the PTX: paths of the kernel
 /// manifest and the host plan (empty: not written) and the module file name
 /// the manifest records.
@@ -46,7 +53,7 @@ LogicalResult describeHost(ModuleOp module, const HostFiles &files,
 
 /// Registers the `--nsa-to-ptx` translation (with `--nsa-chip`,
 /// `--nsa-ptx-features`, `--nsa-manifest`, `--nsa-plan`,
-/// `--nsa-module-file`) for nsa-translate.
+/// `--nsa-module-file`, `--nsa-cubin`) for nsa-translate.
 void registerToPTXTranslation();
 
 /// Dialects and interfaces a module bound for PTX may use.

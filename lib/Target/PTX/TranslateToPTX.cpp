@@ -6,7 +6,10 @@
 // gpu-module-to-binary{format=isa}, whose object is the PTX text. MLIR's own
 // serializer drives LLVM's NVPTX backend, so no CUDA toolkit is needed to
 // get here. With --nsa-manifest (and --nsa-plan) it also describes the
-// host function's launches for the runtime (HostPlan.h).
+// host function's launches for the runtime (HostPlan.h); with --nsa-cubin
+// the CUDA toolkit's ptxas assembles the PTX ahead of time (the driver would
+// otherwise compile it on every machine's first load: 15 to 100 s for a
+// backward module on an H100).
 //
 //===----------------------------------------------------------------------===//
 
@@ -29,7 +32,12 @@
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Tools/mlir-translate/Translation.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/Program.h"
 #include "llvm/Support/ToolOutputFile.h"
 
 using namespace mlir;
@@ -114,6 +122,65 @@ LogicalResult nsa::describeHost(ModuleOp module, const HostFiles &files,
   return success();
 }
 
+/// ptxas: $NSA_PTXAS, else PATH, $CUDA_HOME/bin, /usr/local/cuda/bin.
+static FailureOr<std::string> findPtxas(ModuleOp module) {
+  if (std::optional<std::string> forced =
+          llvm::sys::Process::GetEnv("NSA_PTXAS")) {
+    if (!llvm::sys::fs::can_execute(*forced))
+      return module.emitError("--nsa-cubin: $NSA_PTXAS ('")
+             << *forced << "') is not an executable";
+    return *forced;
+  }
+  SmallVector<std::string> hints;
+  if (std::optional<std::string> home = llvm::sys::Process::GetEnv("CUDA_HOME"))
+    hints.push_back(*home + "/bin");
+  hints.push_back("/usr/local/cuda/bin");
+  if (auto found = llvm::sys::findProgramByName("ptxas"))
+    return *found;
+  SmallVector<StringRef> paths(hints.begin(), hints.end());
+  if (auto found = llvm::sys::findProgramByName("ptxas", paths))
+    return *found;
+  return module.emitError("--nsa-cubin needs ptxas (the CUDA toolkit): none "
+                          "on PATH, in $CUDA_HOME/bin or /usr/local/cuda/bin "
+                          "(or set $NSA_PTXAS)");
+}
+
+LogicalResult nsa::assembleCubin(ModuleOp module, StringRef ptx, StringRef chip,
+                                 StringRef cubinPath) {
+  FailureOr<std::string> ptxas = findPtxas(module);
+  if (failed(ptxas))
+    return failure();
+  SmallString<128> input, log;
+  int fd;
+  if (llvm::sys::fs::createTemporaryFile("nsa-kernels", "ptx", fd, input) ||
+      llvm::sys::fs::createTemporaryFile("nsa-ptxas", "log", log))
+    return module.emitError("--nsa-cubin: cannot create a temporary file");
+  llvm::FileRemover removeInput(input), removeLog(log);
+  {
+    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+    os << ptx;
+  }
+  std::string arch = ("-arch=" + chip).str();
+  SmallVector<StringRef> args = {*ptxas, arch, input, "-o", cubinPath};
+  std::optional<StringRef> redirects[] = {std::nullopt, log.str(), log.str()};
+  std::string error;
+  int rc =
+      llvm::sys::ExecuteAndWait(*ptxas, args, std::nullopt, redirects,
+                                /*SecondsToWait=*/0, /*MemoryLimit=*/0, &error);
+  if (rc != 0) {
+    InFlightDiagnostic diag = module.emitError("--nsa-cubin: ") << *ptxas;
+    if (!error.empty())
+      diag << " failed: " << error;
+    else
+      diag << " failed (exit " << rc << ")";
+    if (auto text = llvm::MemoryBuffer::getFile(log);
+        text && !(*text)->getBuffer().trim().empty())
+      diag << ": " << (*text)->getBuffer().trim();
+    return diag;
+  }
+  return success();
+}
+
 /// Writes `text` to `path`, unless no path was given.
 static LogicalResult writeFile(Operation *op, StringRef path, StringRef text) {
   if (path.empty())
@@ -147,6 +214,11 @@ void nsa::registerToPTXTranslation() {
       llvm::cl::desc("The PTX or cubin file the manifest says holds the "
                      "kernels, relative to the manifest"),
       llvm::cl::init(HostFiles().moduleFile));
+  static llvm::cl::opt<std::string> cubin(
+      "nsa-cubin",
+      llvm::cl::desc("With --nsa-to-ptx, also assemble the PTX with ptxas "
+                     "into this cubin file (name it in --nsa-module-file for "
+                     "the manifest to load it)"));
   TranslateFromMLIRRegistration registration(
       "nsa-to-ptx", "lower the module's gpu.module to PTX text",
       [](Operation *op, raw_ostream &os) -> LogicalResult {
@@ -162,6 +234,8 @@ void nsa::registerToPTXTranslation() {
         if (failed(nsa::describeHost(module, files, options.chip, manifestText,
                                      planText)) ||
             failed(nsa::translateToPTX(module, options, ptx)) ||
+            (!cubin.empty() &&
+             failed(nsa::assembleCubin(module, ptx, options.chip, cubin))) ||
             failed(writeFile(module, files.manifest, manifestText)) ||
             failed(writeFile(module, files.plan, planText)))
           return failure();
