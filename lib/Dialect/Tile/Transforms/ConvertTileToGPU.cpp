@@ -1015,26 +1015,30 @@ Dist KernelEmitter::mmaProduct(const Dist &a, int64_t m, int64_t k,
     laneOffset = arith::MulIOp::create(
         b, loc, arith::AddIOp::create(b, loc, laneRow, half8), cidx(s.stride));
   Value laneBase = elementPtr(base, type, laneOffset);
-  auto pairStruct =
-      LLVM::LLVMStructType::getLiteral(ctx, {b.getI32Type(), b.getI32Type()});
   auto ldShape = NVVM::LdStMatrixShapeAttr::get(ctx, 8, 8);
   auto ldType =
       NVVM::LdStMatrixEltTypeAttr::get(ctx, NVVM::LdStMatrixEltType::B16);
-  auto ldLayout = NVVM::MMALayoutAttr::get(
-      ctx, transposed ? NVVM::MMALayout::row : NVVM::MMALayout::col);
-  auto bFragments = [&](int64_t n0, int64_t k0) -> SmallVector<Value> {
-    int64_t offset = transposed ? n0 * s.stride + k0 : k0 * s.stride + n0;
-    Value ptr = elementPtr(laneBase, type, cidx(offset));
-    Value pair = NVVM::LdMatrixOp::create(b, loc, pairStruct, ptr,
-                                          b.getI32IntegerAttr(2), ldLayout,
-                                          ldShape, ldType);
+  // ldmatrix of `count` 8x8 matrices at each lane's `ptr` (`col`: .trans):
+  // one register per matrix, in the MMA operand's register type.
+  auto ldmatrix = [&](Value ptr, int64_t count,
+                      NVVM::MMALayout layout) -> SmallVector<Value> {
+    auto structType = LLVM::LLVMStructType::getLiteral(
+        ctx, SmallVector<Type>(count, b.getI32Type()));
+    Value matrices = NVVM::LdMatrixOp::create(
+        b, loc, structType, ptr, b.getI32IntegerAttr(count),
+        NVVM::MMALayoutAttr::get(ctx, layout), ldShape, ldType);
     SmallVector<Value> regs;
-    for (int64_t e = 0; e < 2; ++e) {
+    for (int64_t e = 0; e < count; ++e) {
       Value r =
-          LLVM::ExtractValueOp::create(b, loc, pair, ArrayRef<int64_t>{e});
+          LLVM::ExtractValueOp::create(b, loc, matrices, ArrayRef<int64_t>{e});
       regs.push_back(bf16 ? r : LLVM::BitcastOp::create(b, loc, regType, r));
     }
     return regs;
+  };
+  auto bFragments = [&](int64_t n0, int64_t k0) -> SmallVector<Value> {
+    int64_t offset = transposed ? n0 * s.stride + k0 : k0 * s.stride + n0;
+    return ldmatrix(elementPtr(laneBase, type, cidx(offset)), 2,
+                    transposed ? NVVM::MMALayout::row : NVVM::MMALayout::col);
   };
 
   // A fragments of a staged [K][M] left operand, transposed: ldmatrix.x4
@@ -1055,8 +1059,6 @@ Dist KernelEmitter::mmaProduct(const Dist &a, int64_t m, int64_t k,
             b, loc, arith::MulIOp::create(b, loc, laneK, cidx(aStaged->stride)),
             laneM));
   }
-  auto quadStruct = LLVM::LLVMStructType::getLiteral(
-      ctx, SmallVector<Type>(4, b.getI32Type()));
   auto aFragments = [&](int64_t i, int64_t step) -> SmallVector<Value> {
     if (!aStaged) {
       int64_t r0 = 2 * i, r1 = 2 * i + 1, c0 = 4 * step, c1 = 4 * step + 2;
@@ -1066,17 +1068,8 @@ Dist KernelEmitter::mmaProduct(const Dist &a, int64_t m, int64_t k,
               pack(aElem(r1, c1), aElem(r1, c1 + 1))};
     }
     int64_t offset = 16 * step * aStaged->stride + rowStep(2 * i);
-    Value quad = NVVM::LdMatrixOp::create(
-        b, loc, quadStruct, elementPtr(aLaneBase, type, cidx(offset)),
-        b.getI32IntegerAttr(4),
-        NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::col), ldShape, ldType);
-    SmallVector<Value> regs;
-    for (int64_t e = 0; e < 4; ++e) {
-      Value r =
-          LLVM::ExtractValueOp::create(b, loc, quad, ArrayRef<int64_t>{e});
-      regs.push_back(bf16 ? r : LLVM::BitcastOp::create(b, loc, regType, r));
-    }
-    return regs;
+    return ldmatrix(elementPtr(aLaneBase, type, cidx(offset)), 4,
+                    NVVM::MMALayout::col);
   };
 
   auto structType = LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
