@@ -3,7 +3,9 @@
 # machine has no MLIR (as scripts/gpu/smoke.sh):
 #   scripts/gpu/forward.sh prepare [build_kernels.py options]   # here: runtime + kernels into .gpu/
 #   scripts/gpu/forward.sh run [forward_check.py options]       # on the GPU machine, .gpu/ carried
-# prepare builds every set (test and bench) unless given --set/--only.
+# prepare builds the test set unless given --set/--only (--set bench: the
+# forward-only paper-d128 builds used for tile-size experiments; the
+# benchmark itself is scripts/gpu/bench.sh).
 # run writes bench/results/<date>-<card>-forward-check.json; when $OUT is set
 # (the device machine's return folder) it writes under .gpu/out instead and
 # copies the JSON and the log to $OUT.
@@ -15,7 +17,7 @@ shift || true
 case "$cmd" in
   prepare)
     nsa_prepare_runtime
-    python3 "$root/scripts/gpu/build_kernels.py" --set all \
+    python3 "$root/scripts/gpu/build_kernels.py" --set test \
       --runtime-lib "$root/.gpu/runtime/libnsa_runtime.so" "$@"
     echo "prepared .gpu/ ($(du -sh "$root/.gpu" | cut -f1); carry it to the GPU machine)" ;;
   run)
