@@ -69,17 +69,37 @@ func.func @attention(%q: tensor<100x32xbf16>, %k: tensor<100x32xbf16>)
 
 // -----
 
-// Top-n merging is serial per row in shared memory (one thread per row);
-// an f32 product is exact, on the CUDA cores (a loop over K per element).
-// A program whose tiles have 4 rows runs on one warp.
+// An f32 product is exact, on the CUDA cores (a loop over K per element).
+// Top-n merging in shared memory is a parallel rank merge: each of the
+// 4 rows x (2 listed + 16 candidates) = 72 elements gets a thread (3 rounds
+// of the warp's 32), counts the listed entries and the candidates ranked
+// before it (larger score, then smaller index) and writes itself to that
+// slot when it is below n = 2. Finalizing (ascending indices) stays one
+// thread per row. A program whose tiles have 4 rows runs on one warp.
 // CHECK-LABEL: gpu.func @select_k0
 // CHECK-SAME:      known_block_size = array<i32: 32, 1, 1>
 // CHECK:           scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (f32)
 // CHECK:             arith.mulf
-// CHECK:           arith.cmpi ult, %{{.*}}, %{{.*}} : index
+// CHECK:           scf.for %{{.*}} = %{{.*}} to %c3 step
+// CHECK:             %[[W:.*]] = arith.addi %thread_id_x
+// CHECK:             arith.cmpi ult, %[[W]], %c72
+// CHECK:             scf.if
+// CHECK:               arith.divui %[[W]], %c18
+// CHECK:               %[[E:.*]] = arith.remui %[[W]], %c18
+// CHECK:               %[[LISTED:.*]] = arith.cmpi ult, %[[E]], %c2
+// CHECK:               scf.for %{{.*}} = %{{.*}} to %c2{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (index)
+// CHECK:                 arith.cmpf oeq
+// CHECK:                 arith.cmpf ogt
+// CHECK:               %[[FIRST:.*]] = arith.select %[[LISTED]], %[[E]]
+// CHECK:               %[[COUNT:.*]] = scf.for %{{.*}} = %{{.*}} to %c16{{.*}} step %{{.*}} iter_args(%{{.*}} = %[[FIRST]]) -> (index)
+// CHECK:               %[[KEEP:.*]] = arith.cmpi ult, %[[COUNT]], %c2
+// CHECK:               scf.if %[[KEEP]]
+// CHECK:                 llvm.store %{{.*}} : f32, !llvm.ptr<3>
+// CHECK:                 llvm.store %{{.*}} : i32, !llvm.ptr<3>
+// CHECK:           gpu.barrier
+// CHECK:           arith.cmpi ult, %thread_id_x, %c4
 // CHECK:           scf.if
 // CHECK:             scf.for
-// CHECK:               arith.cmpf ogt
 func.func @select(%s: tensor<4x16xf32>, %w: tensor<16x16xf32>) -> tensor<4x2xi32> {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
@@ -96,6 +116,35 @@ func.func @select(%s: tensor<4x16xf32>, %w: tensor<16x16xf32>) -> tensor<4x2xi32
     tile.store %idx into %out[%c0, %c0] {row_dims = array<i64: 0>} : tensor<4x2xi32> into tensor<4x2xi32>
   }
   return %r : tensor<4x2xi32>
+}
+
+// -----
+
+// An lhs-transposed product with a bf16 right operand (the backward's
+// p^T . d_o) runs on tensor cores: the f32 left operand is rounded and
+// staged as it is ([K][M]), then read into A fragments by ldmatrix.x4
+// .trans; the right operand (a load it alone uses: copied to shared memory
+// by cp.async) is read by ldmatrix.x2.trans ([K][N]).
+// CHECK-LABEL: gpu.func @transposed_k0
+// CHECK:         gpu.barrier
+// CHECK:         llvm.store %{{.*}} : bf16, !llvm.ptr<3>
+// CHECK:         gpu.barrier
+// CHECK:         nvvm.ldmatrix %{{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<col>, num = 4 : i32, shape = #nvvm.ld_st_matrix_shape<m = 8, n = 8>}
+// CHECK:         nvvm.ldmatrix %{{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<col>, num = 2 : i32, shape = #nvvm.ld_st_matrix_shape<m = 8, n = 8>}
+// CHECK:         nvvm.mma.sync
+func.func @transposed(%p: tensor<16x32xf32>, %d: tensor<16x16xbf16>) -> tensor<32x16xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %o0 = tensor.empty() : tensor<32x16xf32>
+  %r = tile.program grid(%c1) outs(%o0 : tensor<32x16xf32>) {
+  ^bb0(%i: index, %o: tensor<32x16xf32>):
+    %pt = tile.load %p[%c0, %c0] {row_dims = array<i64: 0>} : tensor<16x32xf32> -> tensor<16x32xf32>
+    %dt = tile.load %d[%c0, %c0] {row_dims = array<i64: 0>} : tensor<16x16xbf16> -> tensor<16x16xbf16>
+    %de = arith.extf %dt : tensor<16x16xbf16> to tensor<16x16xf32>
+    %dv = tile.dot %pt, %de {lhs_transposed} : tensor<16x32xf32>, tensor<16x16xf32> -> tensor<32x16xf32>
+    tile.store %dv into %o[%c0, %c0] {row_dims = array<i64: 0>} : tensor<32x16xf32> into tensor<32x16xf32>
+  }
+  return %r : tensor<32x16xf32>
 }
 
 // -----
