@@ -187,6 +187,17 @@ def measure(impl, call, cfg, T, phase, args):
     return record
 
 
+def add_record(records, record):
+    """Keeps and prints `record`, then returns the cached memory, so that one
+    measurement's peak does not count towards the next."""
+    records.append(record)
+    print(json.dumps(record), flush=True)
+    try:
+        torch.cuda.empty_cache()
+    except RuntimeError:  # a faulted context: the records still get written
+        pass
+
+
 def git_commit(kernels_dir=None):
     """The commit prepare stamped beside the kernels (.gpu/commit), which is
     what they and the scripts were built from (the device machine's copy may
@@ -323,12 +334,7 @@ def main():
     records = []
 
     def add(record):
-        records.append(record)
-        print(json.dumps(record), flush=True)
-        try:
-            torch.cuda.empty_cache()
-        except RuntimeError:  # a faulted context: the records still get written
-            pass
+        add_record(records, record)
 
     # The baselines first: a faulting NSA kernel spoils the CUDA context for
     # whatever runs after it, and the dense numbers must survive that.

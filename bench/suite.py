@@ -265,12 +265,7 @@ def main():
                 else:
                     record = measure(impl, T, phase, args, bench)
                 last[(impl, phase)] = record
-                records.append(record)
-                print(json.dumps(record), flush=True)
-                try:
-                    torch.cuda.empty_cache()
-                except RuntimeError:  # a faulted context: the records still get written
-                    pass
+                bench.add_record(records, record)
     date = datetime.date.today().isoformat()
     kernels = os.environ.get(bk.KERNEL_PATH_ENV, "")
     result = dict(device=device, date=date,
