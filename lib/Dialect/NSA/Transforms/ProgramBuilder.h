@@ -30,9 +30,15 @@ struct TileSizes {
   int64_t queryTokens, minRows;
   int64_t keyTokens, selectedQueryTokens, compressTokens, selectBlocks;
   int64_t gradSegments;
+  /// Query tokens per tile of the selected d_k/d_v programs, or 0 for
+  /// queryTokensFor(g).
+  int64_t selectedGradTokens;
 
   int64_t queryTokensFor(int64_t g) const {
     return queryTokens ? queryTokens : std::max<int64_t>(1, minRows / g);
+  }
+  int64_t selectedGradTokensFor(int64_t g) const {
+    return selectedGradTokens ? selectedGradTokens : queryTokensFor(g);
   }
 };
 

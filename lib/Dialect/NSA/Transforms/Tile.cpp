@@ -41,7 +41,8 @@ struct NSATile : nsa::impl::NSATileBase<NSATile> {
           {"selected-query-tokens", selectedQueryTokens},
           {"compress-tokens", compressTokens},
           {"select-blocks", selectBlocks},
-          {"grad-segments", gradSegments}})
+          {"grad-segments", gradSegments},
+          {"selected-grad-tokens", selectedGradTokens}})
       if (value < 0) {
         getOperation()->emitError()
             << "nsa-tile: " << name << " must be >= 0 (0: the target's), got "
@@ -57,7 +58,8 @@ struct NSATile : nsa::impl::NSATileBase<NSATile> {
                      pick(selectedQueryTokens, 1),
                      pick(compressTokens, cpu ? 16 : 64),
                      pick(selectBlocks, 16),
-                     pick(gradSegments, cpu ? 2 : 8)};
+                     pick(gradSegments, cpu ? 2 : 8),
+                     /*selectedGradTokens=*/selectedGradTokens};
   }
 
   void runOnOperation() override {

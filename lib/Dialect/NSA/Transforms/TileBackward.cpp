@@ -438,7 +438,7 @@ struct TileSelectedAttentionGrad : TilePattern<SelectedAttentionGradOp> {
                                 PatternRewriter &rewriter) const override {
     int64_t lSel = op.getConfig().getLSel(), n = op.getConfig().getN();
     int64_t tokens = sizes.selectedQueryTokens;
-    int64_t bm = sizes.queryTokensFor(AttentionOperands::groupSize(op));
+    int64_t bm = sizes.selectedGradTokensFor(AttentionOperands::groupSize(op));
     Value idx = op.getIdx();
     // The initial blocks are chosen by every later token.
     return tileAttentionGrad(

@@ -103,6 +103,11 @@ def NSATile : Pass<"nsa-tile"> {
            "initial blocks): one program per (block, segment) writes f32 "
            "partial sums that a second program adds in order; 1: none; 0: "
            "the target's (cpu: 2; sm90a: 8)">,
+    Option<"selectedGradTokens", "selected-grad-tokens", "int64_t",
+           /*default=*/"0",
+           "query tokens per tile of the selected branch's d_k/d_v programs "
+           "(a chosen tile computes all its rows, most of them masked: "
+           "fewer tokens waste less); 0: as query-tokens">,
   ];
   let dependentDialects = ["::mlir::nsa::tile::TileDialect",
                            "::mlir::arith::ArithDialect",
