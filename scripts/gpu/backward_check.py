@@ -45,7 +45,6 @@ any failure.
 """
 
 import argparse
-import datetime
 import json
 import math
 import os
@@ -843,17 +842,12 @@ def main():
             print(f"  {r['name']:44s} B={r['B']} T={r['T']:5d} {r['launches']:3d} launches "
                   f"{r['peak_extra_mb']:8.1f} MiB (buffers {r['buffers_mb']:.1f} MiB)"
                   f"{'  %.3f ms' % r['ms'] if 'ms' in r else ''}")
-    passed = all(r["ok"] for r in results)
-    date = datetime.date.today().isoformat()
-    card = device.replace("NVIDIA ", "").replace(" ", "-")
-    path = args.json or os.path.join(ROOT, "bench", "results",
-                                     f"{date}-{card}-backward-check.json")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(dict(device=device, date=date, commit=fc.commit(), torch=torch.__version__,
-                       command=" ".join(sys.argv), passed=passed, tolerance=GRAD_TOLERANCE,
-                       configs=results), f, indent=1)
-        f.write("\n")
+    path = fc.write_results(device, "backward-check",
+                            dict(commit=fc.commit(), torch=torch.__version__,
+                                 command=" ".join(sys.argv),
+                                 passed=all(r["ok"] for r in results),
+                                 tolerance=GRAD_TOLERANCE, configs=results),
+                            args.json)
     failed = [r["name"] for r in results if not r["ok"]]
     print(f"{len(results) - len(failed)}/{len(results)} configurations passed; wrote {path}")
     if failed:

@@ -666,6 +666,20 @@ def self_test(args):
 # Driver
 # --------------------------------------------------------------------------
 
+def write_results(device, what, fields, path=None):
+    """Writes ``{device, date, **fields}`` as JSON to ``path``, by default
+    bench/results/<date>-<card>-<what>.json (the card as results files spell
+    it, e.g. H100-80GB-HBM3); returns the path."""
+    date = datetime.date.today().isoformat()
+    card = device.replace("NVIDIA ", "").replace(" ", "-")
+    path = path or os.path.join(ROOT, "bench", "results", f"{date}-{card}-{what}.json")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(dict(device=device, date=date, **fields), f, indent=1)
+        f.write("\n")
+    return path
+
+
 def commit():
     """The commit the kernels were built from (.gpu/commit from prepare, else git)."""
     stamp = os.path.join(ROOT, ".gpu", "commit")
@@ -756,15 +770,11 @@ def main():
             print(f"  {r['name']:44s} B={r['B']} T={r['T']:6d} {r['peak_extra_mb']:9.1f} MiB "
                   f"({r['peak_extra_bytes_per_token'] / 1024:.1f} KiB/token; buffers "
                   f"{r['buffers_mb']:.1f} MiB){'  %.3f ms' % r['ms'] if 'ms' in r else ''}")
-    passed = all(r["ok"] for r in results)
-    date = datetime.date.today().isoformat()
-    card = device.replace("NVIDIA ", "").replace(" ", "-")
-    path = args.json or os.path.join(ROOT, "bench", "results", f"{date}-{card}-forward-check.json")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(dict(device=device, date=date, commit=commit(), torch=torch.__version__,
-                       command=" ".join(sys.argv), passed=passed, configs=results), f, indent=1)
-        f.write("\n")
+    path = write_results(device, "forward-check",
+                         dict(commit=commit(), torch=torch.__version__,
+                              command=" ".join(sys.argv),
+                              passed=all(r["ok"] for r in results), configs=results),
+                         args.json)
     failed = [r["name"] for r in results if not r["ok"]]
     print(f"{len(results) - len(failed)}/{len(results)} configurations passed; wrote {path}")
     if failed:

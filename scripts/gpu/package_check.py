@@ -37,8 +37,6 @@ does; so is the layer's ``k_compress.pe``.
 
 import argparse
 import copy
-import datetime
-import json
 import os
 import sys
 import time
@@ -370,17 +368,13 @@ def main():
         print(f"  {'PASS' if r['ok'] else 'FAIL'}  {r['case']:36s} {r['check']:28s} "
               f"rel {r['rel_l2']:.2e} <= {r['bound']:.0e}{'  ' + r['note'] if r['note'] else ''}")
     failed = [f"{r['case']}:{r['check']}" for r in records if not r["ok"]]
-    date = datetime.date.today().isoformat()
-    card = device.replace("NVIDIA ", "").replace(" ", "-")
-    path = args.json or os.path.join(ROOT, "bench", "results",
-                                     f"{date}-{card}-package-check.json")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(dict(device=device, date=date, torch=torch.__version__,
-                       command=" ".join(sys.argv), passed=not failed,
-                       cases={label: {k: cfg[k] for k in bk.MATCH_FIELDS}
-                              for label, cfg in CASES}, records=records), f, indent=1)
-        f.write("\n")
+    path = fc.write_results(device, "package-check",
+                            dict(torch=torch.__version__, command=" ".join(sys.argv),
+                                 passed=not failed,
+                                 cases={label: {k: cfg[k] for k in bk.MATCH_FIELDS}
+                                        for label, cfg in CASES},
+                                 records=records),
+                            args.json)
     print(f"{len(records) - len(failed)}/{len(records)} checks passed; wrote {path}")
     if failed:
         sys.exit(f"FAILED: {', '.join(failed)}")
