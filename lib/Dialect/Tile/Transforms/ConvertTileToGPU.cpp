@@ -1888,32 +1888,25 @@ LogicalResult KernelEmitter::emit() {
     stagedConstants.push_back(rhs);
   });
 
-  // Right operands from registers, and tiles read element by element.
+  // Operands staged from registers (right operands; the left operand of an
+  // lhs-transposed product, first), and tiles read element by element.
   program.walk([&](DotOp dot) {
     auto [rhs, rhsType] = narrowSource(dot.getRhs());
-    auto rt = cast<RankedTensorType>(dot.getRhs().getType());
-    auto region = [&](Type type) {
-      Staged s = stagedShape(rt, type);
+    auto region = [&](Value operand, Type type) {
+      Staged s = stagedShape(cast<RankedTensorType>(operand.getType()), type);
       s.offset = allocatePersistent((s.rows + 1) * s.stride * byteWidth(type));
       return s;
     };
-    if (rhsType && dot.getLhsTransposed()) {
-      auto lt = cast<RankedTensorType>(dot.getLhs().getType());
-      Staged sa = stagedShape(lt, rhsType);
-      sa.offset = allocatePersistent((sa.rows + 1) * sa.stride *
-                                     byteWidth(rhsType));
-      dotRegions[dot] = {sa};
-      if (!staged.count(rhs))
-        dotRegions[dot].push_back(region(rhsType));
-      return;
-    }
     if (rhsType) {
+      if (dot.getLhsTransposed())
+        dotRegions[dot].push_back(region(dot.getLhs(), rhsType));
       if (!staged.count(rhs))
-        dotRegions[dot] = {region(rhsType)};
+        dotRegions[dot].push_back(region(dot.getRhs(), rhsType));
       return;
     }
     if (splitType(dot) && isBF16Constant(dot.getLhs()))
-      dotRegions[dot] = {region(b.getBF16Type()), region(b.getBF16Type())};
+      dotRegions[dot] = {region(dot.getRhs(), b.getBF16Type()),
+                         region(dot.getRhs(), b.getBF16Type())};
   });
   program.walk([&](tensor::ExtractOp extract) {
     Value source = extract.getTensor();
