@@ -238,12 +238,15 @@ LogicalResult tileAttentionGrad(
     return queriesOf(kb, e.constTensor({keyTokens, x->dk}, 0.0f),
                      e.constTensor({keyTokens, x->dv}, 0.0f));
   };
-  auto storeBlock = [&](Emitter &e, Value dk, Value dv, ValueRange outArgs,
-                        ValueRange at) {
-    tile::StoreOp::create(e.b, e.loc, e.truncTo(e.scaled(dk, x->scale), elt),
-                          outArgs[0], at, ArrayRef<int64_t>{1});
-    tile::StoreOp::create(e.b, e.loc, e.truncTo(dv, elt), outArgs[1], at,
-                          ArrayRef<int64_t>{1});
+  // d_k, d_v as stored: d_k scaled, both rounded to the element type.
+  auto finished = [&](Emitter &e, Value dk, Value dv) -> SmallVector<Value> {
+    return {e.truncTo(e.scaled(dk, x->scale), elt), e.truncTo(dv, elt)};
+  };
+  auto store = [](Emitter &e, ValueRange tiles, ValueRange outArgs,
+                  ValueRange at, int64_t rowDim) {
+    for (auto [value, out] : llvm::zip(tiles, outArgs))
+      tile::StoreOp::create(e.b, e.loc, value, out, at,
+                            ArrayRef<int64_t>{rowDim});
   };
 
   Value numBlocks = outer.ceilDiv(numKeys, keyTokens);
@@ -271,7 +274,7 @@ LogicalResult tileAttentionGrad(
                 numTokens, from);
           }
           auto [dk, dv] = keyBlock(e, b, h, j0, from, to);
-          storeBlock(e, dk, dv, outArgs, {b, j0, h, e.index(0)});
+          store(e, finished(e, dk, dv), outArgs, {b, j0, h, e.index(0)}, 1);
         });
     if (segments == 1) {
       rewriter.replaceOp(op,
@@ -308,11 +311,7 @@ LogicalResult tileAttentionGrad(
             e.mul(e.divFloor(ids[2], e.index(segments)), e.index(keyTokens));
         Value from = e.mul(s, segLen);
         auto [dk, dv] = keyBlock(e, b, h, j0, from, e.add(from, segLen));
-        SmallVector<Value> at = {b, s, j0, h, zero};
-        tile::StoreOp::create(e.b, e.loc, dk, outArgs[0], at,
-                              ArrayRef<int64_t>{2});
-        tile::StoreOp::create(e.b, e.loc, dv, outArgs[1], at,
-                              ArrayRef<int64_t>{2});
+        store(e, {dk, dv}, outArgs, {b, s, j0, h, zero}, 2);
       });
 
   Value finalGrid[3] = {batch, heads, numBlocks};
@@ -335,26 +334,22 @@ LogicalResult tileAttentionGrad(
                                                     {2}, {keyTokens, x->dv}))};
                         });
         };
-        // d_k, d_v as stored: scaled and rounded.
-        auto finished = [&]() -> SmallVector<Value> {
+        auto summed = [&]() -> SmallVector<Value> {
           SmallVector<Value> acc = sum();
-          return {e.truncTo(e.scaled(acc[0], x->scale), elt),
-                  e.truncTo(acc[1], elt)};
+          return finished(e, acc[0], acc[1]);
         };
         SmallVector<Value> at = {b, j0, h, zero};
         SmallVector<Value> dkv;
         if (allSegmented) {
-          dkv = finished();
+          dkv = summed();
         } else {
           ValueRange r = e.ifElse(
-              e.cmp(arith::CmpIPredicate::slt, ids[2], segmented), finished,
+              e.cmp(arith::CmpIPredicate::slt, ids[2], segmented), summed,
               {e.load(mainK, at, {1}, {keyTokens, x->dk}),
                e.load(mainV, at, {1}, {keyTokens, x->dv})});
           dkv.assign(r.begin(), r.end());
         }
-        for (auto [value, out] : llvm::zip(dkv, outArgs))
-          tile::StoreOp::create(e.b, e.loc, value, out, at,
-                                ArrayRef<int64_t>{1});
+        store(e, dkv, outArgs, at, 1);
       });
   rewriter.replaceOp(op,
                      {dq.getResult(0), final.getResult(0), final.getResult(1)});
