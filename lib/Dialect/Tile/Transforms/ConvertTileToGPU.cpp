@@ -17,6 +17,12 @@
 // the thread's elements: tile shapes are static and small, and unrolling is
 // what keeps the elements in registers.
 //
+// The file, in order: the distributed layout and the KernelEmitter class;
+// constants and elementwise math; global memory accesses; staging in shared
+// memory; products; reductions and scratch ops (top-n, extract, reshape);
+// control flow; dispatch, the shared-memory layout and the kernel; then the
+// pass (warps per program, host elementwise ops, program -> gpu.func).
+//
 //===----------------------------------------------------------------------===//
 
 #include "TileRewrites.h"
@@ -478,7 +484,7 @@ Value KernelEmitter::linearOffset(RankedTensorType t, ArrayRef<Value> coords) {
 }
 
 //===----------------------------------------------------------------------===//
-// Ops
+// Ops: constants and elementwise math
 //===----------------------------------------------------------------------===//
 
 LogicalResult KernelEmitter::emitConstant(arith::ConstantOp op) {
@@ -569,6 +575,10 @@ LogicalResult KernelEmitter::emitElementwise(Operation *op) {
   dists[result] = out;
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// Ops: global memory (tile.load, tile.gather, tile.store)
+//===----------------------------------------------------------------------===//
 
 /// tile.load, tile.gather and tile.store: one global access per element the
 /// thread owns, out-of-bounds reads give 0 and writes are skipped.
@@ -683,6 +693,10 @@ LogicalResult KernelEmitter::emitRowAccess(Operation *op) {
     dists[tileValue] = out;
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// Staging in shared memory (cp.async copies, persistent regions)
+//===----------------------------------------------------------------------===//
 
 /// Copies a [R, C] tile.load into its shared region with 16-byte vector
 /// accesses (C is a multiple of 8 16-bit elements), zero-filling padding.
@@ -803,6 +817,10 @@ void KernelEmitter::zeroShared(int64_t offset, int64_t bytes) {
     return SmallVector<Value>();
   });
 }
+
+//===----------------------------------------------------------------------===//
+// Ops: products (tile.dot on mma.sync, split bf16, exact f32)
+//===----------------------------------------------------------------------===//
 
 /// The 16-bit type a dot's operand is a widening of (or has), if any.
 std::pair<Value, Type> narrowSource(Value v) {
@@ -1197,6 +1215,10 @@ LogicalResult KernelEmitter::emitExactDot(DotOp op) {
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// Ops: reductions, and what goes through scratch (top-n, extract, reshape)
+//===----------------------------------------------------------------------===//
+
 /// Per-row max or sum: the thread's columns, then the quad's four lanes.
 LogicalResult KernelEmitter::emitReduce(ReduceOp op) {
   auto t = cast<RankedTensorType>(op.getValue().getType());
@@ -1479,6 +1501,10 @@ LogicalResult KernelEmitter::emitReshape(Operation *op) {
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// Control flow (scf.for with double-buffered loads, scf.if)
+//===----------------------------------------------------------------------===//
+
 SmallVector<Value> KernelEmitter::indicesAt(LoadOp op, scf::ForOp loop,
                                             Value iv) {
   IRMapping mapping;
@@ -1707,6 +1733,10 @@ LogicalResult KernelEmitter::emitIf(scf::IfOp op) {
   }
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// Dispatch, shared-memory layout and the kernel
+//===----------------------------------------------------------------------===//
 
 LogicalResult KernelEmitter::emitOp(Operation *op) {
   if (failed(emitOpImpl(op)))
