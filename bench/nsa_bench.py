@@ -229,7 +229,7 @@ def measure_nsa(directory, runtime, config_name, args, time_pieces, peak_mb, dev
         plan = rt.Plan(runtime, os.path.join(directory, plan_file(cfg, phase)), device=device)
         inputs = fc.make_inputs(cfg, device, args.seed)
         if phase == "bwd":
-            inputs.append(torch_randn_like_output(cfg, device, args.seed))
+            inputs = backward_inputs(runtime, directory, cfg, inputs, plan, device, args.seed)
         values = {}
 
         def first_run():  # allocation, poison, every launch
@@ -275,7 +275,9 @@ def measure_nsa(directory, runtime, config_name, args, time_pieces, peak_mb, dev
     record["kernels"] = kernels
     record["kernels_sum_ms"] = sum(k["ms"] for k in kernels)
     record["host_ms"] = whole["host_ms"]  # Python's time to enqueue the 7 launches
-    what = "forward" if phase == "fwd" else "backward (attention_grad: recomputed forward + grads)"
+    what = ("forward" if phase == "fwd" else
+            "backward (attention_grad: grads from the forward's saved intermediates)"
+            if takes_saved(cfg) else "backward (attention_grad: recomputed forward + grads)")
     record["notes"] = (f"compiled NSA {what} (nsa._runtime.Plan); ms: whole plan, events at "
                        "its ends; kernels[].ms: events around each launch, separate runs; "
                        "flops: bench/nsa_bench.py's model (useful causal pairs; select_blocks "
@@ -291,6 +293,32 @@ def measure_nsa(directory, runtime, config_name, args, time_pieces, peak_mb, dev
 # --------------------------------------------------------------------------
 # Without a GPU: the model and the runtime's checks
 # --------------------------------------------------------------------------
+
+def takes_saved(cfg):
+    """Whether the build's backward plan takes the forward's saved intermediates
+    (builds made before the forward returned them recompute the forward)."""
+    return "idx" in cfg["backward"]["args"]
+
+
+def backward_inputs(runtime, directory, cfg, inputs, plan, device, seed):
+    """The backward ``plan``'s inputs in order: the layer's ``inputs``, the
+    forward's saved intermediates where it takes them (one run of the forward
+    plan on the same inputs, so that idx is a real selection), and a seeded d_o."""
+    rt = _gpu_modules()[2]
+    by_meaning = dict(zip(cfg["args"], inputs))
+    if takes_saved(cfg):
+        forward = rt.Plan(runtime, os.path.join(directory, plan_file(cfg, "fwd")), device=device)
+        try:
+            values = forward.run(inputs, config=cfg)
+            by_meaning.update((meaning, values[name])
+                              for meaning, name in zip(cfg["outputs"], forward.outputs))
+        finally:
+            forward.manifest.close()
+    by_meaning["d_o"] = torch_randn_like_output(cfg, device, seed)
+    # Buffers come in the kernels' layouts (grouped heads); the plan names its own.
+    return [by_meaning[meaning].reshape(spec["shape"])
+            for meaning, spec in zip(cfg["backward"]["args"], plan.inputs)]
+
 
 def torch_randn_like_output(cfg, device, seed):
     """A seeded random d_o: [B, T, HQ, Dv] in the build's dtype."""

@@ -146,8 +146,21 @@ def small_build(tmp_path_factory):
     return os.path.join(out, cfg["name"])
 
 
-@pytest.mark.parametrize("leave_poison", [False, True])
-def test_measure_nsa_on_cpu(small_build, monkeypatch, leave_poison):
+@pytest.fixture(scope="module")
+def grad_build(tmp_path_factory):
+    """A package build (forward and backward plans) of a small configuration."""
+    if not (os.path.isfile(RUNTIME_LIB) and os.access(os.path.join(BIN, "nsa-opt"), os.X_OK)):
+        pytest.skip("needs build/ (nsa-opt, nsa-translate, libnsa_runtime.so)")
+    from nsa import build_kernels as pbk
+    cfg = pbk.make_config(B=1, T=200, HQ=8, HKV=2, Dk=64, Dv=64)
+    return pbk.build(cfg, str(tmp_path_factory.mktemp("kernels")), bin_dir=BIN,
+                     runtime_lib=RUNTIME_LIB)
+
+
+def _plans_checked_not_run(monkeypatch, leave_poison=False):
+    """Plan.run and Manifest.launch with every runtime check and no launch;
+    buffers zeroed (combine's left poisoned with ``leave_poison``). Returns the
+    list of checked launches."""
     checked = []
 
     def run(self, inputs, stream=None, config=None):  # Plan.run without the is_cuda check
@@ -160,24 +173,31 @@ def test_measure_nsa_on_cpu(small_build, monkeypatch, leave_poison):
         return values
 
     def launch(self, kernel, tensors, stream=None, config=None):  # every runtime check
-        checked.append(self.plan_launch(kernel, tensors, config))
+        checked.append((kernel, self.plan_launch(kernel, tensors, config)))
 
     monkeypatch.setattr(rt.Plan, "run", run)
     monkeypatch.setattr(rt.Manifest, "launch", launch)
+    return checked
 
-    def time_pieces(pieces, warmup, repeats, split=False):
-        for _, fn in pieces:
-            fn()
-        return dict(ms=2.0, host_ms=0.5, lead_short=0,
-                    pieces={label: 0.25 for label, _ in pieces} if split else None)
 
-    def peak_mb(fn):
+def _time_pieces(pieces, warmup, repeats, split=False):
+    for _, fn in pieces:
         fn()
-        return 12.34
+    return dict(ms=2.0, host_ms=0.5, lead_short=0,
+                pieces={label: 0.25 for label, _ in pieces} if split else None)
 
+
+def _peak_mb(fn):
+    fn()
+    return 12.34
+
+
+@pytest.mark.parametrize("leave_poison", [False, True])
+def test_measure_nsa_on_cpu(small_build, monkeypatch, leave_poison):
+    checked = _plans_checked_not_run(monkeypatch, leave_poison)
     args = argparse.Namespace(seed=0, warmup=1, repeats=1)
     record = nsa_bench.measure_nsa(small_build, rt.Runtime(RUNTIME_LIB), "paper-d128", args,
-                                   time_pieces, peak_mb, device="cpu")
+                                   _time_pieces, _peak_mb, device="cpu")
     assert "error" not in record, record
     assert len(checked) == 3 * 7  # first run, whole, split
     assert record["impl"] == "nsa" and record["phase"] == "fwd" and record["T"] == 1000
@@ -191,6 +211,23 @@ def test_measure_nsa_on_cpu(small_build, monkeypatch, leave_poison):
     assert record["written"] is not leave_poison
     assert ("POISON LEFT in combine0.0" in record["notes"]) is leave_poison
     json.dumps(record)  # the record goes into the result file as is
+
+
+def test_measure_nsa_backward_takes_the_forwards_intermediates(grad_build, monkeypatch):
+    """The bwd phase runs the forward plan once for its saved intermediates
+    (the backward plan's inputs accept them), then times the backward plan,
+    in which no forward kernel runs again."""
+    checked = _plans_checked_not_run(monkeypatch)
+    args = argparse.Namespace(seed=0, warmup=1, repeats=1)
+    record = nsa_bench.measure_nsa(grad_build, rt.Runtime(RUNTIME_LIB), "paper-d128", args,
+                                   _time_pieces, _peak_mb, device="cpu", phase="bwd")
+    assert "error" not in record, record
+    cfg, plan, launches = nsa_bench.describe(grad_build, "bwd")
+    forward_kernels = [k for k, _ in checked if not k.startswith("nsa_layer_grad")]
+    assert len(forward_kernels) == 7  # one forward run, before the backward's three
+    assert len(checked) == 7 + 3 * len(plan["launches"])
+    assert not set(nsa_bench.LABELS) & {info["label"] for info in launches}
+    assert "saved intermediates" in record["notes"]
 
 
 def test_measure_nsa_reports_refusals(small_build, monkeypatch):

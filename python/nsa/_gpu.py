@@ -20,9 +20,11 @@ changes).
 
 Autograd: a call that records a graph (grad mode on and an input requiring
 grad) runs the forward plan inside a ``torch.autograd.Function`` that saves
-its inputs; its backward runs the directory's backward plan
-(``plan_grad.json``: ``nsa.attention_grad``, which recomputes the forward)
-on them and ``d_o``, and hands each gradient to the argument it belongs to
+its inputs and the intermediates the forward plan returns after ``o``
+(compressed K/V, each branch's o and lse, idx); its backward runs the
+directory's backward plan (``plan_grad.json``: ``nsa.attention_grad`` on
+those intermediates, so no forward kernel runs again) on them and ``d_o``,
+and hands each gradient to the argument it belongs to
 (summed where one tensor served several inputs, e.g. shared K/V on
 per-branch kernels). Such a call needs a directory built with its backward
 (the default of ``python3 -m nsa.build_kernels``; ``--forward-only`` skips
@@ -40,7 +42,8 @@ import torch
 
 from . import _runtime
 from .build_kernels import (BACKWARD_FILES, FORWARD_FILES, KERNEL_PATH_ENV, build_command,
-                            has_backward, make_config, matches, package_kernel_dir, BuildError)
+                            has_backward, make_config, matches, package_kernel_dir,
+                            saved_types, BuildError)
 from .config import NSAConfig
 
 __all__ = ["GPUBackendUnavailable", "KERNEL_PATH_ENV", "LIBRARY_NAME",
@@ -455,16 +458,25 @@ class _Call:
     def by_meaning(self, tensors: Tuple[torch.Tensor, ...]) -> Dict[str, torch.Tensor]:
         return {meaning: tensors[i] for meaning, i in self.slots.items()}
 
-    def forward(self, tensors: Tuple[torch.Tensor, ...]) -> torch.Tensor:
+    def forward(self, tensors: Tuple[torch.Tensor, ...]
+                ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         """The output, ``[B, T, HQ, Dv]`` (so that d_o arrives in the backward
-        plan's shape)."""
-        out = _run(self.directory, self.runtime_path, self.by_meaning(tensors), self.device)[0]
-        return out.view(self.out_shape)
+        plan's shape), and the forward's saved intermediates by meaning
+        (config.json's ``outputs`` after ``o``, in SAVED_NAMES' shapes; none
+        from a directory built before the forward returned them)."""
+        cfg = _load_plan(self.directory, self.runtime_path)[0]
+        outputs = _run(self.directory, self.runtime_path, self.by_meaning(tensors), self.device)
+        shapes = saved_types(cfg)
+        saved = {name: out.view(shapes[name][0])
+                 for name, out in zip(cfg.get("outputs", ["o"])[1:], outputs[1:])}
+        return outputs[0].view(self.out_shape), saved
 
-    def backward(self, tensors: Tuple[torch.Tensor, ...], d_o: torch.Tensor
-                 ) -> List[Optional[torch.Tensor]]:
-        """One gradient per tensor: the plan's gradients of the inputs that read it, summed."""
-        values = self.by_meaning(tensors)
+    def backward(self, tensors: Tuple[torch.Tensor, ...], saved: Dict[str, torch.Tensor],
+                 d_o: torch.Tensor) -> List[Optional[torch.Tensor]]:
+        """One gradient per tensor: the plan's gradients of the inputs that read
+        it, summed. The backward plan reads ``saved`` where it takes the
+        forward's intermediates (and recomputes them where it does not)."""
+        values = dict(self.by_meaning(tensors), **saved)
         values["d_o"] = d_o.to(tensors[self.slots["q"]].dtype)
         cfg = _load_plan(self.directory, self.runtime_path, backward=True)[0]
         outputs = _run(self.directory, self.runtime_path, values, self.device, backward=True)
@@ -481,14 +493,18 @@ class _NSAFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, call: _Call, *tensors: torch.Tensor) -> torch.Tensor:
-        ctx.call = call
-        ctx.save_for_backward(*tensors)
-        return call.forward(tensors)
+        o, saved = call.forward(tensors)
+        ctx.call, ctx.saved_names = call, list(saved)
+        ctx.save_for_backward(*tensors, *saved.values())
+        return o
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, d_o: torch.Tensor):
-        grads = ctx.call.backward(ctx.saved_tensors, d_o)
+        stored = ctx.saved_tensors
+        inputs = len(stored) - len(ctx.saved_names)
+        saved = dict(zip(ctx.saved_names, stored[inputs:]))
+        grads = ctx.call.backward(stored[:inputs], saved, d_o)
         return (None,) + tuple(g if needed else None
                                for g, needed in zip(grads, ctx.needs_input_grad[1:]))
 
@@ -568,4 +584,6 @@ def nsa_attention(q: torch.Tensor, k_cmp: torch.Tensor, v_cmp: torch.Tensor,
             distinct.append(t)
         slots[meaning] = i
     call = _Call(directory, runtime_path, q.device, slots, tuple(q.shape[:3]) + (v_cmp.shape[3],))
-    return _NSAFunction.apply(call, *distinct) if grads_needed else call.forward(tuple(distinct))
+    if grads_needed:
+        return _NSAFunction.apply(call, *distinct)
+    return call.forward(tuple(distinct))[0]

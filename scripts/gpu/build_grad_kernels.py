@@ -39,7 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import build_kernels as bk  # noqa: E402  (configurations, layouts, plan validation)
 import nsa.build_kernels as pbk  # noqa: E402  (build_kernels.py put python/ on sys.path)
-from nsa.build_kernels import grad_arg_names, grad_output_names, grad_shapes  # noqa: E402,F401
+from nsa.build_kernels import grad_output_names, grad_shapes  # noqa: E402,F401
 
 ROOT = bk.ROOT
 _cfg = bk._cfg
@@ -101,11 +101,18 @@ _FILES = pbk.FORWARD_FILES
 
 
 def layer_grad_mlir(cfg):
-    """The nsa dialect module of one layer's backward, marked as this script's."""
-    return pbk.layer_grad_mlir(cfg, generator="scripts/gpu/build_grad_kernels.py")
+    """The nsa dialect module of one layer's backward, marked as this script's.
+    It recomputes the forward (``saved=False``), so that the check also sees
+    the forward's kc and idx of the same run."""
+    return pbk.layer_grad_mlir(cfg, generator="scripts/gpu/build_grad_kernels.py", saved=False)
 
 
-def build(cfg, out_root, bin_dir, mlir_only, runtime_lib):
+def grad_arg_names(cfg):
+    """The inputs of this script's backward: the layer's, then d_o."""
+    return pbk.grad_arg_names(cfg, saved=False)
+
+
+def build(cfg, out_root, bin_dir, mlir_only, runtime_lib, pipeline_options=""):
     """Writes and compiles one configuration; returns (log lines, error or None)."""
     directory = os.path.join(out_root, cfg["name"])
     os.makedirs(directory, exist_ok=True)
@@ -127,7 +134,7 @@ def build(cfg, out_root, bin_dir, mlir_only, runtime_lib):
             # Verifier, then the decomposition into branch grads (no GPU lowering).
             pbk._run([nsa_opt, layer, "--nsa-decompose"], "nsa-opt --nsa-decompose")
             return [], None
-        pbk.compile_module(layer, directory, _FILES, nsa_opt, nsa_translate)
+        pbk.compile_module(layer, directory, _FILES, nsa_opt, nsa_translate, pipeline_options)
     except pbk.BuildError as error:
         return [], str(error)
     log = []
@@ -160,6 +167,8 @@ def main():
     parser.add_argument("--mlir-only", action="store_true",
                         help="write layer_grad.mlir and config.json, run only the verifier "
                         "and --nsa-decompose")
+    parser.add_argument("--pipeline-options", default="",
+                        help="options of the nsa-to-gpu pipeline, e.g. 'selected-grad-tokens=1'")
     parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
                         help="configurations compiled at once")
     args = parser.parse_args()
@@ -183,7 +192,8 @@ def main():
         else None
     failures = []
     with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
-        futures = [pool.submit(build, cfg, args.out, args.bin, args.mlir_only, runtime_lib)
+        futures = [pool.submit(build, cfg, args.out, args.bin, args.mlir_only, runtime_lib,
+                               args.pipeline_options)
                    for cfg in chosen]
         for cfg, future in zip(chosen, futures):
             try:

@@ -46,6 +46,7 @@ import build_kernels  # noqa: E402  (configurations and argument layouts)
 import forward_reference as fr  # noqa: E402
 from nsa import reference as ref  # noqa: E402
 from nsa._runtime import INT_POISON, NSARuntimeError, Plan, Runtime  # noqa: E402
+from nsa.build_kernels import SAVED_NAMES  # noqa: E402
 
 DTYPES = {"bf16": torch.bfloat16, "f16": torch.float16}
 # The compiler's kernel labels and what their results mean.
@@ -208,8 +209,10 @@ def check_values(cfg, plan, values, inputs, rows, budget=fr.DEFAULT_BUDGET):
                for b in plan["buffers"]]
     roles = find_roles(plan, cfg)
     got, problems = canonical(cfg, roles, values)
-    if plan["outputs"] != [roles.get("out")]:
-        problems.append(f"plan outputs {plan['outputs']}, expected [{roles.get('out')}]")
+    # The layer returns o, then the intermediates its backward takes.
+    expected = [roles.get(r) for r in ["out", *SAVED_NAMES]]
+    if plan["outputs"] != expected:
+        problems.append(f"plan outputs {plan['outputs']}, expected {expected}")
     if problems:
         records.append(fr.record("roles", False, "problems", len(problems), 0,
                                  note="; ".join(problems)))
@@ -365,7 +368,10 @@ def synthetic_plan(cfg):
     launch("combine", 0, [arg["gates"], "compressed_attention0.0", "selected_attention0.0",
                           "window_attention0.0"], [(dt, [B, T, HQ, Dv])], flat)
     plan = dict(format="nsa-host-plan", version=1, function="nsa_layer", manifest="manifest.json",
-                inputs=inputs, buffers=buffers, launches=launches, outputs=["combine0.0"])
+                inputs=inputs, buffers=buffers, launches=launches,
+                outputs=["combine0.0", "compress0.0", "compress1.0", "compressed_attention0.0",
+                         "compressed_attention0.1", "select_blocks0.0", "selected_attention0.0",
+                         "selected_attention0.1", "window_attention0.0", "window_attention0.1"])
     manifest = dict(format="nsa-kernel-manifest", version=1, target="sm_90a", kernels=kernels)
     return plan, manifest
 

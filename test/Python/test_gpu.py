@@ -11,6 +11,7 @@ or built here) are all present, and are skipped otherwise.
 
 import ctypes
 import json
+import math
 import os
 import shlex
 import shutil
@@ -243,17 +244,24 @@ def test_gradients_need_a_backward_plan(make_inputs, search):
 
 def _fake_plans(monkeypatch, dtype=torch.float64):
     """The backend up to the launch, with _run computing each plan on the CPU:
-    the forward plan as nsa.reference.forward, the backward plan as autograd of
-    it with every plan input (k_cmp, k_slc, ...) an independent leaf, the way
-    the compiled plan sees them. Returns the list of runs made."""
-    runs = []
+    the forward plan as nsa.reference.forward (its saved intermediates are
+    random placeholders, which the backward plan must receive unchanged), the
+    backward plan as autograd of it with every plan input (k_cmp, k_slc, ...)
+    an independent leaf, the way the compiled plan sees them. Returns the list
+    of runs made."""
+    runs, forwarded = [], {}
+    dtypes = {"f32": torch.float32, "i32": torch.int32}
 
     def run(directory, runtime_path, by_meaning, device, backward=False):
         cfg = json.load(open(os.path.join(directory, "config.json")))
         args = cfg["backward"]["args"] if backward else cfg["args"]
         runs.append((os.path.basename(directory), backward))
+        saved = [m for m in args if m in bk.SAVED_NAMES]
+        assert saved == (list(bk.SAVED_NAMES) if backward else []), saved
+        for m in saved:
+            assert by_meaning[m].data_ptr() == forwarded[m].data_ptr(), m
         leaves = {m: by_meaning[m].detach().to(dtype).requires_grad_(m != "d_o")
-                  for m in args}
+                  for m in args if m not in saved}
         shared = cfg["kv"] == "shared"
         kv = {f"{s}_{b}": leaves[s if shared else f"{s}_{b}"]
               for s in ("k", "v") for b in ("cmp", "slc", "win")}
@@ -262,8 +270,14 @@ def _fake_plans(monkeypatch, dtype=torch.float64):
                 leaves["q"], g=leaves["gates"], cfg=CFG, compress_mode=cfg["compress"],
                 w_k=leaves.get("w_k"), w_v=leaves.get("w_v"), pe_k=leaves.get("pe_k"),
                 pe_v=leaves.get("pe_v"), **kv)
-            if not backward:
-                return [o.to(by_meaning["q"].dtype).flatten()]  # plans return flat buffers
+            if not backward:  # plans return flat buffers
+                types = bk.saved_types(cfg)
+                forwarded.update(
+                    (m, torch.randn(math.prod(types[m][0])).to(
+                        dtypes.get(types[m][1], by_meaning["q"].dtype)))
+                    for m in cfg["outputs"][1:])
+                return [o.to(by_meaning["q"].dtype).flatten()] + [forwarded[m]
+                                                                  for m in cfg["outputs"][1:]]
             inputs = [leaves[m] for m in cfg["args"]]
             grads = torch.autograd.grad(o, inputs, leaves["d_o"])
         return [g.to(by_meaning["q"].dtype).flatten() for g in grads]
@@ -346,12 +360,18 @@ def test_layer_mlir_and_config_json(tmp_path):
     layer = bk.write_layer(cfg, str(tmp_path))
     text = open(layer).read()
     assert "func.func @nsa_layer(\n    %q: tensor<2x100x8x64xf16>,\n" in text
-    assert "%o = nsa.attention %q keys(%k) values(%v) gates %gates" in text
+    assert "%r:10 = nsa.attention %q keys(%k) values(%v) gates %gates" in text
     assert "compress linear weights(%w_k, %w_v)\n" in text
     assert ("config <l = 32, d = 16, l_sel = 64, n = 16, init = 1, local = 2, w = 512, "
             "scale = 0.1>") in text
-    assert "-> tensor<2x100x8x32xf16>" in text
+    # o, then kc, vc [B, Nc = 5, HKV, D], o and lse of cmp, idx, slc, win.
+    assert ("-> (tensor<2x100x8x32xf16>, tensor<2x5x2x64xf16>, tensor<2x5x2x32xf16>, "
+            "tensor<2x100x8x32xf16>, tensor<2x100x8xf32>, tensor<2x100x2x16xi32>, "
+            "tensor<2x100x8x32xf16>, tensor<2x100x8xf32>, tensor<2x100x8x32xf16>, "
+            "tensor<2x100x8xf32>)\n") in text
     assert bk.config_json(cfg)["args"] == ["q", "k", "v", "gates", "w_k", "w_v"]
+    assert bk.config_json(cfg)["outputs"] == ["o", "kc", "vc", "o_cmp", "lse_cmp", "idx",
+                                              "o_slc", "lse_slc", "o_win", "lse_win"]
     assert bk.arg_names(dict(cfg, kv="per-branch", pe=True)) == [
         "q", "k_cmp", "k_slc", "k_win", "v_cmp", "v_slc", "v_win", "gates", "w_k", "w_v",
         "pe_k", "pe_v"]
@@ -363,9 +383,16 @@ def test_layer_grad_mlir():
     text = bk.layer_grad_mlir(cfg)
     assert "func.func @nsa_layer_grad(\n    %q: tensor<2x100x8x64xbf16>,\n" in text
     assert "    %d_o: tensor<2x100x8x32xbf16>)\n" in text
+    assert "    %kc: tensor<2x5x2x64xbf16>,\n" in text
+    assert "    %idx: tensor<2x100x2x16xi32>,\n" in text
     assert ("%g:12 = nsa.attention_grad %q keys(%k_cmp, %k_slc, %k_win) values(%v_cmp, "
             "%v_slc, %v_win) gates %gates\n      compress linear weights(%w_k, %w_v) "
-            "pe(%pe_k, %pe_v) grad %d_o\n") in text
+            "pe(%pe_k, %pe_v)\n      saved(%kc, %vc, %o_cmp, %lse_cmp, %idx, %o_slc, "
+            "%lse_slc, %o_win, %lse_win) grad %d_o\n") in text
+    # Without the saved intermediates it recomputes the forward.
+    recomputing = bk.layer_grad_mlir(cfg, saved=False)
+    assert "saved(" not in recomputing and "%kc" not in recomputing
+    assert bk.grad_arg_names(cfg, saved=False) == bk.arg_names(cfg) + ["d_o"]
     assert "return %g#0, %g#1, %g#2, %g#3, %g#4, %g#5, %g#6, %g#7, %g#8, %g#9, %g#10, %g#11 :" \
         in text
     assert bk.grad_output_names(dict(cfg, kv="shared", compress="mean", pe=False)) == [
@@ -500,8 +527,16 @@ def test_cli_builds_kernels_the_backend_finds_and_the_runtime_accepts(make_input
         (f"arg{n}", shapes[meaning], "bf16") for n, meaning in enumerate(built["args"])]
     assert [b["shape"] for b in plan["buffers"] if b["name"] == plan["outputs"][0]] == [
         [2, 100, 8, 32]]
-    # The backward: layer inputs then d_o, one gradient per input with its size.
-    assert built["backward"] == dict(plan="plan_grad.json", args=built["args"] + ["d_o"],
+    # The forward returns o and its saved intermediates, each a buffer of its size.
+    assert built["outputs"] == ["o"] + list(bk.SAVED_NAMES)
+    sizes = {b["name"]: (math.prod(b["shape"]), b["dtype"]) for b in plan["buffers"]}
+    types = bk.saved_types(built)
+    assert [sizes[name] for name in plan["outputs"][1:]] == [
+        (math.prod(types[m][0]), types[m][1]) for m in bk.SAVED_NAMES]
+    # The backward: layer inputs, the saved intermediates, then d_o; one
+    # gradient per input with its size; no forward kernel runs again.
+    assert built["backward"] == dict(plan="plan_grad.json",
+                                     args=built["args"] + list(bk.SAVED_NAMES) + ["d_o"],
                                      outputs=["d_" + m for m in built["args"]])
     grad_plan = json.load(open(os.path.join(directory, "plan_grad.json")))
     assert grad_plan["manifest"] == "manifest_grad.json"
@@ -509,7 +544,11 @@ def test_cli_builds_kernels_the_backend_finds_and_the_runtime_accepts(make_input
         "module"] == "kernels_grad.ptx"
     grad_shapes = bk.grad_shapes(built)
     assert [(i["shape"], i["dtype"]) for i in grad_plan["inputs"]] == [
-        (grad_shapes[meaning], "bf16") for meaning in built["backward"]["args"]]
+        (grad_shapes[meaning], types.get(meaning, (None, "bf16"))[1])
+        for meaning in built["backward"]["args"]]
+    forward_labels = {"compress", "compressed_attention", "select_blocks",
+                      "selected_attention", "window_attention"}
+    assert not forward_labels & {launch["label"] for launch in grad_plan["launches"]}
     assert bk.check_grad_plan_outputs(built, os.path.join(directory, "plan_grad.json")) == []
 
     if runtime is None:

@@ -67,13 +67,14 @@ static LogicalResult checkKeysValues(LayoutChecker &c, Value q, Value k,
 
 /// o: [B, T, HQ, Dv] in q's dtype; lse: f32 [B, T, HQ].
 static LogicalResult checkOutputAndLse(LayoutChecker &c, Value q, Value o,
-                                       StringRef oName, Value lse) {
+                                       StringRef oName, Value lse,
+                                       StringRef lseName = "lse") {
   bool grouped = isGrouped(q);
   if (failed(c.check(o, oName, queryLayout(grouped, {"Dv"}))) ||
       failed(c.checkSameElementType(o, oName, q, "q")) ||
-      failed(c.check(lse, "lse", queryLayout(grouped, {}))))
+      failed(c.check(lse, lseName, queryLayout(grouped, {}))))
     return failure();
-  return c.checkElementType(lse, "lse", Float32Type::get(q.getContext()));
+  return c.checkElementType(lse, lseName, Float32Type::get(q.getContext()));
 }
 
 /// Compressed tokens: Nc = Nc(T) whenever T is static.
@@ -307,12 +308,46 @@ static LogicalResult checkAttentionOperands(OpT op, LayoutChecker &c) {
   return success();
 }
 
+/// `saved` of nsa.attention(_grad): empty, or the nine forward
+/// intermediates in `Saved` order, each in the layout of the branch op that
+/// makes it.
+static LogicalResult checkSaved(Operation *op, LayoutChecker &c, Value q,
+                                ConfigAttr config, ValueRange saved) {
+  static constexpr StringLiteral names[] = {
+      "kc", "vc", "o_cmp", "lse_cmp", "idx", "o_slc", "lse_slc", "o_win",
+      "lse_win"};
+  static_assert(std::size(names) == size_t(Saved::Count));
+  if (saved.empty())
+    return success();
+  if (saved.size() != size_t(Saved::Count))
+    return op->emitOpError()
+           << "saved must hold no tensor or 9 (kc, vc, o_cmp, lse_cmp, idx, "
+              "o_slc, lse_slc, o_win, lse_win), got "
+           << saved.size();
+  auto at = [&](Saved s) { return saved[unsigned(s)]; };
+  auto name = [&](Saved s) { return names[unsigned(s)]; };
+  bindNumCompressed(c, config);
+  if (failed(c.check(at(Saved::Kc), name(Saved::Kc), {"B", "Nc", "HKV", "Dk"})) ||
+      failed(c.check(at(Saved::Vc), name(Saved::Vc), {"B", "Nc", "HKV", "Dv"})))
+    return failure();
+  for (Saved s : {Saved::Kc, Saved::Vc})
+    if (failed(c.checkSameElementType(at(s), name(s), q, "q")))
+      return failure();
+  for (auto [o, lse] : {std::pair{Saved::OCmp, Saved::LseCmp},
+                        {Saved::OSlc, Saved::LseSlc},
+                        {Saved::OWin, Saved::LseWin}})
+    if (failed(checkOutputAndLse(c, q, at(o), name(o), at(lse), name(lse))))
+      return failure();
+  return checkIndices(c, config, at(Saved::Idx));
+}
+
 LogicalResult AttentionOp::verify() {
   LayoutChecker c(*this);
   if (failed(checkAttentionOperands(*this, c)) ||
-      failed(c.check(getO(), "o", {"B", "T", "HQ", "Dv"})))
+      failed(c.check(getO(), "o", {"B", "T", "HQ", "Dv"})) ||
+      failed(c.checkSameElementType(getO(), "o", getQ(), "q")))
     return failure();
-  return c.checkSameElementType(getO(), "o", getQ(), "q");
+  return checkSaved(*this, c, getQ(), getConfig(), getSaved());
 }
 
 //===----------------------------------------------------------------------===//
@@ -384,7 +419,8 @@ LogicalResult AttentionGradOp::verify() {
   LayoutChecker c(*this);
   if (failed(checkAttentionOperands(*this, c)) ||
       failed(c.check(getDO(), "d_o", {"B", "T", "HQ", "Dv"})) ||
-      failed(c.checkSameElementType(getDO(), "d_o", getQ(), "q")))
+      failed(c.checkSameElementType(getDO(), "d_o", getQ(), "q")) ||
+      failed(checkSaved(*this, c, getQ(), getConfig(), getSaved())))
     return failure();
   if (getGrads().size() != getNumDifferentiableOperands())
     return emitOpError() << "expected one gradient per differentiable operand "

@@ -38,9 +38,19 @@ struct LayerOperands {
   Value posEnc(int i) const { return pe.empty() ? Value() : pe[i]; }
 };
 
-/// Every forward intermediate the backward needs.
+/// Every forward intermediate the backward needs, in `Saved` order.
 struct Forward {
   Value kc, vc, oCmp, lseCmp, idx, oSlc, lseSlc, oWin, lseWin;
+
+  static Forward fromSaved(ValueRange saved) {
+    auto at = [&](Saved s) { return saved[unsigned(s)]; };
+    return {at(Saved::Kc),     at(Saved::Vc),   at(Saved::OCmp),
+            at(Saved::LseCmp), at(Saved::Idx),  at(Saved::OSlc),
+            at(Saved::LseSlc), at(Saved::OWin), at(Saved::LseWin)};
+  }
+  SmallVector<Value> saved() const {
+    return {kc, vc, oCmp, lseCmp, idx, oSlc, lseSlc, oWin, lseWin};
+  }
 };
 
 RankedTensorType tensorOf(ArrayRef<int64_t> shape, Type elt) {
@@ -102,9 +112,14 @@ struct DecomposeAttention : OpRewritePattern<AttentionOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rewriter) const override {
-    Forward f = buildForward(rewriter, op.getLoc(), LayerOperands::of(op));
-    rewriter.replaceOpWithNewOp<CombineOp>(
-        op, op.getO().getType(), op.getGates(), f.oCmp, f.oSlc, f.oWin);
+    Location loc = op.getLoc();
+    Forward f = buildForward(rewriter, loc, LayerOperands::of(op));
+    SmallVector<Value> results = {CombineOp::create(
+        rewriter, loc, op.getO().getType(), op.getGates(), f.oCmp, f.oSlc,
+        f.oWin)};
+    if (!op.getSaved().empty())
+      llvm::append_range(results, f.saved());
+    rewriter.replaceOp(op, results);
     return success();
   }
 };
@@ -123,7 +138,8 @@ struct DecomposeAttentionGrad : OpRewritePattern<AttentionGradOp> {
     Location loc = op.getLoc();
     LayerOperands in = LayerOperands::of(op);
     ConfigAttr cfg = in.config;
-    Forward f = buildForward(rewriter, loc, in);
+    Forward f = op.getSaved().empty() ? buildForward(rewriter, loc, in)
+                                      : Forward::fromSaved(op.getSaved());
 
     auto dCombine = CombineGradOp::create(
         rewriter, loc, in.gates.getType(), f.oCmp.getType(), f.oSlc.getType(),

@@ -1532,6 +1532,59 @@ func.func @attention_grad_d_pe(%q: tensor<1x100x4x16xbf16>, %k: tensor<1x100x2x1
 
 // -----
 
+// saved holds all nine forward intermediates or none.
+func.func @attention_saved_count(%q: tensor<1x100x4x16xbf16>, %k: tensor<1x100x2x16xbf16>, %g: tensor<1x100x4x3xbf16>) {
+  // expected-error @+1 {{saved must hold no tensor or 9 (kc, vc, o_cmp, lse_cmp, idx, o_slc, lse_slc, o_win, lse_win), got 1}}
+  %o, %kc = nsa.attention %q keys(%k) values(%k) gates %g compress mean config <>
+      : (tensor<1x100x4x16xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x4x3xbf16>) -> (tensor<1x100x4x16xbf16>, tensor<1x5x2x16xbf16>)
+  return
+}
+
+// -----
+
+// The saved compressed keys have Nc(T) tokens.
+func.func @attention_saved_kc(%q: tensor<1x100x4x16xbf16>, %k: tensor<1x100x2x16xbf16>, %g: tensor<1x100x4x3xbf16>) {
+  // expected-error @+1 {{'kc' dimension 1 (Nc) is 6, expected Nc = 5 (from Nc(T) = (T - l)/d + 1, or 0 if T < l, with T = 100)}}
+  %o:10 = nsa.attention %q keys(%k) values(%k) gates %g compress mean config <>
+      : (tensor<1x100x4x16xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x4x3xbf16>)
+      -> (tensor<1x100x4x16xbf16>, tensor<1x6x2x16xbf16>, tensor<1x5x2x16xbf16>, tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>,
+          tensor<1x100x2x16xi32>, tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>, tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>)
+  return
+}
+
+// -----
+
+// The saved idx is i32 [B, T, HKV, n] (here given per query head).
+func.func @attention_grad_saved_idx(%q: tensor<1x100x4x16xbf16>, %k: tensor<1x100x2x16xbf16>, %g: tensor<1x100x4x3xbf16>,
+    %kc: tensor<1x5x2x16xbf16>, %o: tensor<1x100x4x16xbf16>, %lse: tensor<1x100x4xf32>, %idx: tensor<1x100x4x16xi32>) {
+  // expected-error @+1 {{'idx' dimension 2 (HKV) is 4, expected HKV = 2 (from 'keys#0')}}
+  %dq, %dk, %dv, %dg = nsa.attention_grad %q keys(%k) values(%k) gates %g compress mean
+      saved(%kc, %kc, %o, %lse, %idx, %o, %lse, %o, %lse) grad %o config <>
+      : (tensor<1x100x4x16xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x4x3xbf16>,
+         tensor<1x5x2x16xbf16>, tensor<1x5x2x16xbf16>, tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>, tensor<1x100x4x16xi32>,
+         tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>, tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>, tensor<1x100x4x16xbf16>)
+      -> (tensor<1x100x4x16xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x4x3xbf16>)
+  return
+}
+
+// -----
+
+// Each saved lse is f32.
+func.func @attention_grad_saved_lse(%q: tensor<1x100x4x16xbf16>, %k: tensor<1x100x2x16xbf16>, %g: tensor<1x100x4x3xbf16>,
+    %kc: tensor<1x5x2x16xbf16>, %o: tensor<1x100x4x16xbf16>, %lse: tensor<1x100x4xf32>, %lseh: tensor<1x100x4xbf16>,
+    %idx: tensor<1x100x2x16xi32>) {
+  // expected-error @+1 {{'lse_win' must have 'f32' elements, got 'bf16'}}
+  %dq, %dk, %dv, %dg = nsa.attention_grad %q keys(%k) values(%k) gates %g compress mean
+      saved(%kc, %kc, %o, %lse, %idx, %o, %lse, %o, %lseh) grad %o config <>
+      : (tensor<1x100x4x16xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x4x3xbf16>,
+         tensor<1x5x2x16xbf16>, tensor<1x5x2x16xbf16>, tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>, tensor<1x100x2x16xi32>,
+         tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>, tensor<1x100x4x16xbf16>, tensor<1x100x4xbf16>, tensor<1x100x4x16xbf16>)
+      -> (tensor<1x100x4x16xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x4x3xbf16>)
+  return
+}
+
+// -----
+
 // Config values must fit in int32 (kernels index with int32; keeps
 // init + local from overflowing).
 func.func @config_int32(%k: tensor<1x100x2x16xbf16>) {

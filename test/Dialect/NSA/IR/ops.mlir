@@ -221,3 +221,26 @@ func.func @attention_grad(%q: tensor<1x100x4x32xbf16>, %k: tensor<1x100x2x32xbf1
           tensor<2x1024x32xbf16>, tensor<2x512x16xbf16>)
   return
 }
+
+// -----
+
+// The forward's saved intermediates, from nsa.attention to nsa.attention_grad.
+// CHECK-LABEL: func @attention_saved
+// CHECK: %[[O:.*]], %[[S:.*]]:9 = nsa.attention %{{.*}} keys(%{{.*}}) values(%{{.*}}) gates %{{.*}} compress mean config
+// CHECK: nsa.attention_grad %{{.*}} keys(%{{.*}}) values(%{{.*}}) gates %{{.*}} compress mean saved(%[[S]]#0, %[[S]]#1, %[[S]]#2, %[[S]]#3, %[[S]]#4, %[[S]]#5, %[[S]]#6, %[[S]]#7, %[[S]]#8) grad %[[O]] config
+func.func @attention_saved(%q: tensor<1x100x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v: tensor<1x100x2x16xbf16>,
+    %g: tensor<1x100x4x3xbf16>) {
+  %f:10 = nsa.attention %q keys(%k) values(%v) gates %g compress mean config <>
+      : (tensor<1x100x4x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x4x3xbf16>)
+      -> (tensor<1x100x4x16xbf16>, tensor<1x5x2x32xbf16>, tensor<1x5x2x16xbf16>, tensor<1x100x4x16xbf16>,
+          tensor<1x100x4xf32>, tensor<1x100x2x16xi32>, tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>,
+          tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>)
+  %dq, %dk, %dv, %dg = nsa.attention_grad %q keys(%k) values(%v) gates %g compress mean
+      saved(%f#1, %f#2, %f#3, %f#4, %f#5, %f#6, %f#7, %f#8, %f#9) grad %f#0 config <>
+      : (tensor<1x100x4x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x4x3xbf16>,
+         tensor<1x5x2x32xbf16>, tensor<1x5x2x16xbf16>, tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>,
+         tensor<1x100x2x16xi32>, tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>, tensor<1x100x4x16xbf16>,
+         tensor<1x100x4xf32>, tensor<1x100x4x16xbf16>)
+      -> (tensor<1x100x4x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x4x3xbf16>)
+  return
+}

@@ -127,3 +127,63 @@ func.func @grad_per_branch_mean(%q: tensor<1x100x4x32xbf16>,
       tensor<1x100x2x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x32xbf16>,
       tensor<1x100x2x32xbf16>, tensor<1x100x4x3xbf16>
 }
+
+// -----
+
+// A forward that saves its intermediates returns them after o, in the order
+// nsa.attention_grad takes them.
+
+// CHECK-LABEL: func.func @forward_saves
+// CHECK: %[[KC:.*]] = nsa.compress mean
+// CHECK: %[[VC:.*]] = nsa.compress mean
+// CHECK: %[[OC:.*]], %[[LC:.*]] = nsa.compressed_attention
+// CHECK: %[[IDX:.*]] = nsa.select_blocks
+// CHECK: %[[OS:.*]], %[[LS:.*]] = nsa.selected_attention
+// CHECK: %[[OW:.*]], %[[LW:.*]] = nsa.window_attention
+// CHECK: %[[O:.*]] = nsa.combine
+// CHECK: return %[[O]], %[[KC]], %[[VC]], %[[OC]], %[[LC]], %[[IDX]], %[[OS]], %[[LS]], %[[OW]], %[[LW]]
+func.func @forward_saves(%q: tensor<1x100x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v: tensor<1x100x2x16xbf16>,
+    %g: tensor<1x100x4x3xbf16>) -> (tensor<1x100x4x16xbf16>, tensor<1x5x2x32xbf16>, tensor<1x5x2x16xbf16>,
+    tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>, tensor<1x100x2x16xi32>, tensor<1x100x4x16xbf16>,
+    tensor<1x100x4xf32>, tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>) {
+  %o:10 = nsa.attention %q keys(%k) values(%v) gates %g compress mean config <>
+      : (tensor<1x100x4x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x4x3xbf16>)
+      -> (tensor<1x100x4x16xbf16>, tensor<1x5x2x32xbf16>, tensor<1x5x2x16xbf16>, tensor<1x100x4x16xbf16>,
+          tensor<1x100x4xf32>, tensor<1x100x2x16xi32>, tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>,
+          tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>)
+  return %o#0, %o#1, %o#2, %o#3, %o#4, %o#5, %o#6, %o#7, %o#8, %o#9 : tensor<1x100x4x16xbf16>,
+      tensor<1x5x2x32xbf16>, tensor<1x5x2x16xbf16>, tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>,
+      tensor<1x100x2x16xi32>, tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>, tensor<1x100x4x16xbf16>,
+      tensor<1x100x4xf32>
+}
+
+// -----
+
+// A backward given the saved intermediates recomputes nothing: the branch
+// grads read them.
+
+// CHECK-LABEL: func.func @grad_from_saved
+// CHECK-SAME: %[[G:[^:]*]]: tensor<1x100x4x3xbf16>, %[[KC:[^:]*]]: tensor<1x5x2x32xbf16>, %[[VC:[^:]*]]: tensor<1x5x2x16xbf16>, %[[OC:[^:]*]]: tensor<1x100x4x16xbf16>, %[[LC:[^:]*]]: tensor<1x100x4xf32>, %[[IDX:[^:]*]]: tensor<1x100x2x16xi32>, %[[OS:[^:]*]]: tensor<1x100x4x16xbf16>, %[[LS:[^:]*]]: tensor<1x100x4xf32>, %[[OW:[^:]*]]: tensor<1x100x4x16xbf16>, %[[LW:[^:]*]]: tensor<1x100x4xf32>, %[[DO:[^:]*]]: tensor<1x100x4x16xbf16>)
+// CHECK-NOT: nsa.compress mean
+// CHECK-NOT: nsa.compressed_attention %
+// CHECK-NOT: nsa.select_blocks
+// CHECK: nsa.combine_grad %[[G]], %[[OC]], %[[OS]], %[[OW]] grad %[[DO]]
+// CHECK: nsa.compressed_attention_grad %{{.*}}, %[[KC]], %[[VC]], %[[OC]], %[[LC]] grad
+// CHECK: nsa.selected_attention_grad %{{.*}}, %{{.*}}, %{{.*}}, %[[IDX]], %[[OS]], %[[LS]] grad
+// CHECK: nsa.window_attention_grad %{{.*}}, %{{.*}}, %{{.*}}, %[[OW]], %[[LW]] grad
+func.func @grad_from_saved(%q: tensor<1x100x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v: tensor<1x100x2x16xbf16>,
+    %g: tensor<1x100x4x3xbf16>, %kc: tensor<1x5x2x32xbf16>, %vc: tensor<1x5x2x16xbf16>,
+    %oc: tensor<1x100x4x16xbf16>, %lc: tensor<1x100x4xf32>, %idx: tensor<1x100x2x16xi32>,
+    %os: tensor<1x100x4x16xbf16>, %ls: tensor<1x100x4xf32>, %ow: tensor<1x100x4x16xbf16>,
+    %lw: tensor<1x100x4xf32>, %do: tensor<1x100x4x16xbf16>)
+    -> (tensor<1x100x4x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x4x3xbf16>) {
+  %dq, %dk, %dv, %dg = nsa.attention_grad %q keys(%k) values(%v) gates %g compress mean
+      saved(%kc, %vc, %oc, %lc, %idx, %os, %ls, %ow, %lw) grad %do config <>
+      : (tensor<1x100x4x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x4x3xbf16>,
+         tensor<1x5x2x32xbf16>, tensor<1x5x2x16xbf16>, tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>,
+         tensor<1x100x2x16xi32>, tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>, tensor<1x100x4x16xbf16>,
+         tensor<1x100x4xf32>, tensor<1x100x4x16xbf16>)
+      -> (tensor<1x100x4x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x4x3xbf16>)
+  return %dq, %dk, %dv, %dg : tensor<1x100x4x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>,
+      tensor<1x100x4x3xbf16>
+}

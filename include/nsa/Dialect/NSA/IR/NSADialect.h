@@ -19,4 +19,21 @@
 #define GET_OP_CLASSES
 #include "nsa/Dialect/NSA/IR/NSAOps.h.inc"
 
+namespace mlir::nsa {
+/// The forward intermediates that `nsa.attention` may return after `o` and
+/// `nsa.attention_grad` may take as `saved`, in this order.
+enum class Saved : unsigned {
+  Kc,
+  Vc,
+  OCmp,
+  LseCmp,
+  Idx,
+  OSlc,
+  LseSlc,
+  OWin,
+  LseWin,
+  Count
+};
+} // namespace mlir::nsa
+
 #endif // NSA_DIALECT_NSA_IR_NSADIALECT_H

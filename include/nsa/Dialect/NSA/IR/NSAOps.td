@@ -149,6 +149,13 @@ def NSA_AttentionOp : NSA_Op<"attention", [AttrSizedOperandSegments]> {
     and the optional `pe` holds `(PE_k: [HKV, l, Dk], PE_v: [HKV, l, Dv])`.
     `mean` takes neither.
 
+    After `o` it may return the forward's intermediates that the backward
+    needs, `saved`: none, or all nine of (kc, vc, o_cmp, lse_cmp, idx,
+    o_slc, lse_slc, o_win, lse_win) (the compressed keys and values
+    [B, Nc, HKV, D], each branch's output [B, T, HQ, Dv] and f32 lse
+    [B, T, HQ], and the selection [B, T, HKV, n] i32). A training step passes
+    them to `nsa.attention_grad`, which then recomputes nothing.
+
     ```mlir
     %o = nsa.attention %q keys(%k) values(%v) gates %g compress mean
         config <l = 32, d = 16, l_sel = 64, n = 16, init = 1, local = 2, w = 512>
@@ -160,7 +167,7 @@ def NSA_AttentionOp : NSA_Op<"attention", [AttrSizedOperandSegments]> {
                        Variadic<NSA_Tensor>:$values, NSA_Tensor:$gates,
                        NSA_CompressMode:$mode, Variadic<NSA_Tensor>:$weights,
                        Variadic<NSA_Tensor>:$pe, NSA_ConfigAttr:$config);
-  let results = (outs NSA_Tensor:$o);
+  let results = (outs NSA_Tensor:$o, Variadic<NSA_Tensor>:$saved);
   let assemblyFormat = [{
     $q `keys` `(` $keys `)` `values` `(` $values `)` `gates` $gates
     `compress` $mode (`weights` `(` $weights^ `)`)? (`pe` `(` $pe^ `)`)?
@@ -269,20 +276,21 @@ def NSA_AttentionGradOp : NSA_Op<"attention_grad", [AttrSizedOperandSegments]> {
     one gradient per differentiable operand, in operand order and of the
     operand's type: `d_q`, one per `keys`, one per `values` (a shared K/V
     receives the sum of the three branches' gradients), `d_gates`, one per
-    `weights` and one per `pe`. `nsa-decompose` rewrites it into the forward
-    branch ops (recomputed) and their `*_grad` ops.
+    `weights` and one per `pe`. `nsa-decompose` rewrites it into the branch
+    `*_grad` ops, fed by `saved` (the nine intermediates `nsa.attention`
+    returns after `o`) when given and by a recomputed forward otherwise.
   }];
   let arguments = (ins NSA_Tensor:$q, Variadic<NSA_Tensor>:$keys,
                        Variadic<NSA_Tensor>:$values, NSA_Tensor:$gates,
                        NSA_CompressMode:$mode, Variadic<NSA_Tensor>:$weights,
-                       Variadic<NSA_Tensor>:$pe, NSA_Tensor:$d_o,
-                       NSA_ConfigAttr:$config);
+                       Variadic<NSA_Tensor>:$pe, Variadic<NSA_Tensor>:$saved,
+                       NSA_Tensor:$d_o, NSA_ConfigAttr:$config);
   // One variadic group, split by the operand segments (see compress_grad).
   let results = (outs Variadic<NSA_Tensor>:$grads);
   let assemblyFormat = [{
     $q `keys` `(` $keys `)` `values` `(` $values `)` `gates` $gates
     `compress` $mode (`weights` `(` $weights^ `)`)? (`pe` `(` $pe^ `)`)?
-    `grad` $d_o `config` $config attr-dict
+    (`saved` `(` $saved^ `)`)? `grad` $d_o `config` $config attr-dict
     `:` functional-type(operands, results)
   }];
   let extraClassDeclaration = [{
