@@ -421,18 +421,27 @@ def _checkout_pythonpath() -> str:
     return ""
 
 
+def _bind(directory: str, cfg: Dict, plan: "_runtime.Plan", by_meaning: Dict[str, torch.Tensor],
+          backward: bool = False) -> Dict[str, torch.Tensor]:
+    """The plan's inputs by name, each the tensor of its meaning (contiguous),
+    checked against the plan's shape and dtype (bf16/f16 activations, f32 lse,
+    i32 idx)."""
+    values = {}
+    for spec, meaning in zip(plan.inputs, _plan_args(cfg, backward)):
+        t = by_meaning[meaning].contiguous()
+        if list(t.shape) != spec["shape"] or t.dtype != _runtime._torch_dtype(spec["dtype"]):
+            raise ValueError(f"{directory}: input {spec['name']} ({meaning}) must be "
+                             f"{spec['dtype']} {spec['shape']}, got {t.dtype} {list(t.shape)}")
+        values[spec["name"]] = t
+    return values
+
+
 def _run(directory: str, runtime_path: str, by_meaning: Dict[str, torch.Tensor],
          device: torch.device, backward: bool = False) -> List[torch.Tensor]:
     """Runs the forward (or backward) plan of ``directory`` on the current
     stream; its outputs in order, in the plan's shapes."""
     cfg, plan, launch = _load_plan(directory, runtime_path, backward)
-    values = {}
-    for spec, meaning in zip(plan.inputs, _plan_args(cfg, backward)):
-        t = by_meaning[meaning].contiguous()
-        if list(t.shape) != spec["shape"] or _DTYPE_NAMES.get(t.dtype) != spec["dtype"]:
-            raise ValueError(f"{directory}: input {spec['name']} ({meaning}) must be "
-                             f"{spec['dtype']} {spec['shape']}, got {t.dtype} {list(t.shape)}")
-        values[spec["name"]] = t
+    values = _bind(directory, cfg, plan, by_meaning, backward)
     with torch.cuda.device(device):
         # Fresh buffers per call (the caching allocator makes them cheap), so
         # that a returned output is never overwritten by the next call.

@@ -575,6 +575,17 @@ def test_cli_builds_kernels_the_backend_finds_and_the_runtime_accepts(make_input
         assert kernel.decode() == plan["launches"][k]["kernel"]
     assert [name for _, _, slots in launcher.launches for _, name in slots] == [
         name for launch in plan["launches"] for name in launch["args"]]
+    # The backward plan binds the saved intermediates in their own dtypes (f32
+    # lse, i32 idx) and refuses one in another, naming it.
+    by_meaning = {m: torch.zeros(grad_shapes[m], dtype=_runtime._torch_dtype(
+        types.get(m, (None, "bf16"))[1])) for m in built["backward"]["args"]}
+    bound = _gpu._bind(directory, loaded_cfg, grad_loaded, by_meaning, backward=True)
+    assert [bound[i["name"]].dtype for i in grad_plan["inputs"]] == [
+        by_meaning[m].dtype for m in built["backward"]["args"]]
+    by_meaning["lse_slc"] = by_meaning["lse_slc"].to(torch.bfloat16)
+    with pytest.raises(ValueError, match=r"\(lse_slc\) must be f32 \[2, 100, 8\], got "
+                                         r"torch.bfloat16 \[2, 100, 8\]"):
+        _gpu._bind(directory, loaded_cfg, grad_loaded, by_meaning, backward=True)
     if not torch.cuda.is_available():
         with pytest.raises(nsa.GPUBackendUnavailable) as caught:
             nsa.nsa_attention(**a, backend="gpu")
