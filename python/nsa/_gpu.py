@@ -315,17 +315,56 @@ class _Launcher:
                 args[i] = _runtime.tensor_arg(_runtime.HostTensor(0, value["dtype"], shape))
                 slots.append((i, name))
             self.launches.append((launch["kernel"].encode(), args, slots))
+        self.lifetimes = buffer_lifetimes(plan)
 
     def __call__(self, values: Dict[str, torch.Tensor], stream: "torch.cuda.Stream"):
+        """Launches the plan on ``stream``: ``values`` holds the inputs by plan
+        name; each buffer is allocated (fresh, so that a returned output is
+        never overwritten by the next call) just before the first launch that
+        uses it and dropped after the last one unless it is an output, so the
+        caching allocator hands its memory to later buffers of the same call
+        (one stream: the reuse is ordered after the kernels that read it).
+        ``values`` ends with the inputs and the outputs."""
         handle = ctypes.c_void_p(stream.cuda_stream)
         runtime, manifest = self.plan.manifest.runtime, self.plan.manifest._handle
         with self.lock:  # the arrays are shared; a call fills and launches them whole
-            for kernel, args, slots in self.launches:
+            for (kernel, args, slots), (born, dead) in zip(self.launches, self.lifetimes):
+                for spec in born:
+                    values[spec["name"]] = _new_buffer(spec, stream.device)
                 for i, name in slots:
                     args[i].tensor.data = values[name].data_ptr()
                 runtime.check(self.lib.nsa_launch(manifest, kernel, ctypes.byref(self.config),
                                                   args, len(args), handle),
                               f"kernel {kernel.decode()}")
+                for name in dead:
+                    del values[name]
+
+
+def buffer_lifetimes(plan: "_runtime.Plan") -> List[Tuple[List[Dict], List[str]]]:
+    """Per launch of ``plan``: the buffers to allocate before it (specs: those
+    it is the first to use; the first launch also gets any buffer no launch
+    uses) and the names to drop after it (the buffers it is the last to use,
+    outputs excepted)."""
+    first: Dict[str, int] = {}
+    last: Dict[str, int] = {}
+    for k, launch in enumerate(plan.launches):
+        for name in launch["args"]:
+            first.setdefault(name, k)
+            last[name] = k
+    lifetimes = [([], []) for _ in plan.launches]
+    for spec in plan.buffers:
+        name = spec["name"]
+        lifetimes[first.get(name, 0)][0].append(spec)
+        if name in last and name not in plan.outputs:
+            lifetimes[last[name]][1].append(name)
+    return lifetimes
+
+
+def _new_buffer(spec: Dict, device: torch.device) -> torch.Tensor:
+    buffer = torch.empty(spec["shape"], dtype=_runtime._torch_dtype(spec["dtype"]), device=device)
+    if POISON_BUFFERS:
+        _runtime._poison(buffer)
+    return buffer
 
 
 _lock = threading.Lock()
@@ -443,14 +482,6 @@ def _run(directory: str, runtime_path: str, by_meaning: Dict[str, torch.Tensor],
     cfg, plan, launch = _load_plan(directory, runtime_path, backward)
     values = _bind(directory, cfg, plan, by_meaning, backward)
     with torch.cuda.device(device):
-        # Fresh buffers per call (the caching allocator makes them cheap), so
-        # that a returned output is never overwritten by the next call.
-        for spec in plan.buffers:
-            buffer = torch.empty(spec["shape"], dtype=_runtime._torch_dtype(spec["dtype"]),
-                                 device=device)
-            if POISON_BUFFERS:
-                _runtime._poison(buffer)
-            values[spec["name"]] = buffer
         launch(values, torch.cuda.current_stream(device))
     return [values[name] for name in plan.outputs]
 

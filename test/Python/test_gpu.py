@@ -575,6 +575,21 @@ def test_cli_builds_kernels_the_backend_finds_and_the_runtime_accepts(make_input
         assert kernel.decode() == plan["launches"][k]["kernel"]
     assert [name for _, _, slots in launcher.launches for _, name in slots] == [
         name for launch in plan["launches"] for name in launch["args"]]
+    # Buffer lifetimes: each buffer lives from before its first launch to after
+    # its last, outputs to the end; the backward's peak is below its total.
+    for p, total_only in ((loaded, False), (grad_loaded, True)):
+        sizes = {b["name"]: math.prod(b["shape"]) for b in p.buffers}
+        inputs = {i["name"] for i in p.inputs}
+        live, peak = set(), 0
+        for launch, (born, dead) in zip(p.launches, _gpu.buffer_lifetimes(p)):
+            live |= {b["name"] for b in born}
+            assert set(launch["args"]) - inputs <= live, launch["kernel"]
+            peak = max(peak, sum(sizes[n] for n in live))
+            assert set(dead) <= set(launch["args"]) and not set(dead) & set(p.outputs)
+            live -= set(dead)
+        assert live == set(p.outputs) - inputs
+        if total_only:
+            assert peak < sum(sizes.values())
     # The backward plan binds the saved intermediates in their own dtypes (f32
     # lse, i32 idx) and refuses one in another, naming it.
     by_meaning = {m: torch.zeros(grad_shapes[m], dtype=_runtime._torch_dtype(
