@@ -29,8 +29,28 @@ func.func @grad_linear_branches(%q: tensor<1x128x4x16xbf16>, %k0: tensor<1x128x2
 // (mode, operandSegmentSizes, config) and the segment-size checks.
 func.func @generic_form(%q: tensor<1x128x4x16xbf16>, %k: tensor<1x128x2x16xbf16>, %v: tensor<1x128x2x16xbf16>, %g: tensor<1x128x4x3xbf16>, %wk: tensor<2x128x16xbf16>, %wv: tensor<2x128x16xbf16>, %pk: tensor<2x8x16xbf16>, %pv: tensor<2x8x16xbf16>, %do: tensor<1x128x4x16xbf16>) -> (tensor<1x128x4x16xbf16>, tensor<1x128x4x16xbf16>, tensor<2x8x16xbf16>, tensor<1x128x2x16xbf16>) {
   %o = "nsa.attention"(%q, %k, %v, %g, %wk, %wv, %pk, %pv) <{config = #nsa.config<l = 8, d = 4, l_sel = 16, n = 4, init = 1, local = 2, w = 32>, mode = 0 : i32, operandSegmentSizes = array<i32: 1, 1, 1, 1, 2, 2>}> : (tensor<1x128x4x16xbf16>, tensor<1x128x2x16xbf16>, tensor<1x128x2x16xbf16>, tensor<1x128x4x3xbf16>, tensor<2x128x16xbf16>, tensor<2x128x16xbf16>, tensor<2x8x16xbf16>, tensor<2x8x16xbf16>) -> tensor<1x128x4x16xbf16>
-  %r:8 = "nsa.attention_grad"(%q, %k, %v, %g, %wk, %wv, %pk, %pv, %do) <{config = #nsa.config<l = 8, d = 4, l_sel = 16, n = 4, init = 1, local = 2, w = 32>, mode = 0 : i32, operandSegmentSizes = array<i32: 1, 1, 1, 1, 2, 2, 1>}> : (tensor<1x128x4x16xbf16>, tensor<1x128x2x16xbf16>, tensor<1x128x2x16xbf16>, tensor<1x128x4x3xbf16>, tensor<2x128x16xbf16>, tensor<2x128x16xbf16>, tensor<2x8x16xbf16>, tensor<2x8x16xbf16>, tensor<1x128x4x16xbf16>) -> (tensor<1x128x4x16xbf16>, tensor<1x128x2x16xbf16>, tensor<1x128x2x16xbf16>, tensor<1x128x4x3xbf16>, tensor<2x128x16xbf16>, tensor<2x128x16xbf16>, tensor<2x8x16xbf16>, tensor<2x8x16xbf16>)
+  %r:8 = "nsa.attention_grad"(%q, %k, %v, %g, %wk, %wv, %pk, %pv, %do) <{config = #nsa.config<l = 8, d = 4, l_sel = 16, n = 4, init = 1, local = 2, w = 32>, mode = 0 : i32, operandSegmentSizes = array<i32: 1, 1, 1, 1, 2, 2, 0, 1>}> : (tensor<1x128x4x16xbf16>, tensor<1x128x2x16xbf16>, tensor<1x128x2x16xbf16>, tensor<1x128x4x3xbf16>, tensor<2x128x16xbf16>, tensor<2x128x16xbf16>, tensor<2x8x16xbf16>, tensor<2x8x16xbf16>, tensor<1x128x4x16xbf16>) -> (tensor<1x128x4x16xbf16>, tensor<1x128x2x16xbf16>, tensor<1x128x2x16xbf16>, tensor<1x128x4x3xbf16>, tensor<2x128x16xbf16>, tensor<2x128x16xbf16>, tensor<2x8x16xbf16>, tensor<2x8x16xbf16>)
   %kc = "nsa.compress"(%k) <{config = #nsa.config<l = 8, d = 4, l_sel = 16, n = 4, init = 1, local = 2, w = 32>, mode = 1 : i32, operandSegmentSizes = array<i32: 1, 0, 0>}> : (tensor<1x128x2x16xbf16>) -> tensor<1x31x2x16xbf16>
   %dk = "nsa.compress_grad"(%k, %kc) <{config = #nsa.config<l = 8, d = 4, l_sel = 16, n = 4, init = 1, local = 2, w = 32>, mode = 1 : i32, operandSegmentSizes = array<i32: 1, 0, 0, 1>}> : (tensor<1x128x2x16xbf16>, tensor<1x31x2x16xbf16>) -> tensor<1x128x2x16xbf16>
   return %o, %r#0, %r#7, %dk : tensor<1x128x4x16xbf16>, tensor<1x128x4x16xbf16>, tensor<2x8x16xbf16>, tensor<1x128x2x16xbf16>
+}
+
+// -----
+
+// The forward returns its saved intermediates and the backward takes them.
+func.func @attention_saved(%q: tensor<1x100x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v: tensor<1x100x2x16xbf16>,
+    %g: tensor<1x100x4x3xbf16>) {
+  %f:10 = nsa.attention %q keys(%k) values(%v) gates %g compress mean config <>
+      : (tensor<1x100x4x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x4x3xbf16>)
+      -> (tensor<1x100x4x16xbf16>, tensor<1x5x2x32xbf16>, tensor<1x5x2x16xbf16>, tensor<1x100x4x16xbf16>,
+          tensor<1x100x4xf32>, tensor<1x100x2x16xi32>, tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>,
+          tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>)
+  %dq, %dk, %dv, %dg = nsa.attention_grad %q keys(%k) values(%v) gates %g compress mean
+      saved(%f#1, %f#2, %f#3, %f#4, %f#5, %f#6, %f#7, %f#8, %f#9) grad %f#0 config <>
+      : (tensor<1x100x4x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x4x3xbf16>,
+         tensor<1x5x2x32xbf16>, tensor<1x5x2x16xbf16>, tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>,
+         tensor<1x100x2x16xi32>, tensor<1x100x4x16xbf16>, tensor<1x100x4xf32>, tensor<1x100x4x16xbf16>,
+         tensor<1x100x4xf32>, tensor<1x100x4x16xbf16>)
+      -> (tensor<1x100x4x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x4x3xbf16>)
+  return
 }
