@@ -51,18 +51,24 @@ Value rowSum(Emitter &e, Value x) {
 // Attention
 //===----------------------------------------------------------------------===//
 
+/// Delta = rowsum(d_o * o) of a tile's rows, f32.
+Value deltaRows(Emitter &e, AttentionProgram &p, Value o, Value dO) {
+  return rowSum(e, e.mulF(e.extF32(p.loadRows(dO)), e.extF32(p.loadRows(o))));
+}
+
 /// A query tile of a backward program with what its rows need besides q:
-/// lse in base 2, Delta = rowsum(d_o * o), and d_o.
+/// lse in base 2, Delta (precomputed per op: see tileAttentionGrad), d_o.
 struct GradTile {
   AttentionProgram p;
   Value lse2, delta, dO;
 
-  static GradTile at(Emitter e, const AttentionOperands &x, Value o, Value lse,
-                     Value dO, Value b, Value h, Value t0, int64_t tokens) {
+  static GradTile at(Emitter e, const AttentionOperands &x, Value delta,
+                     Value lse, Value dO, Value b, Value h, Value t0,
+                     int64_t tokens) {
     GradTile t{AttentionProgram::at(e, x, b, h, t0, tokens), {}, {}, {}};
     t.lse2 = e.scaled(t.p.loadRows(lse), static_cast<float>(M_LOG2E));
     t.dO = t.p.loadRows(dO);
-    t.delta = rowSum(e, e.mulF(e.extF32(t.dO), e.extF32(t.p.loadRows(o))));
+    t.delta = t.p.loadRows(delta);
     return t;
   }
 
@@ -100,7 +106,7 @@ struct GradTile {
 struct KeyBlock {
   Emitter e;
   const AttentionOperands &x;
-  Value o, lse, dO;
+  Value delta, lse, dO;
   Value b, h, j0, numTokens;
   int64_t n;          ///< keys in the block
   Value kTile, vTile; ///< [n, Dk], [n, Dv]
@@ -110,7 +116,7 @@ struct KeyBlock {
   Value from, to;
 
   GradTile queryTile(Value t0, int64_t tokens) {
-    return GradTile::at(e, x, o, lse, dO, b, h, t0, tokens);
+    return GradTile::at(e, x, delta, lse, dO, b, h, t0, tokens);
   }
 
   /// `for t0 in [lo, hi) step tokens` over query tiles carrying (d_k, d_v),
@@ -216,12 +222,25 @@ LogicalResult tileAttentionGrad(
     return emptyLike(rewriter, loc, tensorTy(like), {{0, batch}, {1, tokens}});
   };
 
+  // Delta = rowsum(d_o * o), f32 like lse, once per op: the d_k/d_v programs
+  // visit each query tile once per key block that it sees.
   Value dqGrid[3] = {batch, heads, outer.ceilDiv(numTokens, queryTokens)};
+  Value delta =
+      buildProgram(
+          rewriter, op, dqGrid, empty(op.getLse(), numTokens),
+          [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
+            AttentionProgram p = AttentionProgram::at(
+                e, *x, ids[0], ids[1], e.mul(ids[2], e.index(queryTokens)),
+                queryTokens, /*loadQ=*/false);
+            p.storeRows(deltaRows(e, p, op.getO(), op.getDO()), outArgs[0]);
+          })
+          .getResult(0);
+
   auto dq = buildProgram(
       rewriter, op, dqGrid, empty(op.getDQ(), numTokens),
       [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
         Value t0 = e.mul(ids[2], e.index(queryTokens));
-        GradTile t = GradTile::at(e, *x, op.getO(), op.getLse(), op.getDO(),
+        GradTile t = GradTile::at(e, *x, delta, op.getLse(), op.getDO(),
                                   ids[0], ids[1], t0, queryTokens);
         Value acc = keysOf(t, e.constTensor({t.p.rows, x->dk}, 0.0f));
         t.p.storeRows(e.truncTo(e.scaled(acc, x->scale), elt), outArgs[0]);
@@ -231,7 +250,7 @@ LogicalResult tileAttentionGrad(
   auto keyBlock = [&](Emitter &e, Value b, Value h, Value j0, Value from,
                       Value to) {
     Value zero = e.index(0);
-    KeyBlock kb{e,  *x,        op.getO(), op.getLse(), op.getDO(), b,    h,
+    KeyBlock kb{e,  *x,        delta,     op.getLse(), op.getDO(), b,    h,
                 j0, numTokens, keyTokens, {},          {},         from, to};
     kb.kTile = e.load(x->k, {b, j0, h, zero}, {1}, {keyTokens, x->dk});
     kb.vTile = e.load(x->v, {b, j0, h, zero}, {1}, {keyTokens, x->dv});
