@@ -10,12 +10,11 @@ using namespace mlir::nsa::tiling;
 
 AttentionProgram AttentionProgram::at(Emitter e, const AttentionOperands &x,
                                       Value b, Value h, Value t0,
-                                      int64_t tokens, bool loadQ) {
+                                      int64_t tokens) {
   int64_t rows = tokens * x.g;
   Value zero = e.index(0);
   AttentionProgram p{e, x, b, h, t0, e.dim(x.q, 1), tokens, rows, {}, {}};
-  if (loadQ)
-    p.qTile = e.load(x.q, {b, t0, h, zero, zero}, {1, 3}, {rows, x.dk});
+  p.qTile = e.load(x.q, {b, t0, h, zero, zero}, {1, 3}, {rows, x.dk});
   p.rowToken = e.range(t0, rows, x.g);
   return p;
 }

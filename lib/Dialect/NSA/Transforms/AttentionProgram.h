@@ -61,12 +61,9 @@ struct AttentionProgram {
   Value qTile;    ///< [rows, Dk]
   Value rowToken; ///< [rows] i32: the query token of each row
 
-  /// The tile of `tokens` tokens from t0; loads its q rows unless `loadQ`
-  /// is false (qTile is then null: a program that reads only other
-  /// query-side tensors).
+  /// The tile of `tokens` tokens from t0; loads its q rows.
   static AttentionProgram at(Emitter e, const AttentionOperands &x, Value b,
-                             Value h, Value t0, int64_t tokens,
-                             bool loadQ = true);
+                             Value h, Value t0, int64_t tokens);
 
   /// The tile of another query-side tensor ([B, T, HKV, G, C] as
   /// [rows, C], or [B, T, HKV, G] as [rows]: o, lse, d_o); rows past T read

@@ -51,24 +51,23 @@ Value rowSum(Emitter &e, Value x) {
 // Attention
 //===----------------------------------------------------------------------===//
 
-/// Delta = rowsum(d_o * o) of a tile's rows, f32.
-Value deltaRows(Emitter &e, AttentionProgram &p, Value o, Value dO) {
-  return rowSum(e, e.mulF(e.extF32(p.loadRows(dO)), e.extF32(p.loadRows(o))));
-}
-
 /// A query tile of a backward program with what its rows need besides q:
-/// lse in base 2, Delta (precomputed per op: see tileAttentionGrad), d_o.
+/// lse in base 2, Delta = rowsum(d_o * o), and d_o.
 struct GradTile {
   AttentionProgram p;
   Value lse2, delta, dO;
 
-  static GradTile at(Emitter e, const AttentionOperands &x, Value delta,
-                     Value lse, Value dO, Value b, Value h, Value t0,
-                     int64_t tokens) {
+  /// The tile from t0; Delta is computed from `o` (`fromO`) or loaded from
+  /// a tensor of it laid out like lse.
+  static GradTile at(Emitter e, const AttentionOperands &x, Value oOrDelta,
+                     bool fromO, Value lse, Value dO, Value b, Value h,
+                     Value t0, int64_t tokens) {
     GradTile t{AttentionProgram::at(e, x, b, h, t0, tokens), {}, {}, {}};
     t.lse2 = e.scaled(t.p.loadRows(lse), static_cast<float>(M_LOG2E));
     t.dO = t.p.loadRows(dO);
-    t.delta = t.p.loadRows(delta);
+    t.delta = fromO ? rowSum(e, e.mulF(e.extF32(t.dO),
+                                       e.extF32(t.p.loadRows(oOrDelta))))
+                    : t.p.loadRows(oOrDelta);
     return t;
   }
 
@@ -116,7 +115,8 @@ struct KeyBlock {
   Value from, to;
 
   GradTile queryTile(Value t0, int64_t tokens) {
-    return GradTile::at(e, x, delta, lse, dO, b, h, t0, tokens);
+    return GradTile::at(e, x, delta, /*fromO=*/false, lse, dO, b, h, t0,
+                        tokens);
   }
 
   /// `for t0 in [lo, hi) step tokens` over query tiles carrying (d_k, d_v),
@@ -222,29 +222,24 @@ LogicalResult tileAttentionGrad(
     return emptyLike(rewriter, loc, tensorTy(like), {{0, batch}, {1, tokens}});
   };
 
-  // Delta = rowsum(d_o * o), f32 like lse, once per op: the d_k/d_v programs
-  // visit each query tile once per key block that it sees.
+  // The d_q programs also store Delta = rowsum(d_o * o) (f32, laid out like
+  // lse): the d_k/d_v programs, which visit each query tile once per key
+  // block it sees, load it instead of o.
   Value dqGrid[3] = {batch, heads, outer.ceilDiv(numTokens, queryTokens)};
-  Value delta =
-      buildProgram(
-          rewriter, op, dqGrid, empty(op.getLse(), numTokens),
-          [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
-            AttentionProgram p = AttentionProgram::at(
-                e, *x, ids[0], ids[1], e.mul(ids[2], e.index(queryTokens)),
-                queryTokens, /*loadQ=*/false);
-            p.storeRows(deltaRows(e, p, op.getO(), op.getDO()), outArgs[0]);
-          })
-          .getResult(0);
-
+  Value dqInit[2] = {empty(op.getDQ(), numTokens),
+                     empty(op.getLse(), numTokens)};
   auto dq = buildProgram(
-      rewriter, op, dqGrid, empty(op.getDQ(), numTokens),
+      rewriter, op, dqGrid, dqInit,
       [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
         Value t0 = e.mul(ids[2], e.index(queryTokens));
-        GradTile t = GradTile::at(e, *x, delta, op.getLse(), op.getDO(),
-                                  ids[0], ids[1], t0, queryTokens);
+        GradTile t =
+            GradTile::at(e, *x, op.getO(), /*fromO=*/true, op.getLse(),
+                         op.getDO(), ids[0], ids[1], t0, queryTokens);
+        t.p.storeRows(t.delta, outArgs[1]);
         Value acc = keysOf(t, e.constTensor({t.p.rows, x->dk}, 0.0f));
         t.p.storeRows(e.truncTo(e.scaled(acc, x->scale), elt), outArgs[0]);
       });
+  Value delta = dq.getResult(1);
 
   // One key block's d_k, d_v over the queries in [from, to), unscaled f32.
   auto keyBlock = [&](Emitter &e, Value b, Value h, Value j0, Value from,

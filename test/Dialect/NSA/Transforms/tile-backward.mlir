@@ -5,30 +5,24 @@
 // are grouped (nsa-group-gqa): q [B=1, T=100, HKV=2, G=4, Dk=32], Dv = 16, so
 // a query tile of 8 tokens has 32 rows.
 
-// Window, w = 16. Delta = rowsum(d_o * o), f32 per row, once per op (a
-// program per query tile). d_q: a program per query tile, over the keys of
-// the forward, recomputing p from lse (base 2) under the forward's mask;
-// d_q = scale * sum ds . k.
+// Window, w = 16. d_q: a program per query tile, over the keys of the
+// forward, recomputing p from lse (base 2) under the forward's mask, with
+// Delta = rowsum(d_o * o), which it also stores (f32, like lse) for the
+// d_k/d_v programs; d_q = scale * sum ds . k.
 // d_k, d_v: a program per block of 16 keys, over the query tiles
 // [j0 rounded down to 8, min(T, j0 + 16 + w - 1)); d_k += ds^T . q and
 // d_v += p^T . d_o contract over the 32 rows (8 tokens x 4 heads).
 // CHECK-LABEL: func.func @window
 // CHECK-DAG: %[[LOG2E:.*]] = arith.constant dense<1.44269502> : tensor<32xf32>
 // CHECK-DAG: %[[SCALE:.*]] = arith.constant dense<0.176776692> : tensor<32x32xf32>
-// CHECK: %[[DELTAS:.*]] = tile.program grid(%c1, %c2, %c13) outs(%{{.*}} : tensor<1x100x2x4xf32>)
-// CHECK-NOT: tile.load %arg0
-// CHECK:   %[[O:.*]] = tile.load %arg3{{.*}} -> tensor<32x16xbf16>
-// CHECK:   %[[DO0:.*]] = tile.load %arg5{{.*}} -> tensor<32x16xbf16>
-// CHECK:   %[[D:.*]] = tile.reduce sum %{{.*}} : tensor<32x16xf32> -> tensor<32xf32>
-// CHECK:   tile.store %[[D]] into {{.*}} {row_dims = array<i64: 1, 3>} : tensor<32xf32> into tensor<1x100x2x4xf32>
-// CHECK: } {label = "window_attention_grad"}
-// CHECK: %[[DQ:.*]] = tile.program grid(%c1, %c2, %c13) outs(%{{.*}} : tensor<1x100x2x4x32xbf16>)
+// CHECK: %[[DQ:.*]]:2 = tile.program grid(%c1, %c2, %c13) outs(%{{.*}}, %{{.*}} : tensor<1x100x2x4x32xbf16>, tensor<1x100x2x4xf32>)
 // CHECK:   %[[Q:.*]] = tile.load %arg0{{.*}} {row_dims = array<i64: 1, 3>} : tensor<1x100x2x4x32xbf16> -> tensor<32x32xbf16>
 // CHECK:   %[[LSE:.*]] = tile.load %arg4{{.*}} -> tensor<32xf32>
 // CHECK:   %[[LSE2:.*]] = arith.mulf %[[LSE]], %[[LOG2E]]
 // CHECK:   %[[DO:.*]] = tile.load %arg5{{.*}} -> tensor<32x16xbf16>
-// CHECK:   %[[DELTA:.*]] = tile.load %[[DELTAS]]{{.*}} : tensor<1x100x2x4xf32> -> tensor<32xf32>
-// CHECK-NOT: tile.load %arg3
+// CHECK:   %[[O:.*]] = tile.load %arg3{{.*}} -> tensor<32x16xbf16>
+// CHECK:   %[[DELTA:.*]] = tile.reduce sum
+// CHECK:   tile.store %[[DELTA]] into {{.*}} {row_dims = array<i64: 1, 3>} : tensor<32xf32> into tensor<1x100x2x4xf32>
 // CHECK:   %[[ACC:.*]] = scf.for %{{.*}} step %c16 iter_args(%[[IT:.*]] = %{{.*}}) -> (tensor<32x32xf32>)
 // CHECK:     %[[K:.*]] = tile.load %arg1
 // CHECK:     %[[V:.*]] = tile.load %arg2
@@ -56,13 +50,15 @@
 // CHECK:   %[[HI0:.*]] = arith.addi %[[J0]], %c31
 // CHECK:   %[[HI:.*]] = arith.minsi %[[HI0]], %c100
 // CHECK:   scf.for %{{.*}} = %{{.*}} to %[[HI]] step %c8
+// CHECK-NOT: tile.load %arg3
+// CHECK:     tile.load %[[DQ]]#1{{.*}} : tensor<1x100x2x4xf32> -> tensor<32xf32>
 // CHECK:     tile.dot %{{.*}}, %[[KB]] {rhs_transposed} : tensor<32x32xbf16>, tensor<16x32xbf16> -> tensor<32x16xf32>
 // CHECK:     tile.dot %{{.*}} {lhs_transposed} : tensor<32x16xf32>, tensor<32x32xf32> -> tensor<16x32xf32>
 // CHECK:     tile.dot %{{.*}} {lhs_transposed} : tensor<32x16xf32>, tensor<32x16xf32> -> tensor<16x16xf32>
 // CHECK:   tile.store {{.*}} : tensor<16x32xbf16> into tensor<1x100x2x32xbf16>
 // CHECK:   tile.store {{.*}} : tensor<16x16xbf16> into tensor<1x100x2x16xbf16>
 // CHECK: } {label = "window_attention_grad"}
-// CHECK: return %[[DQ]], %[[DKV]]#0, %[[DKV]]#1
+// CHECK: return %[[DQ]]#0, %[[DKV]]#0, %[[DKV]]#1
 func.func @window(%q: tensor<1x100x2x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v: tensor<1x100x2x16xbf16>,
     %o: tensor<1x100x2x4x16xbf16>, %lse: tensor<1x100x2x4xf32>, %d_o: tensor<1x100x2x4x16xbf16>)
     -> (tensor<1x100x2x4x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>) {
