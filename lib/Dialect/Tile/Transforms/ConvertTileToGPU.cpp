@@ -668,7 +668,14 @@ LogicalResult KernelEmitter::emitRowAccess(Operation *op) {
       coords.back() = Value();
     Value rowOffset = linearOffset(srcType, coords);
     Value rowOk = andOpt(valid, inBounds);
-    for (int64_t c = 0; c < nCols; ++c) {
+    // Column slots 2m and 2m + 1 are adjacent columns (colStep). With an even
+    // row length the pair starts at an even element, so it is in or out of
+    // bounds as a whole and aligned to its size (tensor parameters are
+    // 16-byte aligned): one access of two elements moves it.
+    int64_t width = rank2 && cols % 2 == 0 ? 2 : 1;
+    auto vecType = VectorType::get({width}, elem);
+    unsigned align = width * byteWidth(elem);
+    for (int64_t c = 0; c < nCols; c += width) {
       Value offset = rowOffset, ok = rowOk;
       if (rank2) {
         offset = arith::AddIOp::create(b, loc, rowOffset, colOf(c));
@@ -680,13 +687,28 @@ LogicalResult KernelEmitter::emitRowAccess(Operation *op) {
         auto guard = scf::IfOp::create(b, loc, ok, /*withElse=*/false);
         OpBuilder::InsertionGuard g(b);
         b.setInsertionPointToStart(guard.thenBlock());
-        LLVM::StoreOp::create(b, loc, at(value, i),
-                              elementPtr(ptr, elem, offset));
+        Value v = at(value, i);
+        if (width == 2) {
+          v = LLVM::InsertElementOp::create(
+              b, loc, LLVM::PoisonOp::create(b, loc, vecType), v, ci32(0));
+          v = LLVM::InsertElementOp::create(b, loc, v, at(value, i + 1),
+                                            ci32(1));
+        }
+        LLVM::StoreOp::create(b, loc, v, elementPtr(ptr, elem, offset), align);
         continue;
       }
       Value safe = arith::SelectOp::create(b, loc, ok, offset, cidx(0));
-      Value v = LLVM::LoadOp::create(b, loc, elem, elementPtr(ptr, elem, safe));
-      out.elems.push_back(arith::SelectOp::create(b, loc, ok, v, zero(elem)));
+      Value addr = elementPtr(ptr, elem, safe);
+      if (width == 1) {
+        Value v = LLVM::LoadOp::create(b, loc, elem, addr);
+        out.elems.push_back(arith::SelectOp::create(b, loc, ok, v, zero(elem)));
+        continue;
+      }
+      Value pair = LLVM::LoadOp::create(b, loc, vecType, addr, align);
+      for (int64_t e = 0; e < width; ++e) {
+        Value v = LLVM::ExtractElementOp::create(b, loc, pair, ci32(e));
+        out.elems.push_back(arith::SelectOp::create(b, loc, ok, v, zero(elem)));
+      }
     }
   }
   if (!store)

@@ -211,7 +211,7 @@ func.func @reshape(%x: tensor<4x32xf32>) -> tensor<16x8xf32> {
 // CHECK:         %[[R:.*]] = arith.muli %{{.*}}, %c6 : index
 // CHECK:         %[[ROW:.*]] = arith.addi %{{.*}}, %[[R]] : index
 // CHECK:         arith.cmpi ult, %[[ROW]], %c100 : index
-// CHECK:         llvm.store %{{.*}} : f32, !llvm.ptr<1>
+// CHECK:         llvm.store %{{.*}}, %{{.*}} {alignment = 8 : i64} : vector<2xf32>, !llvm.ptr<1>
 func.func @strided_store(%x: tensor<16x8xf32>) -> tensor<100x8xf32> {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
@@ -259,4 +259,30 @@ func.func @too_much_shared(%q: tensor<64x256xbf16>, %k: tensor<512x256xbf16>) ->
     tile.store %s into %o[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x512xf32> into tensor<64x512xf32>
   }
   return %r : tensor<64x512xf32>
+}
+
+// -----
+
+// Global accesses of rank-2 tiles move a thread's two adjacent columns at
+// once when the row length is even (the pair is aligned to its size); an odd
+// row length (gates: 3 columns) keeps one access per element.
+// CHECK-LABEL: gpu.func @column_pairs_k0
+// CHECK:         llvm.load %{{.*}} {alignment = 4 : i64} : !llvm.ptr<1> -> vector<2xbf16>
+// CHECK:         llvm.extractelement
+// CHECK:         llvm.load %{{.*}} : !llvm.ptr<1> -> bf16
+// CHECK-NOT:     ptr<1> -> vector<2xbf16>
+// CHECK:         llvm.store %{{.*}}, %{{.*}} {alignment = 4 : i64} : vector<2xbf16>, !llvm.ptr<1>
+func.func @column_pairs(%x: tensor<64x16xbf16>, %g: tensor<64x3xbf16>) -> (tensor<64x16xbf16>, tensor<64x3xbf16>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %o0 = tensor.empty() : tensor<64x16xbf16>
+  %o1 = tensor.empty() : tensor<64x3xbf16>
+  %r:2 = tile.program grid(%c1) outs(%o0, %o1 : tensor<64x16xbf16>, tensor<64x3xbf16>) {
+  ^bb0(%i: index, %o: tensor<64x16xbf16>, %p: tensor<64x3xbf16>):
+    %t = tile.load %x[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x16xbf16> -> tensor<64x16xbf16>
+    %u = tile.load %g[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x3xbf16> -> tensor<64x3xbf16>
+    tile.store %t into %o[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x16xbf16> into tensor<64x16xbf16>
+    tile.store %u into %p[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x3xbf16> into tensor<64x3xbf16>
+  }
+  return %r#0, %r#1 : tensor<64x16xbf16>, tensor<64x3xbf16>
 }
