@@ -1,0 +1,250 @@
+//===- KernelEmit.cpp - dispatch, shared layout, the kernel ---------------===//
+
+#include "KernelEmitter.h"
+
+namespace mlir::nsa::tile::kernel {
+
+//===----------------------------------------------------------------------===//
+// Dispatch, shared-memory layout and the kernel
+//===----------------------------------------------------------------------===//
+
+LogicalResult KernelEmitter::emitOp(Operation *op) {
+  if (failed(emitOpImpl(op)))
+    return failure();
+  // A tile that tensor.extract reads goes to its region once, not per read.
+  for (Value r : op->getResults()) {
+    auto it = extractRegions.find(r);
+    if (it == extractRegions.end())
+      continue;
+    auto t = cast<RankedTensorType>(r.getType());
+    gpu::BarrierOp::create(b, loc);
+    writeDist(get(r), t, sharedPtr(it->second),
+              t.getRank() == 2 ? t.getDimSize(1) : 1, t.getElementType());
+    gpu::BarrierOp::create(b, loc);
+  }
+  return success();
+}
+
+LogicalResult KernelEmitter::emitOpImpl(Operation *op) {
+  if (auto c = dyn_cast<arith::ConstantOp>(op))
+    return emitConstant(c);
+  if (auto s = dyn_cast<tensor::SplatOp>(op)) {
+    dists[s.getResult()] = Dist{Kind::Tile, {}, scalar(s.getInput())};
+    return success();
+  }
+  if (isa<LoadOp, GatherOp, StoreOp>(op))
+    return emitRowAccess(op);
+  if (auto range = dyn_cast<RangeOp>(op)) {
+    Kind k = kindOf(range.getResult());
+    auto t = range.getResult().getType();
+    Value start = arith::IndexCastOp::create(b, loc, b.getI32Type(),
+                                             scalar(range.getStart()));
+    Dist out{k, {}, Value()};
+    for (int64_t i = 0; i < count(k, t); ++i) {
+      Value pos = k == Kind::Row ? rowOf(i) : colOf(i);
+      pos = arith::IndexCastOp::create(b, loc, b.getI32Type(), pos);
+      if (range.getDivisor() != 1)
+        pos = arith::DivUIOp::create(b, loc, pos, ci32(range.getDivisor()));
+      out.elems.push_back(arith::AddIOp::create(b, loc, start, pos));
+    }
+    dists[range.getResult()] = out;
+    return success();
+  }
+  if (auto bc = dyn_cast<BroadcastOp>(op)) {
+    auto t = bc.getResult().getType();
+    Kind from = bc.getDim() == 1 ? Kind::Row : Kind::Col;
+    Dist in = get(bc.getValue(), from);
+    if (in.splat) {
+      dists[bc.getResult()] = Dist{Kind::Tile, {}, in.splat};
+      return success();
+    }
+    int64_t cSlots = colSlots(t.getDimSize(1));
+    Dist out{Kind::Tile, {}, Value()};
+    for (int64_t i = 0; i < count(Kind::Tile, t); ++i)
+      out.elems.push_back(at(in, from == Kind::Row ? i / cSlots : i % cSlots));
+    dists[bc.getResult()] = out;
+    return success();
+  }
+  if (auto dot = dyn_cast<DotOp>(op))
+    return emitDot(dot);
+  if (auto reduce = dyn_cast<ReduceOp>(op))
+    return emitReduce(reduce);
+  if (isa<TopkMergeOp, TopkFinalizeOp>(op))
+    return emitTopk(op);
+  if (auto extract = dyn_cast<tensor::ExtractOp>(op))
+    return emitExtract(extract);
+  if (isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(op))
+    return emitReshape(op);
+  if (auto loop = dyn_cast<scf::ForOp>(op))
+    return emitFor(loop);
+  if (auto ifOp = dyn_cast<scf::IfOp>(op))
+    return emitIf(ifOp);
+  if (auto ext = dyn_cast<arith::ExtFOp>(op); ext && staged.count(ext.getIn()))
+    return success();
+  if (isElementwise(op))
+    return emitElementwise(op);
+  bool tensors =
+      llvm::any_of(op->getOperandTypes(), llvm::IsaPred<TensorType>) ||
+      llvm::any_of(op->getResultTypes(), llvm::IsaPred<TensorType>);
+  if (!tensors && op->getNumRegions() == 0 &&
+      isa<arith::ArithDialect>(op->getDialect())) {
+    b.clone(*op, scalars);
+    return success();
+  }
+  return op->emitOpError("convert-tile-to-gpu: unsupported op in a program");
+}
+
+LogicalResult KernelEmitter::emitBlock(Block &block) {
+  for (Operation &op : block.without_terminator())
+    if (failed(emitOp(&op)))
+      return failure();
+  return success();
+}
+
+/// A tile.load feeds only tensor-core dots as their right operand (directly
+/// or widened): it can go straight to shared memory.
+bool onlyMmaRightOperand(Value v) {
+  if (v.use_empty())
+    return false;
+  for (OpOperand &use : v.getUses()) {
+    Operation *user = use.getOwner();
+    if (auto dot = dyn_cast<DotOp>(user)) {
+      if (use.getOperandNumber() != 1 || dot.getLhsTransposed())
+        return false;
+      continue;
+    }
+    if (auto ext = dyn_cast<arith::ExtFOp>(user)) {
+      for (OpOperand &extUse : ext->getUses()) {
+        auto dot = dyn_cast<DotOp>(extUse.getOwner());
+        if (!dot || extUse.getOperandNumber() != 1 || dot.getLhsTransposed())
+          return false;
+      }
+      continue;
+    }
+    return false;
+  }
+  return true;
+}
+
+LogicalResult KernelEmitter::emit() {
+  Block *entry = &func.getBody().front();
+  b.setInsertionPointToStart(entry);
+  tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  warpId = arith::DivUIOp::create(b, loc, tid, cidx(kWarpSize));
+  lane = arith::RemUIOp::create(b, loc, tid, cidx(kWarpSize));
+  groupId = arith::DivUIOp::create(b, loc, lane, cidx(4));
+  quadLane = arith::RemUIOp::create(b, loc, lane, cidx(4));
+  rowBase = arith::AddIOp::create(
+      b, loc, arith::MulIOp::create(b, loc, warpId, cidx(16)), groupId);
+  colBase = arith::MulIOp::create(b, loc, quadLane, cidx(2));
+
+  // Grid coordinates: program dimension i is CUDA dimension rank - 1 - i.
+  auto ids = program.getIds();
+  gpu::Dimension dims[] = {gpu::Dimension::x, gpu::Dimension::y,
+                           gpu::Dimension::z};
+  for (auto [i, id] : llvm::enumerate(ids))
+    scalars.map(id, gpu::BlockIdOp::create(b, loc, dims[ids.size() - 1 - i]));
+
+  // Regions of the loads staged in shared memory.
+  program.walk([&](LoadOp load) {
+    auto t = load.getResult().getType();
+    Type elem = t.getElementType();
+    if (t.getRank() != 2 || !(elem.isBF16() || elem.isF16()) ||
+        t.getDimSize(1) % 8 != 0 || !onlyMmaRightOperand(load.getResult()))
+      return;
+    Staged s{stagedBytes, roundUp(t.getDimSize(0), 16),
+             roundUp(t.getDimSize(1), 16), 0, elem};
+    s.stride = s.cols + kRowPadBytes / 2;
+    // A load straight in a key loop's body, at indices computed from the
+    // induction variable, gets two buffers: the next iteration's copy
+    // overlaps this iteration's products.
+    auto loop = dyn_cast<scf::ForOp>(load->getParentOp());
+    bool pipeline =
+        loop && stagedBytes + 2 * stagedRegionBytes(s) <= kDoubleBufferBudget &&
+        llvm::all_of(load.getIndices(),
+                     [&](Value v) { return isLoopAffine(v, loop); });
+    stagedBytes += (pipeline ? 2 : 1) * stagedRegionBytes(s);
+    if (pipeline) {
+      pipelined[load] = loop;
+      pipelinedLoads[loop].push_back(load);
+    }
+    staged[load.getResult()] = s;
+    for (Operation *user : load->getUsers())
+      if (auto ext = dyn_cast<arith::ExtFOp>(user))
+        staged[ext.getOut()] = s;
+  });
+
+  // bf16-exact constant right operands of f32 products: staged once.
+  SmallVector<Value> stagedConstants;
+  program.walk([&](DotOp dot) {
+    Value rhs = dot.getRhs();
+    if (!splitType(dot) || !isBF16Constant(rhs) || staged.count(rhs))
+      return;
+    Staged s =
+        stagedShape(cast<RankedTensorType>(rhs.getType()), b.getBF16Type());
+    s.offset = stagedBytes;
+    stagedBytes += roundUp((s.rows + 1) * s.stride * 2, 16);
+    staged[rhs] = s;
+    stagedConstants.push_back(rhs);
+  });
+
+  // Operands staged from registers (right operands; the left operand of an
+  // lhs-transposed product, first), and tiles read element by element.
+  program.walk([&](DotOp dot) {
+    auto [rhs, rhsType] = narrowSource(dot.getRhs());
+    auto region = [&](Value operand, Type type) {
+      Staged s = stagedShape(cast<RankedTensorType>(operand.getType()), type);
+      s.offset = allocatePersistent((s.rows + 1) * s.stride * byteWidth(type));
+      return s;
+    };
+    if (rhsType) {
+      if (dot.getLhsTransposed())
+        dotRegions[dot].push_back(region(dot.getLhs(), rhsType));
+      if (!staged.count(rhs))
+        dotRegions[dot].push_back(region(dot.getRhs(), rhsType));
+      return;
+    }
+    if (splitType(dot) && isBF16Constant(dot.getLhs()))
+      dotRegions[dot] = {region(dot.getRhs(), b.getBF16Type()),
+                         region(dot.getRhs(), b.getBF16Type())};
+  });
+  program.walk([&](tensor::ExtractOp extract) {
+    Value source = extract.getTensor();
+    auto t = cast<RankedTensorType>(source.getType());
+    if (source.getDefiningOp() && t.getRank() <= 2 &&
+        !extractRegions.count(source))
+      extractRegions[source] = allocatePersistent(
+          (t.getNumElements() + 1) * byteWidth(t.getElementType()));
+  });
+  // Padding of persistent regions stays zero: clear them all once.
+  zeroShared(0, stagedBytes);
+  gpu::BarrierOp::create(b, loc);
+
+  // Captured constants are rebuilt inside the kernel.
+  llvm::SetVector<Value> captured;
+  program.getBody().walk([&](Operation *op) {
+    for (Value v : op->getOperands())
+      if (!program->isAncestor(v.getParentBlock()->getParentOp()) &&
+          v.getDefiningOp<arith::ConstantOp>())
+        captured.insert(v);
+  });
+  for (Value v : captured)
+    if (failed(emitConstant(v.getDefiningOp<arith::ConstantOp>())))
+      return failure();
+  for (Value v : stagedConstants) {
+    if (!dists.count(v) &&
+        failed(emitConstant(v.getDefiningOp<arith::ConstantOp>())))
+      return failure();
+    stageTile(get(v, Kind::Tile), cast<RankedTensorType>(v.getType()),
+              staged[v]);
+  }
+  if (!stagedConstants.empty())
+    gpu::BarrierOp::create(b, loc);
+
+  if (failed(emitBlock(program.getBodyBlock())))
+    return failure();
+  gpu::ReturnOp::create(b, loc);
+  return success();
+}
+
+} // namespace mlir::nsa::tile::kernel

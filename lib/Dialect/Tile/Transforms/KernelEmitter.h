@@ -1,0 +1,295 @@
+//===- KernelEmitter.h - one tile.program as a GPU kernel -------*- C++ -*-===//
+//
+// The state and the op emitters of convert-tile-to-gpu's KernelEmitter,
+// which compiles one tile.program into the body of a kernel gpu.func. Tiles
+// live in registers, distributed in the accumulator layout of
+// mma.sync.m16n8k16 (see `Kind` below), so that a tile.dot's left operand
+// and result need no data movement and a row of a tile sits in the four
+// lanes of one quad: row reductions are two shuffles. A dot's right operand
+// is staged in shared memory: a tile.load that only feeds such operands is
+// copied straight from global memory into its own shared region. Ops that
+// need other threads' elements (top-n merging, extracting one element,
+// changing a rank-1 tile between row and column form) go through a scratch
+// region of shared memory between two barriers.
+//
+// Every op of the program body is emitted per thread, fully unrolled over
+// the thread's elements: tile shapes are static and small, and unrolling is
+// what keeps the elements in registers.
+//
+// The emitter's methods live in one file per topic: KernelLayout.cpp (kinds
+// of rank-1 tiles, distributed values, shared and global memory),
+// KernelElementwise.cpp, KernelMemory.cpp (tile.load/gather/store, staging),
+// KernelProducts.cpp, KernelScratch.cpp (reductions, top-n, extract,
+// reshape), KernelControlFlow.cpp, KernelEmit.cpp (dispatch, the
+// shared-memory layout and the kernel). ConvertTileToGPU.cpp is the pass.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef NSA_LIB_DIALECT_TILE_TRANSFORMS_KERNELEMITTER_H
+#define NSA_LIB_DIALECT_TILE_TRANSFORMS_KERNELEMITTER_H
+
+#include "TileRewrites.h"
+
+#include "nsa/Dialect/Tile/IR/TileDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/IRMapping.h"
+
+namespace mlir::nsa::tile::kernel {
+
+using namespace mlir::nsa::tile::rewrites;
+
+constexpr int64_t kWarpSize = 32;
+/// Shared-memory rows of staged dot operands are padded by 16 bytes so that
+/// the eight rows a fragment load touches fall into different banks.
+constexpr int64_t kRowPadBytes = 16;
+constexpr StringLiteral kSharedSymbol = "__nsa_shared";
+/// Dynamic shared memory a thread block may use on sm_90 (227 KiB).
+constexpr int64_t kMaxSharedBytes = 232448;
+/// Loads are double-buffered while the staged regions stay within this many
+/// bytes (of the 227 KiB a block may have), leaving room for scratch.
+constexpr int64_t kDoubleBufferBudget = 160 * 1024;
+
+inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t roundUp(int64_t a, int64_t b) { return ceilDiv(a, b) * b; }
+inline int64_t byteWidth(Type t) {
+  return ceilDiv(t.getIntOrFloatBitWidth(), 8);
+}
+
+//===----------------------------------------------------------------------===//
+// Layout
+//===----------------------------------------------------------------------===//
+
+/// How a value is spread over the block's threads.
+///  - Tile: a [R, C] tile. Warp w owns the rows 16 * (w + W * i) + g + 8 * h
+///    (g = lane / 4, row slot 2 * i + h); a lane owns the columns
+///    8 * j + 2 * q + e (q = lane % 4, column slot 2 * j + e). Element
+///    (row slot rs, column slot cs) is elems[rs * colSlots + cs]. This is
+///    mma.sync's accumulator layout, and its A operand layout too.
+///  - Row: a [R] tile indexed like the rows of a Tile (one value per row
+///    slot, the same in the 4 lanes of a quad): what a row reduction gives
+///    and a `broadcast {dim = 1}` reads.
+///  - Col: a [C] tile indexed like the columns (one value per column slot):
+///    what `broadcast {dim = 0}` reads.
+/// Slots past the tile's size hold values nobody reads (rows and columns
+/// are padded to whole fragments).
+enum class Kind { Tile, Row, Col };
+
+struct Dist {
+  Kind kind = Kind::Tile;
+  SmallVector<Value> elems;
+  /// Set when every element is this value (a splat constant): it then
+  /// takes any kind.
+  Value splat;
+};
+
+/// A tile.load result copied to shared memory as a dot's right operand:
+/// rows x cols elements of `type`, row stride `stride` elements, rows and
+/// columns beyond the tile's zero-filled up to multiples of 16.
+struct Staged {
+  int64_t offset, rows, cols, stride;
+  Type type;
+  /// Set for a double-buffered load inside its loop: the current buffer.
+  Value base = Value();
+};
+
+class KernelEmitter {
+public:
+  KernelEmitter(ProgramOp program, gpu::GPUFuncOp func, ArrayRef<Value> params,
+                int64_t warps, gpu::GPUModuleOp module)
+      : program(program), func(func), module(module), b(func.getContext()),
+        loc(program.getLoc()), warps(warps) {
+    for (auto [i, p] : llvm::enumerate(params))
+      globals[p] = func.getArgument(i);
+  }
+
+  LogicalResult emit();
+  int64_t sharedBytes() const { return stagedBytes + scratchBytes; }
+
+private:
+  //---- values ----
+  Value cidx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value ci32(int64_t v) { return arith::ConstantIntOp::create(b, loc, v, 32); }
+  Value cst(Type t, double v) {
+    if (isa<FloatType>(t))
+      return arith::ConstantOp::create(b, loc, b.getFloatAttr(t, v));
+    return arith::ConstantOp::create(b, loc, b.getIntegerAttr(t, (int64_t)v));
+  }
+  Value zero(Type t) { return cst(t, 0.0); }
+  Value andOpt(Value a, Value c) {
+    if (!a)
+      return c;
+    if (!c)
+      return a;
+    return arith::AndIOp::create(b, loc, a, c);
+  }
+
+  //---- layout ----
+  int64_t rowSlots(int64_t rows) { return 2 * ceilDiv(rows, 16 * warps); }
+  int64_t colSlots(int64_t cols) { return 2 * ceilDiv(cols, 8); }
+  int64_t rowStep(int64_t rs) { return rs / 2 * 16 * warps + 8 * (rs % 2); }
+  int64_t colStep(int64_t cs) { return cs / 2 * 8 + cs % 2; }
+  Value rowOf(int64_t rs) {
+    return arith::AddIOp::create(b, loc, rowBase, cidx(rowStep(rs)));
+  }
+  Value colOf(int64_t cs) {
+    return arith::AddIOp::create(b, loc, colBase, cidx(colStep(cs)));
+  }
+  /// Null when every thread's row slot rs is inside [0, rows).
+  Value rowValid(int64_t rs, int64_t rows) {
+    if (rowStep(rs) + 16 * (warps - 1) + 7 < rows)
+      return Value();
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, rowOf(rs),
+                                 cidx(rows));
+  }
+  Value colValid(int64_t cs, int64_t cols) {
+    if (colStep(cs) + 6 < cols)
+      return Value();
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, colOf(cs),
+                                 cidx(cols));
+  }
+  int64_t count(Kind k, RankedTensorType t) {
+    switch (k) {
+    case Kind::Tile:
+      return rowSlots(t.getDimSize(0)) * colSlots(t.getDimSize(1));
+    case Kind::Row:
+      return rowSlots(t.getDimSize(0));
+    case Kind::Col:
+      return colSlots(t.getDimSize(0));
+    }
+    llvm_unreachable("kind");
+  }
+  Kind kindOf(Value v);
+  bool wantsColumns(Value v);
+
+  //---- distributed values ----
+  Dist get(Value v, Kind k);
+  Dist get(Value v) { return get(v, kindOf(v)); }
+  Value at(const Dist &d, int64_t i) { return d.splat ? d.splat : d.elems[i]; }
+  SmallVector<Value> flatten(Value v, Kind k, int64_t n);
+  Value scalar(Value v) { return scalars.lookupOrDefault(v); }
+
+  //---- shared memory ----
+  Value sharedPtr(int64_t byteOffset);
+  Value elementPtr(Value base, Type type, Value index);
+  /// Starts a scratch phase: a barrier (earlier readers are done), then the
+  /// scratch region's base for `bytes` bytes.
+  Value beginScratch(int64_t bytes);
+  /// Writes a distributed tile [R, C] (or [R] as [R, 1]) into `base`
+  /// row-major; elements outside the tile go to a trash slot past it.
+  void writeDist(const Dist &d, RankedTensorType t, Value base, int64_t stride,
+                 Type storeType, int64_t trashIndex = -1);
+  /// scf.for whose body `body` emits with this emitter's builder.
+  scf::ForOp forLoop(int64_t lb, int64_t ub, ValueRange init,
+                     function_ref<SmallVector<Value>(Value, ValueRange)> body);
+  /// Reads a [R, C] / [R] tile row-major from `base` into kind `k`.
+  Dist readDist(Kind k, RankedTensorType t, Value base, int64_t stride,
+                Type type);
+
+  //---- globals ----
+  Value globalPtr(Value tensor, Operation *user);
+  Value linearOffset(RankedTensorType t, ArrayRef<Value> coords);
+
+  //---- ops ----
+  LogicalResult emitBlock(Block &block);
+  LogicalResult emitOp(Operation *op);
+  LogicalResult emitOpImpl(Operation *op);
+  LogicalResult emitConstant(arith::ConstantOp op);
+  LogicalResult emitElementwise(Operation *op);
+  LogicalResult emitRowAccess(Operation *op);
+  LogicalResult emitStagedLoad(LoadOp op);
+  void issueCopies(LoadOp op, ArrayRef<Value> indices, Value region);
+  /// The indices of pipelined load `op` for the loop iteration `iv`: its
+  /// index computation in the loop body, re-emitted with the induction
+  /// variable replaced.
+  SmallVector<Value> indicesAt(LoadOp op, scf::ForOp loop, Value iv);
+  LogicalResult emitDot(DotOp op);
+  LogicalResult emitMmaDot(DotOp op, Value lhs, Value rhs, Type type);
+  LogicalResult emitSplitDot(DotOp op, Type type);
+  /// mma.sync product of `a` ([m, k] in registers, converted to `type`) and
+  /// the staged right operand `s` ([n][k] when transposed, else [k][n]).
+  /// The product of the left operand `a` (registers, [m, k]) or, when
+  /// `aStaged` is given, of the transpose of the [k, m] tile staged there,
+  /// with the right operand staged in `s`.
+  Dist mmaProduct(const Dist &a, int64_t m, int64_t k, const Staged &s,
+                  int64_t n, bool transposed, Type type,
+                  const Staged *aStaged = nullptr);
+  LogicalResult emitTransposedMmaDot(DotOp op, Value rhs, Type type);
+  LogicalResult emitExactDot(DotOp op);
+  LogicalResult emitReduce(ReduceOp op);
+  LogicalResult emitTopk(Operation *op);
+  LogicalResult emitExtract(tensor::ExtractOp op);
+  LogicalResult emitReshape(Operation *op);
+  LogicalResult emitFor(scf::ForOp op);
+  LogicalResult emitIf(scf::IfOp op);
+  Value emitScalarMath(Operation *op, ValueRange operands);
+  static int64_t stagedRegionBytes(const Staged &s) {
+    return roundUp(s.rows * s.stride * 2, 16);
+  }
+  /// The padded shared-memory shape of a right operand of type `t`.
+  static Staged stagedShape(RankedTensorType t, Type type);
+  /// Stages a right operand held in registers into `s` (after a barrier):
+  /// zero padding, then the tile. The caller ends with a barrier.
+  void stageTile(const Dist &d, RankedTensorType t, const Staged &s);
+  /// Zeroes `bytes` (a multiple of 4) of shared memory at `offset`.
+  void zeroShared(int64_t offset, int64_t bytes);
+  /// Allocates a region of shared memory for the whole kernel.
+  int64_t allocatePersistent(int64_t bytes) {
+    int64_t offset = stagedBytes;
+    stagedBytes += roundUp(bytes, 16);
+    return offset;
+  }
+  /// Writes `d` into the persistent region `s` (zero padding kept from the
+  /// kernel's start) between two barriers.
+  void restage(const Dist &d, RankedTensorType t, const Staged &s) {
+    gpu::BarrierOp::create(b, loc);
+    writeDist(d, t, sharedPtr(s.offset), s.stride, s.type,
+              /*trashIndex=*/s.rows * s.stride);
+    gpu::BarrierOp::create(b, loc);
+  }
+
+  ProgramOp program;
+  gpu::GPUFuncOp func;
+  gpu::GPUModuleOp module;
+  OpBuilder b;
+  Location loc;
+  int64_t warps;
+
+  Value tid, lane, rowBase, colBase, quadLane, warpId, groupId;
+  DenseMap<Value, Value> globals;
+  DenseMap<Value, Dist> dists;
+  IRMapping scalars;
+  DenseMap<Value, bool> columnMemo;
+  /// Rank-3 results of tensor.expand_shape, each collapsed right back (a
+  /// tile reshape): the rank-2 tile they expand.
+  DenseMap<Value, Value> expanded;
+  /// Persistent regions of right operands that come from registers (one,
+  /// or hi and lo for split products), and of tiles read by tensor.extract.
+  DenseMap<Operation *, SmallVector<Staged, 2>> dotRegions;
+  DenseMap<Value, int64_t> extractRegions;
+  /// Staged loads of a key loop, double-buffered: the next iteration's
+  /// copies are issued before this iteration's products.
+  DenseMap<Operation *, scf::ForOp> pipelined;
+  DenseMap<Operation *, SmallVector<LoadOp>> pipelinedLoads;
+  /// tile.load results staged in shared memory, and extf's of them.
+  DenseMap<Value, Staged> staged;
+  int64_t stagedBytes = 0, scratchBytes = 0;
+  int64_t constCounter = 0;
+};
+
+// Helpers shared by several Kernel*.cpp files (documented where defined).
+bool isElementwise(Operation *op);            // KernelLayout.cpp
+std::pair<Value, Type> narrowSource(Value v); // KernelProducts.cpp
+bool isBF16Constant(Value v);                 // KernelProducts.cpp
+Type splitType(DotOp op);                     // KernelProducts.cpp
+bool isLoopAffine(Value v, scf::ForOp loop);  // KernelControlFlow.cpp
+
+} // namespace mlir::nsa::tile::kernel
+
+#endif // NSA_LIB_DIALECT_TILE_TRANSFORMS_KERNELEMITTER_H

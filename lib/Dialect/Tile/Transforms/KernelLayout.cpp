@@ -1,0 +1,197 @@
+//===- KernelLayout.cpp - rank-1 kinds, distributed values, memory --------===//
+
+#include "KernelEmitter.h"
+
+namespace mlir::nsa::tile::kernel {
+
+//===----------------------------------------------------------------------===//
+// Kinds of rank-1 tiles
+//===----------------------------------------------------------------------===//
+
+/// Whether `op` is elementwise math on a tile (arith, math, masked_fill).
+bool isElementwise(Operation *op) {
+  return op->getNumResults() == 1 &&
+         (isa<arith::ArithDialect, math::MathDialect>(op->getDialect()) ||
+          isa<MaskedFillOp>(op)) &&
+         isa<RankedTensorType>(op->getResult(0).getType());
+}
+
+/// A rank-1 tile is kept in column form when some consumer broadcasts it
+/// along the rows (directly or through elementwise ops); row form serves
+/// everything else. The other form is reached through shared memory.
+bool KernelEmitter::wantsColumns(Value v) {
+  auto it = columnMemo.find(v);
+  if (it != columnMemo.end())
+    return it->second;
+  columnMemo[v] = false; // loop-carried cycles default to rows
+  bool result = false;
+  for (OpOperand &use : v.getUses()) {
+    Operation *user = use.getOwner();
+    if (auto bc = dyn_cast<BroadcastOp>(user))
+      result |= bc.getDim() == 0;
+    else if (isElementwise(user) &&
+             cast<RankedTensorType>(user->getResult(0).getType()).getRank() ==
+                 1)
+      result |= wantsColumns(user->getResult(0));
+    else if (auto yield = dyn_cast<scf::YieldOp>(user))
+      result |=
+          wantsColumns(yield->getParentOp()->getResult(use.getOperandNumber()));
+    else if (auto loop = dyn_cast<scf::ForOp>(user);
+             loop && use.getOperandNumber() >= 3)
+      result |=
+          wantsColumns(loop.getRegionIterArgs()[use.getOperandNumber() - 3]);
+    if (result)
+      break;
+  }
+  return columnMemo[v] = result;
+}
+
+Kind KernelEmitter::kindOf(Value v) {
+  auto t = cast<RankedTensorType>(v.getType());
+  if (t.getRank() == 2)
+    return Kind::Tile;
+  return wantsColumns(v) ? Kind::Col : Kind::Row;
+}
+
+//===----------------------------------------------------------------------===//
+// Distributed values and shared memory
+//===----------------------------------------------------------------------===//
+
+Value KernelEmitter::sharedPtr(int64_t byteOffset) {
+  auto ptrType = LLVM::LLVMPointerType::get(b.getContext(), 3);
+  Value base = LLVM::AddressOfOp::create(b, loc, ptrType, kSharedSymbol);
+  return LLVM::GEPOp::create(b, loc, ptrType, b.getI8Type(), base,
+                             ArrayRef<LLVM::GEPArg>{(int32_t)byteOffset});
+}
+
+Value KernelEmitter::elementPtr(Value base, Type type, Value index) {
+  Value i = index.getType().isIndex()
+                ? arith::IndexCastOp::create(b, loc, b.getI64Type(), index)
+                : index;
+  return LLVM::GEPOp::create(b, loc, base.getType(), type, base, ValueRange{i});
+}
+
+Value KernelEmitter::beginScratch(int64_t bytes) {
+  gpu::BarrierOp::create(b, loc);
+  scratchBytes = std::max(scratchBytes, roundUp(bytes, 16) + 16);
+  return Value(); // placeholder, resolved in sharedPtr by offset
+}
+
+scf::ForOp KernelEmitter::forLoop(
+    int64_t lb, int64_t ub, ValueRange init,
+    function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+  return scf::ForOp::create(
+      b, loc, cidx(lb), cidx(ub), cidx(1), init,
+      [&](OpBuilder &nb, Location, Value iv, ValueRange args) {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        scf::YieldOp::create(b, loc, body(iv, args));
+      });
+}
+
+void KernelEmitter::writeDist(const Dist &d, RankedTensorType t, Value base,
+                              int64_t stride, Type storeType,
+                              int64_t trashIndex) {
+  int64_t rows = t.getDimSize(0), cols = t.getRank() == 2 ? t.getDimSize(1) : 1;
+  // Elements outside the tile go to a trash slot, by default right after it.
+  Value trash = cidx(trashIndex < 0 ? rows * stride : trashIndex);
+  int64_t n = count(d.kind, t);
+  for (int64_t i = 0; i < n; ++i) {
+    Value row, col, valid;
+    if (d.kind == Kind::Tile) {
+      int64_t cs = i % colSlots(cols), rs = i / colSlots(cols);
+      row = rowOf(rs);
+      col = colOf(cs);
+      valid = andOpt(rowValid(rs, rows), colValid(cs, cols));
+    } else {
+      row = d.kind == Kind::Row ? rowOf(i) : colOf(i);
+      col = cidx(0);
+      valid = d.kind == Kind::Row ? rowValid(i, rows) : colValid(i, rows);
+    }
+    Value index = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, row, cidx(stride)), col);
+    if (valid)
+      index = arith::SelectOp::create(b, loc, valid, index, trash);
+    Value v = at(d, i);
+    if (v.getType() != storeType)
+      v = castFloat(b, loc, v, cast<FloatType>(storeType));
+    LLVM::StoreOp::create(b, loc, v, elementPtr(base, storeType, index));
+  }
+}
+
+Dist KernelEmitter::readDist(Kind k, RankedTensorType t, Value base,
+                             int64_t stride, Type type) {
+  int64_t rows = t.getDimSize(0), cols = t.getRank() == 2 ? t.getDimSize(1) : 1;
+  Dist d{k, {}, Value()};
+  int64_t n = count(k, t);
+  auto clamp = [&](Value v, int64_t size) -> Value {
+    return arith::MinUIOp::create(b, loc, v, cidx(size - 1));
+  };
+  for (int64_t i = 0; i < n; ++i) {
+    Value row, col;
+    if (k == Kind::Tile) {
+      row = clamp(rowOf(i / colSlots(cols)), rows);
+      col = clamp(colOf(i % colSlots(cols)), cols);
+    } else {
+      row = clamp(k == Kind::Row ? rowOf(i) : colOf(i), rows);
+      col = cidx(0);
+    }
+    Value index = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, row, cidx(stride)), col);
+    d.elems.push_back(
+        LLVM::LoadOp::create(b, loc, type, elementPtr(base, type, index)));
+  }
+  return d;
+}
+
+Dist KernelEmitter::get(Value v, Kind k) {
+  Dist d = dists.lookup(v);
+  if (d.splat)
+    return Dist{k, {}, d.splat};
+  if (d.kind == k)
+    return d;
+  // Row <-> column form of a rank-1 tile, through shared memory.
+  auto t = cast<RankedTensorType>(v.getType());
+  Type type = t.getElementType();
+  int64_t bytes = t.getDimSize(0) * byteWidth(type);
+  beginScratch(bytes);
+  Value base = sharedPtr(stagedBytes);
+  writeDist(d, t, base, 1, type);
+  gpu::BarrierOp::create(b, loc);
+  return readDist(k, t, base, 1, type);
+}
+
+SmallVector<Value> KernelEmitter::flatten(Value v, Kind k, int64_t n) {
+  Dist d = get(v, k);
+  SmallVector<Value> out;
+  for (int64_t i = 0; i < n; ++i)
+    out.push_back(at(d, i));
+  return out;
+}
+
+//===----------------------------------------------------------------------===//
+// Global tensors
+//===----------------------------------------------------------------------===//
+
+Value KernelEmitter::globalPtr(Value tensor, Operation *user) {
+  Value p = globals.lookup(tensor);
+  if (!p)
+    user->emitOpError("convert-tile-to-gpu: reads a tensor that is neither a "
+                      "kernel parameter nor a program output");
+  return p;
+}
+
+Value KernelEmitter::linearOffset(RankedTensorType t, ArrayRef<Value> coords) {
+  Value offset = cidx(0);
+  int64_t stride = 1;
+  for (int64_t d = t.getRank() - 1; d >= 0; --d) {
+    if (coords[d])
+      offset = arith::AddIOp::create(
+          b, loc, offset,
+          arith::MulIOp::create(b, loc, coords[d], cidx(stride)));
+    stride *= t.getDimSize(d);
+  }
+  return offset;
+}
+
+} // namespace mlir::nsa::tile::kernel

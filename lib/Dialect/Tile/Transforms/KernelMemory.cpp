@@ -1,0 +1,268 @@
+//===- KernelMemory.cpp - global memory and shared staging ----------------===//
+
+#include "KernelEmitter.h"
+
+namespace mlir::nsa::tile::kernel {
+
+//===----------------------------------------------------------------------===//
+// Ops: global memory (tile.load, tile.gather, tile.store)
+//===----------------------------------------------------------------------===//
+
+/// tile.load, tile.gather and tile.store: one global access per element the
+/// thread owns, out-of-bounds reads give 0 and writes are skipped.
+LogicalResult KernelEmitter::emitRowAccess(Operation *op) {
+  auto load = dyn_cast<LoadOp>(op);
+  auto gather = dyn_cast<GatherOp>(op);
+  auto store = dyn_cast<StoreOp>(op);
+  if (load && staged.count(load.getResult()))
+    return emitStagedLoad(load);
+  Value tensor = load     ? load.getSource()
+                 : gather ? gather.getSource()
+                          : store.getDest();
+  Value tileValue = store ? Value(store.getValue()) : op->getResult(0);
+  OperandRange indexOps = load     ? load.getIndices()
+                          : gather ? gather.getIndices()
+                                   : store.getIndices();
+  SmallVector<Value> indices =
+      llvm::map_to_vector(indexOps, [&](Value v) { return scalar(v); });
+  auto srcType = cast<RankedTensorType>(tensor.getType());
+  auto tileType = cast<RankedTensorType>(tileValue.getType());
+  Type elem = srcType.getElementType();
+  Value ptr = globalPtr(tensor, op);
+  if (!ptr)
+    return failure();
+
+  Kind k = kindOf(tileValue);
+  bool rank2 = tileType.getRank() == 2;
+  int64_t rows = tileType.getDimSize(0),
+          cols = rank2 ? tileType.getDimSize(1) : 1;
+  int64_t nRows = k == Kind::Col ? colSlots(rows) : rowSlots(rows);
+  int64_t nCols = rank2 ? colSlots(cols) : 1;
+  Dist rowsDist;
+  if (gather)
+    rowsDist = get(gather.getRows(), Kind::Row);
+  Dist value;
+  if (store)
+    value = get(store.getValue(), k);
+
+  // Replicated copies of a rank-1 tile store once.
+  Value writer;
+  if (store && k == Kind::Row)
+    writer = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, quadLane,
+                                   cidx(0));
+  if (store && k == Kind::Col)
+    writer = arith::CmpIOp::create(
+        b, loc, arith::CmpIPredicate::eq,
+        arith::AddIOp::create(b, loc, warpId, groupId), cidx(0));
+
+  Dist out{k, {}, Value()};
+  for (int64_t r = 0; r < nRows; ++r) {
+    Value row = k == Kind::Col ? colOf(r) : rowOf(r);
+    Value valid = k == Kind::Col ? colValid(r, rows) : rowValid(r, rows);
+    SmallVector<Value> coords(indices);
+    Value inBounds;
+    if (gather) {
+      // indices fix every dimension but the gathered one and the last.
+      int64_t d = gather.getRowDim();
+      coords.assign(srcType.getRank(), Value());
+      auto fixed = indices.begin();
+      for (int64_t dim = 0; dim + 1 < srcType.getRank(); ++dim)
+        if (dim != d)
+          coords[dim] = *fixed++;
+      coords[d] =
+          arith::IndexCastOp::create(b, loc, b.getIndexType(), at(rowsDist, r));
+      inBounds = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                       coords[d], cidx(srcType.getDimSize(d)));
+    } else {
+      ArrayRef<int64_t> rowDims = load ? load.getRowDims() : store.getRowDims();
+      Value rest = row;
+      for (int64_t d : llvm::reverse(rowDims.drop_front())) {
+        coords[d] =
+            arith::RemUIOp::create(b, loc, rest, cidx(srcType.getDimSize(d)));
+        rest =
+            arith::DivUIOp::create(b, loc, rest, cidx(srcType.getDimSize(d)));
+      }
+      int64_t first = rowDims.front();
+      if (store && store.getRowStride() != 1)
+        rest = arith::MulIOp::create(b, loc, rest, cidx(store.getRowStride()));
+      coords[first] = arith::AddIOp::create(b, loc, indices[first], rest);
+      inBounds =
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                coords[first], cidx(srcType.getDimSize(first)));
+    }
+    if (rank2)
+      coords.back() = Value();
+    Value rowOffset = linearOffset(srcType, coords);
+    Value rowOk = andOpt(valid, inBounds);
+    // Column slots 2m and 2m + 1 are adjacent columns (colStep). With an even
+    // row length the pair starts at an even element, so it is in or out of
+    // bounds as a whole and aligned to its size (tensor parameters are
+    // 16-byte aligned): one access of two elements moves it.
+    int64_t width = rank2 && cols % 2 == 0 ? 2 : 1;
+    auto vecType = VectorType::get({width}, elem);
+    unsigned align = width * byteWidth(elem);
+    for (int64_t c = 0; c < nCols; c += width) {
+      Value offset = rowOffset, ok = rowOk;
+      if (rank2) {
+        offset = arith::AddIOp::create(b, loc, rowOffset, colOf(c));
+        ok = andOpt(ok, colValid(c, cols));
+      }
+      int64_t i = r * nCols + c;
+      if (store) {
+        ok = andOpt(ok, writer);
+        auto guard = scf::IfOp::create(b, loc, ok, /*withElse=*/false);
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPointToStart(guard.thenBlock());
+        Value v = at(value, i);
+        if (width == 2) {
+          v = LLVM::InsertElementOp::create(
+              b, loc, LLVM::PoisonOp::create(b, loc, vecType), v, ci32(0));
+          v = LLVM::InsertElementOp::create(b, loc, v, at(value, i + 1),
+                                            ci32(1));
+        }
+        LLVM::StoreOp::create(b, loc, v, elementPtr(ptr, elem, offset), align);
+        continue;
+      }
+      Value safe = arith::SelectOp::create(b, loc, ok, offset, cidx(0));
+      Value addr = elementPtr(ptr, elem, safe);
+      if (width == 1) {
+        Value v = LLVM::LoadOp::create(b, loc, elem, addr);
+        out.elems.push_back(arith::SelectOp::create(b, loc, ok, v, zero(elem)));
+        continue;
+      }
+      Value pair = LLVM::LoadOp::create(b, loc, vecType, addr, align);
+      for (int64_t e = 0; e < width; ++e) {
+        Value v = LLVM::ExtractElementOp::create(b, loc, pair, ci32(e));
+        out.elems.push_back(arith::SelectOp::create(b, loc, ok, v, zero(elem)));
+      }
+    }
+  }
+  if (!store)
+    dists[tileValue] = out;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Staging in shared memory (cp.async copies, persistent regions)
+//===----------------------------------------------------------------------===//
+
+/// Copies a [R, C] tile.load into its shared region with 16-byte vector
+/// accesses (C is a multiple of 8 16-bit elements), zero-filling padding.
+LogicalResult KernelEmitter::emitStagedLoad(LoadOp op) {
+  if (pipelined.count(op))
+    return success(); // copied ahead by its loop (emitFor)
+  Staged s = staged.lookup(op.getResult());
+  if (!globalPtr(op.getSource(), op))
+    return failure();
+  SmallVector<Value> indices =
+      llvm::map_to_vector(op.getIndices(), [&](Value v) { return scalar(v); });
+  gpu::BarrierOp::create(b, loc); // earlier readers of the region are done
+  issueCopies(op, indices, sharedPtr(s.offset));
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
+  gpu::BarrierOp::create(b, loc);
+  return success();
+}
+
+/// cp.async of the [R, C] tile.load `op` at `indices` into `region`, 16
+/// bytes per chunk (C is a multiple of 8 16-bit elements); no commit.
+void KernelEmitter::issueCopies(LoadOp op, ArrayRef<Value> indices,
+                                Value region) {
+  Staged s = staged.lookup(op.getResult());
+  auto srcType = cast<RankedTensorType>(op.getSource().getType());
+  auto tileType = op.getResult().getType();
+  Value ptr = globals.lookup(op.getSource());
+  int64_t rows = tileType.getDimSize(0), cols = tileType.getDimSize(1);
+  int64_t chunksPerRow = s.cols / 8, chunks = s.rows * chunksPerRow;
+  int64_t threads = warps * kWarpSize;
+  forLoop(0, ceilDiv(chunks, threads), {}, [&](Value iv, ValueRange) {
+    Value chunk = arith::AddIOp::create(
+        b, loc, tid, arith::MulIOp::create(b, loc, iv, cidx(threads)));
+    Value inRegion = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                           chunk, cidx(chunks));
+    auto guard = scf::IfOp::create(b, loc, inRegion, /*withElse=*/false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(guard.thenBlock());
+    Value row = arith::DivUIOp::create(b, loc, chunk, cidx(chunksPerRow));
+    Value col = arith::MulIOp::create(
+        b, loc, arith::RemUIOp::create(b, loc, chunk, cidx(chunksPerRow)),
+        cidx(8));
+    SmallVector<Value> coords(indices);
+    Value rest = row;
+    ArrayRef<int64_t> rowDims = op.getRowDims();
+    for (int64_t d : llvm::reverse(rowDims.drop_front())) {
+      coords[d] =
+          arith::RemUIOp::create(b, loc, rest, cidx(srcType.getDimSize(d)));
+      rest = arith::DivUIOp::create(b, loc, rest, cidx(srcType.getDimSize(d)));
+    }
+    int64_t first = rowDims.front();
+    coords[first] = arith::AddIOp::create(b, loc, indices[first], rest);
+    coords.back() = col;
+    Value ok = arith::AndIOp::create(
+        b, loc,
+        arith::AndIOp::create(
+            b, loc,
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, row,
+                                  cidx(rows)),
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, col,
+                                  cidx(cols))),
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, coords[first],
+                              cidx(srcType.getDimSize(first))));
+    Value offset = arith::SelectOp::create(
+        b, loc, ok, linearOffset(srcType, coords), cidx(0));
+    Value dst = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, row, cidx(s.stride)), col);
+    // cp.async: the copy needs no registers and does not wait, so a thread
+    // has all its chunks in flight at once. Reading 0 source bytes
+    // zero-fills the chunk (rows past the tensor, padding).
+    Value srcBytes = arith::SelectOp::create(b, loc, ok, ci32(16), ci32(0));
+    NVVM::CpAsyncOp::create(
+        b, loc, elementPtr(region, b.getI16Type(), dst),
+        elementPtr(ptr, b.getI16Type(), offset), b.getI32IntegerAttr(16),
+        NVVM::LoadCacheModifierKindAttr::get(b.getContext(),
+                                             NVVM::LoadCacheModifierKind::CG),
+        srcBytes);
+    return SmallVector<Value>();
+  });
+}
+
+/// `v` (a tile of the dot's right operand, already in registers) copied to
+/// scratch shared memory in the padded layout of a staged load.
+Staged KernelEmitter::stagedShape(RankedTensorType t, Type type) {
+  Staged s;
+  s.offset = 0;
+  s.rows = roundUp(t.getDimSize(0), 16);
+  s.cols = roundUp(t.getDimSize(1), 16);
+  s.stride = s.cols + kRowPadBytes / 2;
+  s.type = type;
+  return s;
+}
+
+void KernelEmitter::stageTile(const Dist &d, RankedTensorType t,
+                              const Staged &s) {
+  // Zero the padding first: the tile may not cover whole fragments.
+  zeroShared(s.offset, s.rows * s.stride * byteWidth(s.type));
+  gpu::BarrierOp::create(b, loc);
+  // Transposed or not, the operand is stored as given ([N][K] or [K][N]).
+  writeDist(d, t, sharedPtr(s.offset), s.stride, s.type,
+            /*trashIndex=*/s.rows * s.stride);
+}
+
+void KernelEmitter::zeroShared(int64_t offset, int64_t bytes) {
+  Value base = sharedPtr(offset);
+  int64_t words = bytes / 4;
+  int64_t threads = warps * kWarpSize;
+  forLoop(0, ceilDiv(words, threads), {}, [&](Value iv, ValueRange) {
+    Value w = arith::AddIOp::create(
+        b, loc, tid, arith::MulIOp::create(b, loc, iv, cidx(threads)));
+    Value ok = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, w,
+                                     cidx(words));
+    auto guard = scf::IfOp::create(b, loc, ok, /*withElse=*/false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(guard.thenBlock());
+    LLVM::StoreOp::create(b, loc, ci32(0), elementPtr(base, b.getI32Type(), w));
+    return SmallVector<Value>();
+  });
+}
+
+} // namespace mlir::nsa::tile::kernel
