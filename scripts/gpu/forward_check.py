@@ -45,8 +45,8 @@ sys.path.insert(0, HERE)
 import build_kernels  # noqa: E402  (configurations and argument layouts)
 import forward_reference as fr  # noqa: E402
 from nsa import reference as ref  # noqa: E402
-from nsa._runtime import INT_POISON, NSARuntimeError, Plan, Runtime  # noqa: E402
-from nsa.build_kernels import SAVED_NAMES  # noqa: E402
+from nsa._runtime import INT_POISON, NSARuntimeError, Plan, Runtime, _torch_dtype  # noqa: E402
+from nsa.build_kernels import SAVED_NAMES, saved_types  # noqa: E402
 
 DTYPES = {"bf16": torch.bfloat16, "f16": torch.float16}
 # The compiler's kernel labels and what their results mean.
@@ -119,14 +119,9 @@ def canonical(cfg, roles, values):
 
     Returns (tensors, problems): a missing or mistyped role is a problem.
     """
-    B, T, HQ, HKV, Dk, Dv = (cfg[k] for k in ("B", "T", "HQ", "HKV", "Dk", "Dv"))
-    Nc = 0 if T < cfg["l"] else (T - cfg["l"]) // cfg["d"] + 1
-    dt = DTYPES[cfg["dtype"]]
-    want = dict(kc=([B, Nc, HKV, Dk], dt), vc=([B, Nc, HKV, Dv], dt),
-                idx=([B, T, HKV, cfg["n"]], torch.int32), out=([B, T, HQ, Dv], dt))
-    for branch in ("cmp", "slc", "win"):
-        want[f"o_{branch}"] = ([B, T, HQ, Dv], dt)
-        want[f"lse_{branch}"] = ([B, T, HQ], torch.float32)
+    want = {role: (shape, _torch_dtype(dtype)) for role, (shape, dtype)
+            in saved_types(cfg).items()}
+    want["out"] = ([cfg[k] for k in ("B", "T", "HQ", "Dv")], DTYPES[cfg["dtype"]])
     tensors, problems = {}, []
     for role, (shape, dtype) in want.items():
         if role not in roles:
