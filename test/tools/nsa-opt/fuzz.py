@@ -14,7 +14,7 @@ For every seed module:
      types, config values/keys, deleted or duplicated operands, keyword and
      op-name changes, segment-size attributes, spliced lines, and
      combinations of these. Seeds holding tile ops also get tile edits
-     (row_dims, row_dim, dim, divisor, reduce kind, lhs/rhs_transposed,
+     (row_dims, dim, divisor, reduce kind, lhs/rhs_transposed,
      grid sizes, body arguments, outs, index lists, store destinations).
 
 Each mutant is run through NSA_OPT plainly and with -nsa-decompose (every
@@ -438,8 +438,7 @@ TILE_INT_VALUES = [b"-1", b"0", b"1", b"2", b"3", b"4", b"5", b"64",
                    b"99999999999999999999"]
 TILE_EDITS = [
     (rb"array<i64[^>]*>", None),            # a ROW_DIMS_VALUES entry
-    (rb"\brow_dim = -?\d+", b"row_dim = %s"),  # a TILE_INT_VALUES entry
-    (rb"\bdim = -?\d+", b"dim = %s"),
+    (rb"\bdim = -?\d+", b"dim = %s"),  # a TILE_INT_VALUES entry
     (rb"\bdivisor = -?\d+", b"divisor = %s"),
     (rb"(tile\.range %\w+) :", b"\\1 {divisor = %s} :"),
     (rb"\{rhs_transposed\} ", b""),
@@ -450,7 +449,7 @@ TILE_EDITS = [
     (rb"\{rhs_transposed\}", b"{lhs_transposed, rhs_transposed}"),
     (rb"\{lhs_transposed\}", b"{lhs_transposed = 1 : i64}"),
     (rb"\{row_dims = [^}]*\} ", b""),
-    (rb" \{(row_dim|dim) = [^}]*\}", b""),
+    (rb" \{dim = [^}]*\}", b""),
     (rb"\btile\.reduce (max|sum)", b"tile.reduce min"),
     (rb"\btile\.reduce max", b"tile.reduce sum"),
     (rb"\btile\.reduce sum", b"tile.reduce max"),

@@ -179,6 +179,13 @@ struct Emitter {
     return tile::LoadOp::create(b, loc, type, src, indices, rowDims);
   }
 
+  /// tile.gather of `tileShape`: row r is row `rows[r]` of `rowDims`.
+  Value gather(Value src, ValueRange indices, Value rows,
+               ArrayRef<int64_t> rowDims, ArrayRef<int64_t> tileShape) {
+    auto type =
+        RankedTensorType::get(tileShape, tensorTy(src).getElementType());
+    return tile::GatherOp::create(b, loc, type, src, indices, rows, rowDims);
+  }
   /// `for iv in [lo, hi) step` carrying `init`; `body` emits into the loop
   /// through this same builder and returns the values to yield.
   ValueRange loop(Value lo, Value hi, Value stepSize, ValueRange init,

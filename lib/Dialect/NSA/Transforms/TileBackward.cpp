@@ -499,11 +499,8 @@ struct TileSelectedAttentionGrad : TilePattern<SelectedAttentionGradOp> {
           // `hits` counts block j in each idx row of `rows` (tile rows from
           // t0, one idx row per token repeated `per` times).
           auto hits = [&](Value t0, int64_t rows, int64_t per) {
-            auto idxType = RankedTensorType::get(
-                {rows, n}, tensorTy(idx).getElementType());
-            Value chosen = tile::GatherOp::create(
-                e.b, e.loc, idxType, idx, ValueRange{kb.b, kb.h},
-                e.range(t0, rows, per), /*row_dim=*/1);
+            Value chosen = e.gather(idx, {kb.b, kb.h}, e.range(t0, rows, per),
+                                    {1}, {rows, n});
             return rowSum(
                 e, arith::UIToFPOp::create(
                        e.b, e.loc,
@@ -596,10 +593,8 @@ struct TileCompressGrad : TilePattern<CompressGradOp> {
           Value s = e.rem(ids[2], e.index(phases));
           Value m0 = e.mul(e.divFloor(ids[2], e.index(phases)), e.index(bm));
           auto gatherRows = [&](Value first, int64_t n, int64_t divisor) {
-            return tile::GatherOp::create(
-                e.b, e.loc,
-                RankedTensorType::get({n, dd}, tensorTy(dKc).getElementType()),
-                dKc, ValueRange{b, h}, e.range(first, n, divisor), 1);
+            return e.gather(dKc, {b, h}, e.range(first, n, divisor), {1},
+                            {n, dd});
           };
           Value acc = e.loop(
               zero, e.index(l / d), e.index(1), e.constTensor({rows, dd}, 0.0f),
@@ -659,9 +654,8 @@ struct TileCompressGrad : TilePattern<CompressGradOp> {
                           arith::MulIOp::create(e.b, e.loc, e.range(i0, bc),
                                                 e.splatI32(d, {bc})),
                           e.splat(e.toI32(r), {bc}));
-                      Value x = e.extF32(tile::GatherOp::create(
-                          e.b, e.loc, RankedTensorType::get({bc, dd}, elt),
-                          input, ValueRange{b, h}, pos, 1));
+                      Value x =
+                          e.extF32(e.gather(input, {b, h}, pos, {1}, {bc, dd}));
                       if (pe)
                         x = e.addF(x, peRow);
                       SmallVector<Value> next = {e.addF(

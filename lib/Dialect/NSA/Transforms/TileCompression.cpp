@@ -51,10 +51,7 @@ struct TileCompress : TilePattern<CompressOp> {
               [&](Value r, ValueRange iter) -> SmallVector<Value> {
                 Value pos = arith::AddIOp::create(e.b, e.loc, starts,
                                                   e.splat(e.toI32(r), {bc}));
-                auto rowsType = RankedTensorType::get(
-                    {bc, dd}, tensorTy(input).getElementType());
-                Value x = e.extF32(tile::GatherOp::create(
-                    e.b, e.loc, rowsType, input, ValueRange{b, h}, pos, 1));
+                Value x = e.extF32(e.gather(input, {b, h}, pos, {1}, {bc, dd}));
                 if (linear) {
                   if (Value pe = op.getPe())
                     x = arith::AddFOp::create(

@@ -129,27 +129,26 @@ LogicalResult LaunchOp::verify() {
 // Row access: load, store
 //===----------------------------------------------------------------------===//
 
-/// Rules shared by tile.load and tile.store (see TileOps.td).
-static LogicalResult checkRowAccess(Operation *op, RankedTensorType tensor,
-                                    StringRef tensorName, size_t numIndices,
-                                    ArrayRef<int64_t> rowDims,
-                                    RankedTensorType tile) {
+/// Rules shared by tile.load, tile.store and tile.gather (see TileOps.td):
+/// the tile's shape and element type against `tensor` and its row_dims.
+/// Sets `inner` to the size of the row dimensions after the first.
+static LogicalResult checkRowDims(Operation *op, RankedTensorType tensor,
+                                  StringRef tensorName, StringRef tileName,
+                                  ArrayRef<int64_t> rowDims,
+                                  RankedTensorType tile, int64_t &inner) {
   int64_t rank = tensor.getRank();
-  if (static_cast<int64_t>(numIndices) != rank)
-    return op->emitOpError() << "expected one index per dimension of '"
-                             << tensorName << "' (" << rank << "), got "
-                             << numIndices;
-  if (failed(checkStaticTile(op, "tile", tile)))
+  if (failed(checkStaticTile(op, tileName, tile)))
     return failure();
   if (tile.getRank() != 1 && tile.getRank() != 2)
-    return op->emitOpError() << "tile must have rank 1 (rows) or 2 (rows x "
+    return op->emitOpError() << tileName
+                             << " must have rank 1 (rows) or 2 (rows x "
                                 "columns), got "
                              << tile;
   if (tensor.getElementType() != tile.getElementType())
-    return op->emitOpError() << "tile and '" << tensorName
-                             << "' must have one element type, got "
-                             << tile.getElementType() << " and "
-                             << tensor.getElementType();
+    return op->emitOpError()
+           << tileName << " and '" << tensorName
+           << "' must have one element type, got " << tile.getElementType()
+           << " and " << tensor.getElementType();
   if (rowDims.empty())
     return op->emitOpError("row_dims must name at least one dimension");
   bool hasColumns = tile.getRank() == 2;
@@ -163,7 +162,7 @@ static LogicalResult checkRowAccess(Operation *op, RankedTensorType tensor,
       return op->emitOpError("row_dims must be strictly increasing");
   }
   // Row dimensions after the first are covered whole: a static size each.
-  int64_t inner = 1;
+  inner = 1;
   for (int64_t d : rowDims.drop_front()) {
     if (tensor.isDynamicDim(d))
       return op->emitOpError() << "row dimension " << d << " of '"
@@ -173,17 +172,35 @@ static LogicalResult checkRowAccess(Operation *op, RankedTensorType tensor,
       return op->emitOpError() << "the inner row dimensions' size of '"
                                << tensorName << "' overflows int64";
   }
+  if (hasColumns && !tensor.isDynamicDim(rank - 1) &&
+      tensor.getDimSize(rank - 1) != tile.getDimSize(1))
+    return op->emitOpError()
+           << tileName << " columns (" << tile.getDimSize(1)
+           << ") must equal the last dimension of '" << tensorName << "' ("
+           << tensor.getDimSize(rank - 1) << ")";
+  return success();
+}
+
+/// tile.load and tile.store: one index per dimension, and whole inner row
+/// dimensions.
+static LogicalResult checkRowAccess(Operation *op, RankedTensorType tensor,
+                                    StringRef tensorName, size_t numIndices,
+                                    ArrayRef<int64_t> rowDims,
+                                    RankedTensorType tile) {
+  int64_t rank = tensor.getRank();
+  if (static_cast<int64_t>(numIndices) != rank)
+    return op->emitOpError()
+           << "expected one index per dimension of '" << tensorName << "' ("
+           << rank << "), got " << numIndices;
+  int64_t inner;
+  if (failed(
+          checkRowDims(op, tensor, tensorName, "tile", rowDims, tile, inner)))
+    return failure();
   if (inner == 0 || tile.getDimSize(0) % inner != 0)
     return op->emitOpError() << "tile rows (" << tile.getDimSize(0)
                              << ") must be a multiple of the inner row "
                                 "dimensions' size ("
                              << inner << ")";
-  if (hasColumns && !tensor.isDynamicDim(rank - 1) &&
-      tensor.getDimSize(rank - 1) != tile.getDimSize(1))
-    return op->emitOpError() << "tile columns (" << tile.getDimSize(1)
-                             << ") must equal the last dimension of '"
-                             << tensorName << "' ("
-                             << tensor.getDimSize(rank - 1) << ")";
   return success();
 }
 
@@ -216,35 +233,20 @@ LogicalResult StoreOp::verify() {
 LogicalResult GatherOp::verify() {
   RankedTensorType src = tensorType(getSource()), tile = tensorType(getResult());
   RankedTensorType rows = tensorType(getRows());
-  int64_t rank = src.getRank();
-  if (rank < 2)
-    return emitOpError() << "source must have a row and a column dimension, "
-                            "got "
-                         << src;
-  // The attribute's getter is unsigned: read it signed so -1 is seen as -1.
-  int64_t rowDim = getRowDimAttr().getInt();
-  if (rowDim < 0 || rowDim >= rank - 1)
-    return emitOpError() << "row_dim must be in [0, " << rank - 1 << "), got "
-                         << rowDim;
-  if (static_cast<int64_t>(getIndices().size()) != rank - 2)
-    return emitOpError() << "expected one index per dimension of 'source' "
-                            "but the row and column ones ("
-                         << rank - 2 << "), got " << getIndices().size();
-  if (failed(checkStaticTile(*this, "result", tile)) ||
+  int64_t inner;
+  if (failed(checkRowDims(*this, src, "source", "result", getRowDims(), tile,
+                          inner)) ||
       failed(checkStaticTile(*this, "rows", rows)))
     return failure();
-  if (tile.getRank() != 2)
-    return emitOpError() << "result must have rank 2 (rows x columns), got "
-                         << tile;
+  int64_t fixed = src.getRank() - static_cast<int64_t>(getRowDims().size()) -
+                  (tile.getRank() == 2 ? 1 : 0);
+  if (static_cast<int64_t>(getIndices().size()) != fixed)
+    return emitOpError() << "expected one index per dimension of 'source' "
+                            "but the row and column ones ("
+                         << fixed << "), got " << getIndices().size();
   if (!rows.getElementType().isInteger(32))
     return emitOpError() << "rows must hold i32 indices, got " << rows;
-  if (failed(checkShape(*this, "rows", rows, {tile.getDimSize(0)})) ||
-      failed(checkShape(*this, "result", tile,
-                        {rows.getDimSize(0), src.getDimSize(rank - 1)})))
-    return failure();
-  if (tile.getElementType() != src.getElementType())
-    return emitOpError("result must have the element type of 'source'");
-  return success();
+  return checkShape(*this, "rows", rows, {tile.getDimSize(0)});
 }
 
 //===----------------------------------------------------------------------===//

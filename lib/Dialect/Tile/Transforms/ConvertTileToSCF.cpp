@@ -78,7 +78,7 @@ Element locateRowElement(OpBuilder &b, Location loc, Value tensor,
   if (rowStride != 1)
     row = arith::MulIOp::create(
         b, loc, row, arith::ConstantIndexOp::create(b, loc, rowStride));
-  e.coords[first] = arith::AddIOp::create(b, loc, indices[first], row);
+  e.coords[first] = b.createOrFold<arith::AddIOp>(loc, indices[first], row);
   if (tileCoords.size() == 2)
     e.coords.back() = tileCoords[1];
   e.inBounds = isInBounds(b, loc, tensor, first, e.coords[first]);
@@ -217,23 +217,28 @@ struct LowerGather : OpConversionPattern<GatherOp> {
   matchAndRewrite(GatherOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     Value source = adaptor.getSource();
-    int64_t rowDim = op.getRowDim();
-    int64_t rank = tensorType(source).getRank();
     rewriter.replaceOpWithNewOp<tensor::GenerateOp>(
         op, op.getType(), ValueRange(),
         [&](OpBuilder &b, Location loc, ValueRange ivs) {
+          // Row rows[r] of a tile.load from index 0 on the row dimensions.
           // index_cast sign-extends, so -1 padding becomes a huge unsigned
           // coordinate that the bounds check rejects.
           Value index =
               tensor::ExtractOp::create(b, loc, adaptor.getRows(), ivs[0]);
-          Value row =
+          SmallVector<Value> coords(ivs);
+          coords[0] =
               arith::IndexCastOp::create(b, loc, b.getIndexType(), index);
-          Element e;
+          Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+          SmallVector<Value> indices;
           auto fixed = adaptor.getIndices().begin();
-          for (int64_t d = 0; d < rank - 1; ++d)
-            e.coords.push_back(d == rowDim ? row : *fixed++);
-          e.coords.push_back(ivs[1]);
-          e.inBounds = isInBounds(b, loc, source, rowDim, row);
+          int64_t rank = tensorType(source).getRank();
+          for (int64_t d = 0; d < rank; ++d)
+            indices.push_back(llvm::is_contained(op.getRowDims(), d) ||
+                                      (ivs.size() == 2 && d == rank - 1)
+                                  ? zero
+                                  : *fixed++);
+          Element e = locateRowElement(b, loc, source, indices, op.getRowDims(),
+                                       coords);
           tensor::YieldOp::create(b, loc, readOrZero(b, loc, source, e));
         });
     return success();

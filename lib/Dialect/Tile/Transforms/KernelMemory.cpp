@@ -60,36 +60,37 @@ LogicalResult KernelEmitter::emitRowAccess(Operation *op) {
     Value row = k == Kind::Col ? colOf(r) : rowOf(r);
     Value valid = k == Kind::Col ? colValid(r, rows) : rowValid(r, rows);
     SmallVector<Value> coords(indices);
-    Value inBounds;
+    // The row dimensions enumerate the tile's row (a gather's row is its
+    // index, from 0 on every row dimension); the inner ones are covered
+    // whole and peeled off, innermost first.
+    Value rest = row;
+    ArrayRef<int64_t> rowDims = load     ? load.getRowDims()
+                                : gather ? gather.getRowDims()
+                                         : store.getRowDims();
     if (gather) {
-      // indices fix every dimension but the gathered one and the last.
-      int64_t d = gather.getRowDim();
-      coords.assign(srcType.getRank(), Value());
+      coords.clear();
       auto fixed = indices.begin();
-      for (int64_t dim = 0; dim + 1 < srcType.getRank(); ++dim)
-        if (dim != d)
-          coords[dim] = *fixed++;
-      coords[d] =
+      for (int64_t dim = 0; dim < srcType.getRank(); ++dim)
+        coords.push_back(llvm::is_contained(rowDims, dim) ||
+                                 (rank2 && dim + 1 == srcType.getRank())
+                             ? cidx(0)
+                             : *fixed++);
+      // index_cast sign-extends: -1 padding becomes out of bounds.
+      rest =
           arith::IndexCastOp::create(b, loc, b.getIndexType(), at(rowsDist, r));
-      inBounds = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                                       coords[d], cidx(srcType.getDimSize(d)));
-    } else {
-      ArrayRef<int64_t> rowDims = load ? load.getRowDims() : store.getRowDims();
-      Value rest = row;
-      for (int64_t d : llvm::reverse(rowDims.drop_front())) {
-        coords[d] =
-            arith::RemUIOp::create(b, loc, rest, cidx(srcType.getDimSize(d)));
-        rest =
-            arith::DivUIOp::create(b, loc, rest, cidx(srcType.getDimSize(d)));
-      }
-      int64_t first = rowDims.front();
-      if (store && store.getRowStride() != 1)
-        rest = arith::MulIOp::create(b, loc, rest, cidx(store.getRowStride()));
-      coords[first] = arith::AddIOp::create(b, loc, indices[first], rest);
-      inBounds =
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                                coords[first], cidx(srcType.getDimSize(first)));
     }
+    for (int64_t d : llvm::reverse(rowDims.drop_front())) {
+      coords[d] =
+          arith::RemUIOp::create(b, loc, rest, cidx(srcType.getDimSize(d)));
+      rest = arith::DivUIOp::create(b, loc, rest, cidx(srcType.getDimSize(d)));
+    }
+    int64_t first = rowDims.front();
+    if (store && store.getRowStride() != 1)
+      rest = arith::MulIOp::create(b, loc, rest, cidx(store.getRowStride()));
+    coords[first] = arith::AddIOp::create(b, loc, coords[first], rest);
+    Value inBounds =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, coords[first],
+                              cidx(srcType.getDimSize(first)));
     if (rank2)
       coords.back() = Value();
     Value rowOffset = linearOffset(srcType, coords);

@@ -160,7 +160,7 @@ func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>,
 // CHECK:   %[[HI:.*]] = arith.minsi %[[TO]], %c100
 // CHECK:   scf.for %[[C0:.*]] = %{{.*}} to %[[HI]] step %c64
 // CHECK:     %[[TOKS:.*]] = tile.range %[[C0]] : tensor<64xi32>
-// CHECK:     %[[TCHOSEN:.*]] = tile.gather %arg3[%{{.*}}, %{{.*}}] rows %[[TOKS]] {row_dim = 1 : i64} : tensor<1x100x2x4xi32>, tensor<64xi32> -> tensor<64x4xi32>
+// CHECK:     %[[TCHOSEN:.*]] = tile.gather %arg3[%{{.*}}, %{{.*}}] rows %[[TOKS]] {row_dims = array<i64: 1>} : tensor<1x100x2x4xi32>, tensor<64xi32> -> tensor<64x4xi32>
 // CHECK:     arith.cmpi eq, %[[TCHOSEN]]
 // CHECK:     %[[PERTOK:.*]] = tile.reduce sum %{{.*}} : tensor<64x4xf32> -> tensor<64xf32>
 // CHECK:     %[[ROW:.*]] = tile.broadcast %[[PERTOK]] {dim = 0 : i64} : tensor<64xf32> -> tensor<1x64xf32>
@@ -176,7 +176,7 @@ func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>,
 // CHECK:       %[[GO:.*]] = arith.andi %[[VISIT]], %[[AFTER]]
 // CHECK:       scf.if %[[GO]]
 // CHECK:       %[[ROWS:.*]] = tile.range %[[T0]] {divisor = 4 : i64} : tensor<32xi32>
-// CHECK:       %[[CHOSEN:.*]] = tile.gather %arg3[%{{.*}}, %{{.*}}] rows %[[ROWS]] {row_dim = 1 : i64} : tensor<1x100x2x4xi32>, tensor<32xi32> -> tensor<32x4xi32>
+// CHECK:       %[[CHOSEN:.*]] = tile.gather %arg3[%{{.*}}, %{{.*}}] rows %[[ROWS]] {row_dims = array<i64: 1>} : tensor<1x100x2x4xi32>, tensor<32xi32> -> tensor<32x4xi32>
 // CHECK:       %[[JS:.*]] = tensor.splat %[[JI]] : tensor<32x4xi32>
 // CHECK:       %[[HIT:.*]] = arith.cmpi eq, %[[CHOSEN]], %[[JS]]
 // CHECK:       %[[HITF:.*]] = arith.uitofp %[[HIT]]
@@ -231,7 +231,7 @@ func.func @selected(%q: tensor<1x100x2x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, 
 // CHECK:     %[[WROW:.*]] = arith.muli %[[POSW]], %c16
 // CHECK:     %[[W:.*]] = tile.load %arg1[%{{.*}}, %[[WROW]], %c0] {row_dims = array<i64: 1>} : tensor<2x512x16xbf16> -> tensor<16x16xbf16>
 // CHECK:     %[[R:.*]] = tile.range %[[FIRST]] : tensor<32xi32>
-// CHECK:     %[[G:.*]] = tile.gather %arg3[%{{.*}}, %{{.*}}] rows %[[R]] {row_dim = 1 : i64} : tensor<1x5x2x16xbf16>, tensor<32xi32> -> tensor<32x16xbf16>
+// CHECK:     %[[G:.*]] = tile.gather %arg3[%{{.*}}, %{{.*}}] rows %[[R]] {row_dims = array<i64: 1>} : tensor<1x5x2x16xbf16>, tensor<32xi32> -> tensor<32x16xbf16>
 // CHECK:     tile.dot %[[G]], %[[W]] {rhs_transposed} : tensor<32x16xbf16>, tensor<16x16xbf16> -> tensor<32x16xf32>
 // CHECK:   %[[U:.*]] = arith.muli %[[M0]], %c16
 // CHECK:   %[[U0:.*]] = arith.addi %[[U]], %[[S]]
@@ -271,7 +271,7 @@ func.func @compress_linear(%k: tensor<1x100x2x16xbf16>, %w: tensor<2x512x16xbf16
 // CHECK: tile.program grid(%c1, %c2, %c4) outs(%{{.*}} : tensor<1x100x2x16xf16>)
 // CHECK:   scf.for
 // CHECK:     %[[R:.*]] = tile.range %{{.*}} {divisor = 16 : i64} : tensor<32xi32>
-// CHECK:     tile.gather %arg1[%{{.*}}, %{{.*}}] rows %[[R]] {row_dim = 1 : i64} : tensor<1x5x2x16xf16>, tensor<32xi32> -> tensor<32x16xf16>
+// CHECK:     tile.gather %arg1[%{{.*}}, %{{.*}}] rows %[[R]] {row_dims = array<i64: 1>} : tensor<1x5x2x16xf16>, tensor<32xi32> -> tensor<32x16xf16>
 // CHECK:   arith.mulf %{{.*}}, %[[INV]]
 // CHECK:   tile.store {{.*}} : tensor<32x16xf16> into tensor<1x100x2x16xf16>
 // CHECK-NOT: tile.program

@@ -123,7 +123,7 @@ func.func @select(%q: tensor<1x100x2x2x32xbf16>, %kc: tensor<1x5x2x32xbf16>, %ls
 // CHECK-LABEL: func.func @compress_linear
 // CHECK: tile.program grid(%c1, %c2, %c2)
 // CHECK: scf.for %[[R:.*]] = %c0 to %c32 step %c1
-// CHECK:   tile.gather %{{.*}}[%{{.*}}, %{{.*}}] rows %{{.*}} {row_dim = 1 : i64} : tensor<1x100x2x16xbf16>, tensor<4xi32> -> tensor<4x16xbf16>
+// CHECK:   tile.gather %{{.*}}[%{{.*}}, %{{.*}}] rows %{{.*}} {row_dims = array<i64: 1>} : tensor<1x100x2x16xbf16>, tensor<4xi32> -> tensor<4x16xbf16>
 // CHECK:   tile.load %{{.*}}[%{{.*}}, %[[R]], %c0] {row_dims = array<i64: 2>} : tensor<2x32x16xbf16> -> tensor<16xbf16>
 // CHECK:   tile.load {{.*}} {row_dims = array<i64: 1>} : tensor<2x512x16xbf16> -> tensor<16x16xbf16>
 // CHECK:   tile.dot {{.*}} : tensor<4x16xf32>, tensor<16x16xf32> -> tensor<4x16xf32>

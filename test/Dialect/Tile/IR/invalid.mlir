@@ -555,38 +555,57 @@ func.func @store_value_unranked(%t: tensor<*xf32>, %o: tensor<100xf32>, %n: inde
 // tile.gather
 //===----------------------------------------------------------------------===//
 
-// The source has a row and a column dimension.
-func.func @gather_source_rank1(%x: tensor<100xbf16>, %rows: tensor<16xi32>) -> tensor<16x1xbf16> {
-  // expected-error @+1 {{'tile.gather' op source must have a row and a column dimension, got 'tensor<100xbf16>'}}
-  %t = tile.gather %x[] rows %rows {row_dim = 0} : tensor<100xbf16>, tensor<16xi32> -> tensor<16x1xbf16>
-  return %t : tensor<16x1xbf16>
-}
-
-// -----
-
-// row_dim is not negative ... (-1 prints as 2^64 - 1: the getter is unsigned).
-func.func @gather_row_dim_negative(%k: tensor<1x100x2x32xbf16>, %b: index, %h: index, %rows: tensor<16xi32>) -> tensor<16x32xbf16> {
-  // expected-error @+1 {{'tile.gather' op row_dim must be in [0, 3), got -1}}
-  %t = tile.gather %k[%b, %h] rows %rows {row_dim = -1} : tensor<1x100x2x32xbf16>, tensor<16xi32> -> tensor<16x32xbf16>
+// row_dims are row dimensions: not negative (-1 prints as 2^64 - 1 in
+// an I64Attr, but row_dims is an array of signed entries) ...
+func.func @gather_row_dims_negative(%k: tensor<1x100x2x32xbf16>, %b: index, %h: index, %rows: tensor<16xi32>) -> tensor<16x32xbf16> {
+  // expected-error @+1 {{'tile.gather' op row_dims entry -1 is not a row dimension of 'source' (0 to 2)}}
+  %t = tile.gather %k[%b, %h] rows %rows {row_dims = array<i64: -1>} : tensor<1x100x2x32xbf16>, tensor<16xi32> -> tensor<16x32xbf16>
   return %t : tensor<16x32xbf16>
 }
 
 // -----
 
-// ... and not the column dimension.
-func.func @gather_row_dim_is_column(%k: tensor<1x100x2x32xbf16>, %b: index, %h: index, %rows: tensor<16xi32>) -> tensor<16x32xbf16> {
-  // expected-error @+1 {{'tile.gather' op row_dim must be in [0, 3), got 3}}
-  %t = tile.gather %k[%b, %h] rows %rows {row_dim = 3} : tensor<1x100x2x32xbf16>, tensor<16xi32> -> tensor<16x32xbf16>
+// ... not the column dimension of a rank-2 result ...
+func.func @gather_row_dims_column(%k: tensor<1x100x2x32xbf16>, %b: index, %h: index, %rows: tensor<16xi32>) -> tensor<16x32xbf16> {
+  // expected-error @+1 {{'tile.gather' op row_dims entry 3 is not a row dimension of 'source' (0 to 2)}}
+  %t = tile.gather %k[%b, %h] rows %rows {row_dims = array<i64: 3>} : tensor<1x100x2x32xbf16>, tensor<16xi32> -> tensor<16x32xbf16>
   return %t : tensor<16x32xbf16>
 }
 
 // -----
 
-// One index per dimension but the row and the column ones.
+// ... and strictly increasing.
+func.func @gather_row_dims_order(%k: tensor<1x100x2x32xbf16>, %b: index, %h: index, %rows: tensor<16xi32>) -> tensor<16x32xbf16> {
+  // expected-error @+1 {{'tile.gather' op row_dims must be strictly increasing}}
+  %t = tile.gather %k[%b] rows %rows {row_dims = array<i64: 2, 1>} : tensor<1x100x2x32xbf16>, tensor<16xi32> -> tensor<16x32xbf16>
+  return %t : tensor<16x32xbf16>
+}
+
+// -----
+
+// Row dimensions after the first have a static size.
+func.func @gather_inner_row_dim_dynamic(%k: tensor<1x100x?x32xbf16>, %b: index, %rows: tensor<16xi32>) -> tensor<16x32xbf16> {
+  // expected-error @+1 {{'tile.gather' op row dimension 2 of 'source' after the first must be static}}
+  %t = tile.gather %k[%b] rows %rows {row_dims = array<i64: 1, 2>} : tensor<1x100x?x32xbf16>, tensor<16xi32> -> tensor<16x32xbf16>
+  return %t : tensor<16x32xbf16>
+}
+
+// -----
+
+// One index per dimension but the row and the column ones ...
 func.func @gather_index_count(%k: tensor<1x100x2x32xbf16>, %b: index, %rows: tensor<16xi32>) -> tensor<16x32xbf16> {
   // expected-error @+1 {{'tile.gather' op expected one index per dimension of 'source' but the row and column ones (2), got 3}}
-  %t = tile.gather %k[%b, %b, %b] rows %rows {row_dim = 1} : tensor<1x100x2x32xbf16>, tensor<16xi32> -> tensor<16x32xbf16>
+  %t = tile.gather %k[%b, %b, %b] rows %rows {row_dims = array<i64: 1>} : tensor<1x100x2x32xbf16>, tensor<16xi32> -> tensor<16x32xbf16>
   return %t : tensor<16x32xbf16>
+}
+
+// -----
+
+// ... where a rank-1 result has no column dimension.
+func.func @gather_index_count_rank1(%k: tensor<1x100x2x32xbf16>, %b: index, %h: index, %rows: tensor<16xi32>) -> tensor<16xbf16> {
+  // expected-error @+1 {{'tile.gather' op expected one index per dimension of 'source' but the row and column ones (3), got 2}}
+  %t = tile.gather %k[%b, %h] rows %rows {row_dims = array<i64: 1>} : tensor<1x100x2x32xbf16>, tensor<16xi32> -> tensor<16xbf16>
+  return %t : tensor<16xbf16>
 }
 
 // -----
@@ -594,7 +613,7 @@ func.func @gather_index_count(%k: tensor<1x100x2x32xbf16>, %b: index, %rows: ten
 // The result is statically shaped ...
 func.func @gather_dynamic_result(%k: tensor<1x100x2x32xbf16>, %b: index, %h: index, %rows: tensor<16xi32>) -> tensor<?x32xbf16> {
   // expected-error @+1 {{'tile.gather' op tile 'result' must have a static shape, got 'tensor<?x32xbf16>'}}
-  %t = tile.gather %k[%b, %h] rows %rows {row_dim = 1} : tensor<1x100x2x32xbf16>, tensor<16xi32> -> tensor<?x32xbf16>
+  %t = tile.gather %k[%b, %h] rows %rows {row_dims = array<i64: 1>} : tensor<1x100x2x32xbf16>, tensor<16xi32> -> tensor<?x32xbf16>
   return %t : tensor<?x32xbf16>
 }
 
@@ -603,7 +622,7 @@ func.func @gather_dynamic_result(%k: tensor<1x100x2x32xbf16>, %b: index, %h: ind
 // ... and so are the rows.
 func.func @gather_dynamic_rows(%k: tensor<1x100x2x32xbf16>, %b: index, %h: index, %rows: tensor<?xi32>) -> tensor<16x32xbf16> {
   // expected-error @+1 {{'tile.gather' op tile 'rows' must have a static shape, got 'tensor<?xi32>'}}
-  %t = tile.gather %k[%b, %h] rows %rows {row_dim = 1} : tensor<1x100x2x32xbf16>, tensor<?xi32> -> tensor<16x32xbf16>
+  %t = tile.gather %k[%b, %h] rows %rows {row_dims = array<i64: 1>} : tensor<1x100x2x32xbf16>, tensor<?xi32> -> tensor<16x32xbf16>
   return %t : tensor<16x32xbf16>
 }
 
@@ -612,7 +631,7 @@ func.func @gather_dynamic_rows(%k: tensor<1x100x2x32xbf16>, %b: index, %h: index
 // Rows are i32.
 func.func @gather_rows_i64(%k: tensor<1x100x2x32xbf16>, %b: index, %h: index, %rows: tensor<16xi64>) -> tensor<16x32xbf16> {
   // expected-error @+1 {{'tile.gather' op rows must hold i32 indices, got 'tensor<16xi64>'}}
-  %t = tile.gather %k[%b, %h] rows %rows {row_dim = 1} : tensor<1x100x2x32xbf16>, tensor<16xi64> -> tensor<16x32xbf16>
+  %t = tile.gather %k[%b, %h] rows %rows {row_dims = array<i64: 1>} : tensor<1x100x2x32xbf16>, tensor<16xi64> -> tensor<16x32xbf16>
   return %t : tensor<16x32xbf16>
 }
 
@@ -621,7 +640,7 @@ func.func @gather_rows_i64(%k: tensor<1x100x2x32xbf16>, %b: index, %h: index, %r
 // Rows are rank 1 ...
 func.func @gather_rows_rank2(%k: tensor<1x100x2x32xbf16>, %b: index, %h: index, %rows: tensor<16x1xi32>) -> tensor<16x32xbf16> {
   // expected-error @+1 {{'tile.gather' op 'rows' must have rank 1, got 'tensor<16x1xi32>'}}
-  %t = tile.gather %k[%b, %h] rows %rows {row_dim = 1} : tensor<1x100x2x32xbf16>, tensor<16x1xi32> -> tensor<16x32xbf16>
+  %t = tile.gather %k[%b, %h] rows %rows {row_dims = array<i64: 1>} : tensor<1x100x2x32xbf16>, tensor<16x1xi32> -> tensor<16x32xbf16>
   return %t : tensor<16x32xbf16>
 }
 
@@ -630,16 +649,16 @@ func.func @gather_rows_rank2(%k: tensor<1x100x2x32xbf16>, %b: index, %h: index, 
 // ... one per result row.
 func.func @gather_rows_count(%k: tensor<1x100x2x32xbf16>, %b: index, %h: index, %rows: tensor<8xi32>) -> tensor<16x32xbf16> {
   // expected-error @+1 {{'tile.gather' op 'rows' dimension 0 must be 16, got 'tensor<8xi32>'}}
-  %t = tile.gather %k[%b, %h] rows %rows {row_dim = 1} : tensor<1x100x2x32xbf16>, tensor<8xi32> -> tensor<16x32xbf16>
+  %t = tile.gather %k[%b, %h] rows %rows {row_dims = array<i64: 1>} : tensor<1x100x2x32xbf16>, tensor<8xi32> -> tensor<16x32xbf16>
   return %t : tensor<16x32xbf16>
 }
 
 // -----
 
-// The result is rank 2 (rows x columns) ...
+// The result has rank 1 (rows) or 2 (rows x columns) ...
 func.func @gather_result_rank3(%k: tensor<1x100x2x32xbf16>, %b: index, %h: index, %rows: tensor<16xi32>) -> tensor<16x32x1xbf16> {
-  // expected-error @+1 {{'tile.gather' op result must have rank 2 (rows x columns), got 'tensor<16x32x1xbf16>'}}
-  %t = tile.gather %k[%b, %h] rows %rows {row_dim = 1} : tensor<1x100x2x32xbf16>, tensor<16xi32> -> tensor<16x32x1xbf16>
+  // expected-error @+1 {{'tile.gather' op result must have rank 1 (rows) or 2 (rows x columns), got 'tensor<16x32x1xbf16>'}}
+  %t = tile.gather %k[%b, %h] rows %rows {row_dims = array<i64: 1>} : tensor<1x100x2x32xbf16>, tensor<16xi32> -> tensor<16x32x1xbf16>
   return %t : tensor<16x32x1xbf16>
 }
 
@@ -647,8 +666,8 @@ func.func @gather_result_rank3(%k: tensor<1x100x2x32xbf16>, %b: index, %h: index
 
 // ... whose columns are the source's last dimension.
 func.func @gather_result_columns(%k: tensor<1x100x2x32xbf16>, %b: index, %h: index, %rows: tensor<16xi32>) -> tensor<16x16xbf16> {
-  // expected-error @+1 {{'tile.gather' op 'result' dimension 1 must be 32, got 'tensor<16x16xbf16>'}}
-  %t = tile.gather %k[%b, %h] rows %rows {row_dim = 1} : tensor<1x100x2x32xbf16>, tensor<16xi32> -> tensor<16x16xbf16>
+  // expected-error @+1 {{'tile.gather' op result columns (16) must equal the last dimension of 'source' (32)}}
+  %t = tile.gather %k[%b, %h] rows %rows {row_dims = array<i64: 1>} : tensor<1x100x2x32xbf16>, tensor<16xi32> -> tensor<16x16xbf16>
   return %t : tensor<16x16xbf16>
 }
 
@@ -656,16 +675,16 @@ func.func @gather_result_columns(%k: tensor<1x100x2x32xbf16>, %b: index, %h: ind
 
 // The result has the source's element type.
 func.func @gather_element_type(%k: tensor<1x100x2x32xbf16>, %b: index, %h: index, %rows: tensor<16xi32>) -> tensor<16x32xf32> {
-  // expected-error @+1 {{'tile.gather' op result must have the element type of 'source'}}
-  %t = tile.gather %k[%b, %h] rows %rows {row_dim = 1} : tensor<1x100x2x32xbf16>, tensor<16xi32> -> tensor<16x32xf32>
+  // expected-error @+1 {{'tile.gather' op result and 'source' must have one element type, got 'f32' and 'bf16'}}
+  %t = tile.gather %k[%b, %h] rows %rows {row_dims = array<i64: 1>} : tensor<1x100x2x32xbf16>, tensor<16xi32> -> tensor<16x32xf32>
   return %t : tensor<16x32xf32>
 }
 
 // -----
 
-// ODS: row_dim is required.
-func.func @gather_no_row_dim(%k: tensor<1x100x2x32xbf16>, %b: index, %h: index, %rows: tensor<16xi32>) -> tensor<16x32xbf16> {
-  // expected-error @+1 {{'tile.gather' op requires attribute 'row_dim'}}
+// ODS: row_dims is required.
+func.func @gather_no_row_dims(%k: tensor<1x100x2x32xbf16>, %b: index, %h: index, %rows: tensor<16xi32>) -> tensor<16x32xbf16> {
+  // expected-error @+1 {{'tile.gather' op requires attribute 'row_dims'}}
   %t = tile.gather %k[%b, %h] rows %rows : tensor<1x100x2x32xbf16>, tensor<16xi32> -> tensor<16x32xbf16>
   return %t : tensor<16x32xbf16>
 }

@@ -286,3 +286,28 @@ func.func @column_pairs(%x: tensor<64x16xbf16>, %g: tensor<64x3xbf16>) -> (tenso
   }
   return %r#0, %r#1 : tensor<64x16xbf16>, tensor<64x3xbf16>
 }
+
+// -----
+
+// A gather over two row dimensions: row index t * 4 + g reads token t,
+// head g (a remainder and a quotient of the index); only the token is
+// bounds-checked, so -1 (sign-extended, then divided) reads zero.
+// CHECK-LABEL: gpu.func @gather_grouped_k0
+// CHECK:         %[[I:.*]] = arith.index_cast %{{.*}} : i32 to index
+// CHECK:         %[[G:.*]] = arith.remui %[[I]], %{{.*}} : index
+// CHECK:         %[[T:.*]] = arith.divui %[[I]], %{{.*}} : index
+// CHECK-NEXT:    %[[T0:.*]] = arith.addi %{{.*}}, %[[T]] : index
+// CHECK:         arith.cmpi ult, %[[T0]], %{{.*}} : index
+// CHECK:         llvm.load %{{.*}} : !llvm.ptr<1> -> f32
+func.func @gather_grouped(%lse: tensor<1x100x2x4xf32>, %rows: tensor<64xi32>) -> tensor<64xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %o0 = tensor.empty() : tensor<64xf32>
+  %r = tile.program grid(%c1) outs(%o0 : tensor<64xf32>) {
+  ^bb0(%i: index, %o: tensor<64xf32>):
+    %rt = tile.load %rows[%c0] {row_dims = array<i64: 0>} : tensor<64xi32> -> tensor<64xi32>
+    %t = tile.gather %lse[%c0, %c1] rows %rt {row_dims = array<i64: 1, 3>} : tensor<1x100x2x4xf32>, tensor<64xi32> -> tensor<64xf32>
+    tile.store %t into %o[%c0] {row_dims = array<i64: 0>} : tensor<64xf32> into tensor<64xf32>
+  }
+  return %r : tensor<64xf32>
+}

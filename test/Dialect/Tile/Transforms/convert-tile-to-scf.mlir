@@ -62,6 +62,7 @@ func.func @load_rank1(%x: tensor<10xi32>, %t0: index) -> tensor<4xi32> {
 // CHECK-NEXT:    ^bb0(%[[R:.*]]: index, %[[COL:.*]]: index):
 // CHECK-NEXT:      %[[I32:.*]] = tensor.extract %[[ROWS]][%[[R]]]
 // CHECK-NEXT:      %[[I:.*]] = arith.index_cast %[[I32]] : i32 to index
+// CHECK-NEXT:      arith.constant 0 : index
 // CHECK-NEXT:      %[[C1:.*]] = arith.constant 1 : index
 // CHECK-NEXT:      %[[DIM:.*]] = tensor.dim %[[K]], %[[C1]]
 // CHECK-NEXT:      %[[IN:.*]] = arith.cmpi ult, %[[I]], %[[DIM]]
@@ -71,8 +72,31 @@ func.func @load_rank1(%x: tensor<10xi32>, %t0: index) -> tensor<4xi32> {
 // CHECK-NEXT:        arith.constant 0.000000e+00 : bf16
 // CHECK:         } : tensor<16x32xbf16>
 func.func @gather(%k: tensor<1x?x2x32xbf16>, %b: index, %h: index, %rows: tensor<16xi32>) -> tensor<16x32xbf16> {
-  %t = tile.gather %k[%b, %h] rows %rows {row_dim = 1} : tensor<1x?x2x32xbf16>, tensor<16xi32> -> tensor<16x32xbf16>
+  %t = tile.gather %k[%b, %h] rows %rows {row_dims = array<i64: 1>} : tensor<1x?x2x32xbf16>, tensor<16xi32> -> tensor<16x32xbf16>
   return %t : tensor<16x32xbf16>
+}
+
+// -----
+
+// Rows over two row dimensions: index t * 4 + g reads token t, head g of
+// grouped queries; a rank-1 result has no columns. Only the token is
+// bounds-checked (the head is a remainder).
+// CHECK-LABEL: func.func @gather_grouped
+// CHECK-SAME:    (%[[L:.*]]: tensor<1x?x2x4xf32>, %[[B:.*]]: index, %[[H:.*]]: index, %[[ROWS:.*]]: tensor<8xi32>)
+// CHECK:         tensor.generate {
+// CHECK-NEXT:    ^bb0(%[[R:.*]]: index):
+// CHECK-NEXT:      %[[I32:.*]] = tensor.extract %[[ROWS]][%[[R]]]
+// CHECK-NEXT:      %[[I:.*]] = arith.index_cast %[[I32]] : i32 to index
+// CHECK:           %[[C4:.*]] = arith.constant 4 : index
+// CHECK-NEXT:      %[[G:.*]] = arith.remui %[[I]], %[[C4]]
+// CHECK-NEXT:      %[[T:.*]] = arith.divui %[[I]], %[[C4]]
+// CHECK:           %[[IN:.*]] = arith.cmpi ult, %[[T]], %{{.*}}
+// CHECK-NEXT:      scf.if %[[IN]] -> (f32) {
+// CHECK-NEXT:        tensor.extract %[[L]][%[[B]], %[[T]], %[[H]], %[[G]]]
+// CHECK:         } : tensor<8xf32>
+func.func @gather_grouped(%lse: tensor<1x?x2x4xf32>, %b: index, %h: index, %rows: tensor<8xi32>) -> tensor<8xf32> {
+  %t = tile.gather %lse[%b, %h] rows %rows {row_dims = array<i64: 1, 3>} : tensor<1x?x2x4xf32>, tensor<8xi32> -> tensor<8xf32>
+  return %t : tensor<8xf32>
 }
 
 // -----

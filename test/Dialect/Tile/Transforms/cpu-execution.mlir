@@ -96,18 +96,23 @@ func.func @grouped(%q: tensor<1x3x2x2x2xf32>, %o: tensor<1x3x2x2x2xf32>,
 // CHECK-NEXT: [0,     0]]]]
 
 // Gather: src[h, t, d] = 8h + 2t + d + 1 (T = 4), rows [2, -1, 4, 0, 3]
-// (loaded as a rank-1 tile); -1 and 4 read zero rows.
+// (loaded as a rank-1 tile); -1 and 4 read zero rows. The same rows over
+// both dimensions (t, d), as a rank-1 tile: 2 is (1, 0), 4 is (2, 0), 3 is
+// (1, 1); -1 reads zero.
 func.func @gather(%src: tensor<2x4x2xf32>, %rows: tensor<5xi32>,
-                  %o: tensor<2x5x2xf32>) -> tensor<2x5x2xf32> {
+                  %o: tensor<2x5x2xf32>, %o2: tensor<2x5xf32>)
+    -> (tensor<2x5x2xf32>, tensor<2x5xf32>) {
   %c2 = arith.constant 2 : index
-  %r = tile.program grid(%c2) outs(%o : tensor<2x5x2xf32>) {
-  ^bb0(%h: index, %out: tensor<2x5x2xf32>):
+  %r:2 = tile.program grid(%c2) outs(%o, %o2 : tensor<2x5x2xf32>, tensor<2x5xf32>) {
+  ^bb0(%h: index, %out: tensor<2x5x2xf32>, %out2: tensor<2x5xf32>):
     %c0 = arith.constant 0 : index
     %rt = tile.load %rows[%c0] {row_dims = array<i64: 0>} : tensor<5xi32> -> tensor<5xi32>
-    %g = tile.gather %src[%h] rows %rt {row_dim = 1} : tensor<2x4x2xf32>, tensor<5xi32> -> tensor<5x2xf32>
+    %g = tile.gather %src[%h] rows %rt {row_dims = array<i64: 1>} : tensor<2x4x2xf32>, tensor<5xi32> -> tensor<5x2xf32>
     tile.store %g into %out[%h, %c0, %c0] {row_dims = array<i64: 1>} : tensor<5x2xf32> into tensor<2x5x2xf32>
+    %g2 = tile.gather %src[%h] rows %rt {row_dims = array<i64: 1, 2>} : tensor<2x4x2xf32>, tensor<5xi32> -> tensor<5xf32>
+    tile.store %g2 into %out2[%h, %c0] {row_dims = array<i64: 1>} : tensor<5xf32> into tensor<2x5xf32>
   }
-  return %r : tensor<2x5x2xf32>
+  return %r#0, %r#1 : tensor<2x5x2xf32>, tensor<2x5xf32>
 }
 
 // CHECK:      sizes = [2, 5, 2]
@@ -121,6 +126,9 @@ func.func @gather(%src: tensor<2x4x2xf32>, %rows: tensor<5xi32>,
 // CHECK-NEXT: [0,    0],
 // CHECK-NEXT: [9,    10],
 // CHECK-NEXT: [15,    16]]]
+// CHECK:      sizes = [2, 5]
+// CHECK-NEXT: [3,   0,   5,   1,   4],
+// CHECK-NEXT: [11,   0,   13,   9,   12]]
 
 // Dot, all four forms, bf16 operands: a . b, a . bt^T (rhs_transposed),
 // at^T . b (lhs_transposed) and at^T . bt^T (both) with at = a^T, bt = b^T
@@ -297,9 +305,12 @@ func.func @main() {
                                [[9.0, 10.0], [11.0, 12.0], [13.0, 14.0], [15.0, 16.0]]]> : tensor<2x4x2xf32>
   %rows = arith.constant dense<[2, -1, 4, 0, 3]> : tensor<5xi32>
   %g_o = arith.constant dense<-1.0> : tensor<2x5x2xf32>
-  %r2 = call @gather(%src, %rows, %g_o) : (tensor<2x4x2xf32>, tensor<5xi32>, tensor<2x5x2xf32>) -> tensor<2x5x2xf32>
-  %p2 = tensor.cast %r2 : tensor<2x5x2xf32> to tensor<*xf32>
+  %g_o2 = arith.constant dense<-1.0> : tensor<2x5xf32>
+  %r2:2 = call @gather(%src, %rows, %g_o, %g_o2) : (tensor<2x4x2xf32>, tensor<5xi32>, tensor<2x5x2xf32>, tensor<2x5xf32>) -> (tensor<2x5x2xf32>, tensor<2x5xf32>)
+  %p2 = tensor.cast %r2#0 : tensor<2x5x2xf32> to tensor<*xf32>
   call @printMemrefF32(%p2) : (tensor<*xf32>) -> ()
+  %p2b = tensor.cast %r2#1 : tensor<2x5xf32> to tensor<*xf32>
+  call @printMemrefF32(%p2b) : (tensor<*xf32>) -> ()
 
   %a = arith.constant dense<[[1.0, 2.0, 3.0], [16.0, 1.0, 0.5]]> : tensor<2x3xbf16>
   %b = arith.constant dense<[[1.0, 16.0], [2.0, 1.0], [0.25, 1.0]]> : tensor<3x2xbf16>

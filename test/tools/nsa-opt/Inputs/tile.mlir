@@ -44,7 +44,7 @@ func.func @gather_dot(%k: tensor<1x?x2x32xbf16>, %idx: tensor<1x?x2x8xi32>, %w: 
   ^bb0(%t: index, %h: index, %out: tensor<1x?x2x16xf32>):
     %c0 = arith.constant 0 : index
     %rows = tile.load %idx[%c0, %t, %h, %c0] {row_dims = array<i64: 3>} : tensor<1x?x2x8xi32> -> tensor<8xi32>
-    %kt = tile.gather %k[%c0, %h] rows %rows {row_dim = 1} : tensor<1x?x2x32xbf16>, tensor<8xi32> -> tensor<8x32xbf16>
+    %kt = tile.gather %k[%c0, %h] rows %rows {row_dims = array<i64: 1>} : tensor<1x?x2x32xbf16>, tensor<8xi32> -> tensor<8x32xbf16>
     %p = tile.dot %kt, %w : tensor<8x32xbf16>, tensor<32x16xbf16> -> tensor<8x16xf32>
     tile.store %p into %out[%c0, %t, %h, %c0] {row_dims = array<i64: 1>} : tensor<8x16xf32> into tensor<1x?x2x16xf32>
   }

@@ -154,13 +154,20 @@ def Tile_LoadOp : Tile_Op<"load", [Pure]> {
 def Tile_GatherOp : Tile_Op<"gather", [Pure]> {
   let summary = "read rows chosen by an index tile, zeros for invalid ones";
   let description = [{
-    Row `r` of the result is `source[i..., rows[r], i..., :]`: `rows`
-    (i32) indexes dimension `row_dim`, `indices` fixes every other dimension
-    but the last, which gives the columns. An index `< 0` or past the end
-    reads a zero row (so `-1` padding in selection indices is harmless).
+    Row `r` of the result is the row `rows[r]` (i32) of the dimensions in
+    `row_dims`, numbered row-major as tile.load numbers them from index 0:
+    with `row_dims = [1, 3]` over grouped queries `[B, T, HKV, G, Dk]`,
+    `rows[r] = t * G + g`. `indices` fixes every other dimension but the
+    last when the result has rank 2 (its columns); a rank-1 result has no
+    columns. A row `< 0` or past the end reads zeros (so `-1` padding in
+    selection indices is harmless).
+
+    With one row dimension this reads whole rows of one dimension (the idx
+    rows of chosen tokens); with several, the G heads of chosen tokens (the
+    query rows of a selected block's d_k/d_v program).
   }];
   let arguments = (ins Tile_Tensor:$source, Variadic<Index>:$indices,
-                       Tile_Tensor:$rows, I64Attr:$row_dim);
+                       Tile_Tensor:$rows, DenseI64ArrayAttr:$row_dims);
   let results = (outs Tile_Tensor:$result);
   let assemblyFormat = [{
     $source `[` $indices `]` `rows` $rows attr-dict `:` type($source) `,`
