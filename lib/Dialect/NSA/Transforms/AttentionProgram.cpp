@@ -13,21 +13,43 @@ AttentionProgram AttentionProgram::at(Emitter e, const AttentionOperands &x,
                                       int64_t tokens) {
   int64_t rows = tokens * x.g;
   Value zero = e.index(0);
-  AttentionProgram p{e, x, b, h, t0, e.dim(x.q, 1), tokens, rows, {}, {}};
+  AttentionProgram p{e, x, b, h, t0, e.dim(x.q, 1), tokens, rows, {}, {}, {}};
   p.qTile = e.load(x.q, {b, t0, h, zero, zero}, {1, 3}, {rows, x.dk});
   p.rowToken = e.range(t0, rows, x.g);
+  return p;
+}
+
+AttentionProgram AttentionProgram::gathered(Emitter e,
+                                            const AttentionOperands &x, Value b,
+                                            Value h, Value rowToken) {
+  int64_t rows = tensorTy(rowToken).getDimSize(0);
+  AttentionProgram p{e,          x,    b,  h,  {}, e.dim(x.q, 1),
+                     rows / x.g, rows, {}, {}, {}};
+  p.rowToken = rowToken;
+  // t * G + g, where g = r - G * (r floordiv G); an empty row (t = -1)
+  // gives g - G < 0, so it reads zeros.
+  Value g = arith::SubIOp::create(
+      e.b, e.loc, e.range(e.index(0), rows),
+      arith::MulIOp::create(e.b, e.loc, e.range(e.index(0), rows, x.g),
+                            e.splatI32(x.g, {rows})));
+  p.rowIndex = arith::AddIOp::create(
+      e.b, e.loc,
+      arith::MulIOp::create(e.b, e.loc, rowToken, e.splatI32(x.g, {rows})), g);
+  p.qTile = p.loadRows(x.q);
   return p;
 }
 
 Value AttentionProgram::loadRows(Value src) {
   auto type = tensorTy(src);
   Value zero = e.index(0);
-  SmallVector<Value> at = {b, t0, h, zero};
   SmallVector<int64_t> shape = {rows};
-  if (type.getRank() == 5) {
-    at.push_back(zero);
+  if (type.getRank() == 5)
     shape.push_back(type.getDimSize(4));
-  }
+  if (rowIndex)
+    return e.gather(src, {b, h}, rowIndex, {1, 3}, shape);
+  SmallVector<Value> at = {b, t0, h, zero};
+  if (type.getRank() == 5)
+    at.push_back(zero);
   return e.load(src, at, {1, 3}, shape);
 }
 

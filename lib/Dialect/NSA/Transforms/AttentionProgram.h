@@ -51,25 +51,34 @@ struct AttentionOperands {
 };
 
 /// One query tile of a grouped attention program: its rows are `tokens`
-/// consecutive query tokens from t0 times the G heads of KV head `h`.
+/// query tokens times the G heads of KV head `h`, either consecutive from t0
+/// or gathered (any tokens, each with its G heads).
 struct AttentionProgram {
   Emitter e;
   AttentionOperands x;
-  Value b, h, t0;
+  Value b, h, t0;  ///< t0 is null for a gathered tile
   Value numTokens; ///< T
   int64_t tokens, rows;
   Value qTile;    ///< [rows, Dk]
-  Value rowToken; ///< [rows] i32: the query token of each row
+  Value rowToken; ///< [rows] i32: the query token of each row (-1: none)
+  /// Set for a gathered tile: [rows] i32, each row's t * G + g (negative
+  /// for an empty row), the tile.gather index of the query-side tensors.
+  Value rowIndex;
 
   /// The tile of `tokens` tokens from t0; loads its q rows.
   static AttentionProgram at(Emitter e, const AttentionOperands &x, Value b,
                              Value h, Value t0, int64_t tokens);
+  /// The tile of the tokens `rowToken` ([tokens * G] i32, each token
+  /// repeated for its G rows; -1 for an empty row, which reads zeros);
+  /// gathers its q rows.
+  static AttentionProgram gathered(Emitter e, const AttentionOperands &x,
+                                   Value b, Value h, Value rowToken);
 
   /// The tile of another query-side tensor ([B, T, HKV, G, C] as
-  /// [rows, C], or [B, T, HKV, G] as [rows]: o, lse, d_o); rows past T read
-  /// zeros.
+  /// [rows, C], or [B, T, HKV, G] as [rows]: o, lse, d_o); rows past T (and
+  /// empty rows of a gathered tile) read zeros.
   Value loadRows(Value src);
-  /// The inverse of loadRows into a program output.
+  /// The inverse of loadRows into a program output (consecutive tiles).
   void storeRows(Value tile, Value dest);
 
   /// `n` key and value rows from key `start` of k and v.

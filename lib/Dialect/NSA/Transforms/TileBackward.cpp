@@ -14,11 +14,11 @@
 //             see it: d_v += p^T . d_o, d_k += ds^T . q (times scale). The G
 //             heads of a group are rows of the query tile, so the products
 //             sum them.
-// For the selected branch, the d_k/d_v program of selection block j visits
-// every query tile from the block's start and masks the rows whose idx does
-// not contain j (a membership test over the n slots; a tile where no row
-// chose j is skipped). This inverts the selection without building a
-// block-to-query index.
+// For the selected branch, the d_k/d_v program of selection block j scans
+// the idx rows from the block's start and gathers the tokens that chose j
+// into query tiles of bm tokens each (chosenTokensLoop): an inverted
+// block-to-query index built on the fly, in token order, with nothing
+// stored.
 //
 // Compression grads: d_input per tile of source tokens, d_weight and d_pe
 // per (head, position); see TileCompressGrad.
@@ -57,12 +57,12 @@ struct GradTile {
   AttentionProgram p;
   Value lse2, delta, dO;
 
-  /// The tile from t0; Delta is computed from `o` (`fromO`) or loaded from
-  /// a tensor of it laid out like lse.
-  static GradTile at(Emitter e, const AttentionOperands &x, Value oOrDelta,
-                     bool fromO, Value lse, Value dO, Value b, Value h,
-                     Value t0, int64_t tokens) {
-    GradTile t{AttentionProgram::at(e, x, b, h, t0, tokens), {}, {}, {}};
+  /// The grad tile of `p`; Delta is computed from `o` (`fromO`) or loaded
+  /// from a tensor of it laid out like lse.
+  static GradTile of(AttentionProgram p, Value oOrDelta, bool fromO, Value lse,
+                     Value dO) {
+    Emitter &e = p.e;
+    GradTile t{p, {}, {}, {}};
     t.lse2 = e.scaled(t.p.loadRows(lse), static_cast<float>(M_LOG2E));
     t.dO = t.p.loadRows(dO);
     t.delta = fromO ? rowSum(e, e.mulF(e.extF32(t.dO),
@@ -114,9 +114,15 @@ struct KeyBlock {
   /// tileAttentionGrad).
   Value from, to;
 
+  /// The query tile of `tokens` tokens from t0, or of the tokens
+  /// `rowToken` (see AttentionProgram::gathered).
   GradTile queryTile(Value t0, int64_t tokens) {
-    return GradTile::at(e, x, delta, /*fromO=*/false, lse, dO, b, h, t0,
-                        tokens);
+    return GradTile::of(AttentionProgram::at(e, x, b, h, t0, tokens), delta,
+                        /*fromO=*/false, lse, dO);
+  }
+  GradTile gatheredTile(Value rowToken) {
+    return GradTile::of(AttentionProgram::gathered(e, x, b, h, rowToken), delta,
+                        /*fromO=*/false, lse, dO);
   }
 
   /// `for t0 in [lo, hi) step tokens` over query tiles carrying (d_k, d_v),
@@ -137,54 +143,6 @@ struct KeyBlock {
                             auto [dk, dv] = body(t0, acc[0], acc[1]);
                             return {dk, dv};
                           });
-    return {r[0], r[1]};
-  }
-  /// As `loop`, visiting the tiles `tiles` at a time: `counts(c0)` gives a
-  /// [1, tiles] tile, nonzero where the tile from c0 + t*tokens must be
-  /// visited, and `body` runs for those tiles only. One test per chunk
-  /// instead of one per tile keeps a sparse scan cheap.
-  std::pair<Value, Value>
-  chunkedLoop(Value lo, Value hi, int64_t tokens, int64_t tiles,
-              std::pair<Value, Value> init, function_ref<Value(Value)> counts,
-              function_ref<std::pair<Value, Value>(Value, Value, Value)> body) {
-    int64_t chunk = tokens * tiles;
-    Value first = lo;
-    if (from) {
-      // Start at the chunk holding `from`; its tiles before it are the
-      // previous segment's.
-      Value skip =
-          e.divFloor(e.max(e.sub(from, lo), e.index(0)), e.index(chunk));
-      first = e.add(lo, e.mul(skip, e.index(chunk)));
-      hi = e.min(hi, to);
-    }
-    ValueRange r = e.loop(
-        first, hi, e.index(chunk), {init.first, init.second},
-        [&](Value c0, ValueRange acc) -> SmallVector<Value> {
-          Value perTile = counts(c0);
-          return e.loop(e.index(0), e.index(tiles), e.index(1), acc,
-                        [&](Value t, ValueRange acc) -> SmallVector<Value> {
-                          Value t0 = e.add(c0, e.mul(t, e.index(tokens)));
-                          Value count = tensor::ExtractOp::create(
-                              e.b, e.loc, perTile, ValueRange{e.index(0), t});
-                          Value visit = arith::AndIOp::create(
-                              e.b, e.loc,
-                              arith::CmpFOp::create(e.b, e.loc,
-                                                    arith::CmpFPredicate::OGT,
-                                                    count, e.f32(0.0f)),
-                              e.cmp(arith::CmpIPredicate::slt, t0, hi));
-                          if (from)
-                            visit = arith::AndIOp::create(
-                                e.b, e.loc, visit,
-                                e.cmp(arith::CmpIPredicate::sge, t0, from));
-                          return e.ifElse(
-                              visit,
-                              [&]() -> SmallVector<Value> {
-                                auto [dk, dv] = body(t0, acc[0], acc[1]);
-                                return {dk, dv};
-                              },
-                              acc);
-                        });
-        });
     return {r[0], r[1]};
   }
 };
@@ -232,9 +190,9 @@ LogicalResult tileAttentionGrad(
       rewriter, op, dqGrid, dqInit,
       [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
         Value t0 = e.mul(ids[2], e.index(queryTokens));
-        GradTile t =
-            GradTile::at(e, *x, op.getO(), /*fromO=*/true, op.getLse(),
-                         op.getDO(), ids[0], ids[1], t0, queryTokens);
+        GradTile t = GradTile::of(
+            AttentionProgram::at(e, *x, ids[0], ids[1], t0, queryTokens),
+            op.getO(), /*fromO=*/true, op.getLse(), op.getDO());
         t.p.storeRows(t.delta, outArgs[1]);
         Value acc = keysOf(t, e.constTensor({t.p.rows, x->dk}, 0.0f));
         t.p.storeRows(e.truncTo(e.scaled(acc, x->scale), elt), outArgs[0]);
@@ -441,6 +399,133 @@ struct TileCompressedAttentionGrad : TilePattern<CompressedAttentionGradOp> {
   }
 };
 
+/// The d_k/d_v loop of a selected block over the tokens that chose it, `bm`
+/// per query tile (an inverted block-to-query index built on the fly, so a
+/// tile holds bm chosen tokens rather than the one or two of bm consecutive
+/// tokens that chose a block far back). It scans the block's queries
+/// `chunk` tokens at a time: `hits(tokens)` ([chunk] f32) is 1 for the
+/// tokens (i32 [chunk]) that chose the block. Their ranks (an inclusive prefix
+/// count) place them after the `q` tokens still queued from earlier chunks;
+/// each full tile of the queue is visited (`visit(rowToken, dk, dv)`, rowToken
+/// as AttentionProgram::gathered takes it), the rest (fewer than bm tokens,
+/// carried as tile rows) waits for the next chunk, and a last partial tile
+/// is visited after the scan. Tokens enter tiles in increasing order, so the
+/// sums are deterministic. Only the tokens in the block's segment
+/// [from, to), when set, count.
+std::pair<Value, Value> chosenTokensLoop(
+    KeyBlock &kb, int64_t bm, int64_t chunk, std::pair<Value, Value> init,
+    function_ref<Value(Value)> hits,
+    function_ref<std::pair<Value, Value>(Value, Value, Value)> visit) {
+  Emitter &e = kb.e;
+  int64_t rows = bm * kb.x.g;
+  Type f32 = e.b.getF32Type(), i32 = e.b.getI32Type();
+  auto toF32 = [&](Value x) {
+    return arith::SIToFPOp::create(e.b, e.loc, tensorTy(x).clone(f32), x);
+  };
+  auto toI32 = [&](Value x) {
+    return arith::FPToSIOp::create(e.b, e.loc, tensorTy(x).clone(i32), x);
+  };
+  auto select = [&](Value cond, Value x, Value y) {
+    return arith::SelectOp::create(e.b, e.loc, cond, x, y);
+  };
+  auto andI = [&](Value x, Value y) {
+    return arith::AndIOp::create(e.b, e.loc, x, y);
+  };
+  // Tokens before j0 cannot choose the block (causal).
+  Value from = kb.from ? e.max(kb.from, kb.j0) : kb.j0;
+  Value hi = kb.from ? e.min(kb.numTokens, kb.to) : kb.numTokens;
+  Value first = e.mul(e.divFloor(from, e.index(chunk)), e.index(chunk));
+  Value position = e.range(e.index(0), chunk);    // c
+  Value slot = e.range(e.index(0), rows, kb.x.g); // r / G
+  Value noToken = e.splatI32(-1, {rows});
+  Value zeroF = e.constTensor({chunk}, 0.0f);
+
+  ValueRange r = e.loop(
+      first, hi, e.index(chunk), {init.first, init.second, noToken, e.index(0)},
+      [&](Value c0, ValueRange acc) -> SmallVector<Value> {
+        Value token = e.range(c0, chunk);
+        Value inRange = andI(e.cmp(arith::CmpIPredicate::sge, token,
+                                   e.splat(e.toI32(from), {chunk})),
+                             e.cmp(arith::CmpIPredicate::slt, token,
+                                   e.splat(e.toI32(hi), {chunk})));
+        Value chosen = select(inRange, hits(token), zeroF);
+        Value count = tensor::ExtractOp::create(
+            e.b, e.loc, rowSum(e, e.perColumn(chosen, 1)),
+            ValueRange{e.index(0)});
+        SmallVector<Value> unchanged(acc);
+        return e.ifElse(
+            arith::CmpFOp::create(e.b, e.loc, arith::CmpFPredicate::OGT, count,
+                                  e.f32(0.0f)),
+            [&]() -> SmallVector<Value> {
+              Value queued = acc[3], pending = acc[2];
+              // rank[c] = the chosen tokens among c' <= c (from 1).
+              Value upTo =
+                  e.cmp(arith::CmpIPredicate::sle, e.perColumn(position, chunk),
+                        e.perRow(position, chunk));
+              Value rank =
+                  rowSum(e, select(upTo, e.perColumn(chosen, chunk),
+                                   e.constTensor({chunk, chunk}, 0.0f)));
+              Value isChosen =
+                  arith::CmpFOp::create(e.b, e.loc, arith::CmpFPredicate::OGT,
+                                        e.perColumn(chosen, rows),
+                                        e.constTensor({rows, chunk}, 0.0f));
+              Value next1 = toF32(arith::AddIOp::create(
+                  e.b, e.loc, position, e.splatI32(1, {chunk})));
+              // The tokens of queue tile s: position u = s * bm + r / G of
+              // the queue is a queued token when u < q, else the chunk's
+              // token of rank u - q + 1 (-1 past the last).
+              auto queueTile = [&](Value s) -> Value {
+                Value u = arith::AddIOp::create(
+                    e.b, e.loc, slot,
+                    e.splat(e.toI32(e.mul(s, e.index(bm))), {rows}));
+                Value want = toF32(arith::SubIOp::create(
+                    e.b, e.loc, u,
+                    e.splat(e.toI32(e.sub(queued, e.index(1))), {rows})));
+                Value match =
+                    andI(arith::CmpFOp::create(
+                             e.b, e.loc, arith::CmpFPredicate::OEQ,
+                             e.perColumn(rank, rows), e.perRow(want, chunk)),
+                         isChosen);
+                // c + 1 of the matching token, 0 if none.
+                Value found = toI32(
+                    rowSum(e, select(match, e.perColumn(next1, rows),
+                                     e.constTensor({rows, chunk}, 0.0f))));
+                Value fromChunk =
+                    select(e.cmp(arith::CmpIPredicate::sgt, found,
+                                 e.splatI32(0, {rows})),
+                           arith::AddIOp::create(
+                               e.b, e.loc, found,
+                               e.splat(e.toI32(e.sub(c0, e.index(1))), {rows})),
+                           noToken);
+                return select(e.cmp(arith::CmpIPredicate::slt, u,
+                                    e.splat(e.toI32(queued), {rows})),
+                              pending, fromChunk);
+              };
+              Value total = e.add(queued, e.toIndex(arith::FPToSIOp::create(
+                                              e.b, e.loc, i32, count)));
+              Value full = e.divFloor(total, e.index(bm));
+              ValueRange sums =
+                  e.loop(e.index(0), full, e.index(1), {acc[0], acc[1]},
+                         [&](Value s, ValueRange sums) -> SmallVector<Value> {
+                           auto [dk, dv] =
+                               visit(queueTile(s), sums[0], sums[1]);
+                           return {dk, dv};
+                         });
+              return {sums[0], sums[1], queueTile(full),
+                      e.sub(total, e.mul(full, e.index(bm)))};
+            },
+            unchanged);
+      });
+  // The last, partial tile.
+  ValueRange last = e.ifElse(e.cmp(arith::CmpIPredicate::sgt, r[3], e.index(0)),
+                             [&]() -> SmallVector<Value> {
+                               auto [dk, dv] = visit(r[2], r[0], r[1]);
+                               return {dk, dv};
+                             },
+                             {r[0], r[1]});
+  return {last[0], last[1]};
+}
+
 struct TileSelectedAttentionGrad : TilePattern<SelectedAttentionGradOp> {
   using TilePattern::TilePattern;
   LogicalResult matchAndRewrite(SelectedAttentionGradOp op,
@@ -491,16 +576,14 @@ struct TileSelectedAttentionGrad : TilePattern<SelectedAttentionGradOp> {
               })[0];
         },
         // d_k, d_v of block j = j0 / l_sel: the queries from j0 on whose
-        // idx row holds j.
+        // idx row holds j, bm of them per tile.
         [&](KeyBlock &kb, Value dk, Value dv) {
           Emitter &e = kb.e;
-          Value lo = e.mul(e.divFloor(kb.j0, e.index(bm)), e.index(bm));
           Value j = e.toI32(e.divFloor(kb.j0, e.index(lSel)));
-          // `hits` counts block j in each idx row of `rows` (tile rows from
-          // t0, one idx row per token repeated `per` times).
-          auto hits = [&](Value t0, int64_t rows, int64_t per) {
-            Value chosen = e.gather(idx, {kb.b, kb.h}, e.range(t0, rows, per),
-                                    {1}, {rows, n});
+          // 1 for each token whose idx row holds j.
+          auto hits = [&](Value tokens) {
+            int64_t rows = tensorTy(tokens).getDimSize(0);
+            Value chosen = e.gather(idx, {kb.b, kb.h}, tokens, {1}, {rows, n});
             return rowSum(
                 e, arith::UIToFPOp::create(
                        e.b, e.loc,
@@ -508,27 +591,13 @@ struct TileSelectedAttentionGrad : TilePattern<SelectedAttentionGradOp> {
                        e.cmp(arith::CmpIPredicate::eq, chosen,
                              e.splat(j, {rows, n}))));
           };
-          // Which query tiles of a chunk of about 64 tokens chose j, before
-          // loading anything else (most tiles of a long sequence did not):
-          // one idx row per token (the G heads of a token share it), summed
-          // per tile by a 0/1 matrix.
-          int64_t tiles = std::max<int64_t>(1, 64 / bm), chunk = tiles * bm;
-          Value tileOf = e.constMatrix(
-              chunk, tiles, [&](int64_t c, int64_t t) { return c / bm == t; });
-          auto counts = [&](Value c0) -> Value {
-            return e.dot(e.perColumn(hits(c0, chunk, 1), 1), tileOf,
-                         /*rhsTransposed=*/false);
-          };
-          return kb.chunkedLoop(
-              lo, kb.numTokens, bm, tiles, {dk, dv}, counts,
-              [&](Value t0, Value dk, Value dv) {
-                // In a chosen tile, the rows whose idx row holds j.
-                Value otherRows =
-                    arith::CmpFOp::create(e.b, e.loc, arith::CmpFPredicate::OEQ,
-                                          hits(t0, bm * kb.x.g, kb.x.g),
-                                          e.constTensor({bm * kb.x.g}, 0.0f));
-                GradTile t = kb.queryTile(t0, bm);
-                Value mask = t.p.selectedMask(kb.j0, kb.n, otherRows);
+          return chosenTokensLoop(
+              kb, bm, /*chunk=*/std::max<int64_t>(64, bm), {dk, dv}, hits,
+              [&](Value rowToken, Value dk, Value dv) {
+                GradTile t = kb.gatheredTile(rowToken);
+                Value empty = e.cmp(arith::CmpIPredicate::slt, rowToken,
+                                    e.splatI32(0, {t.p.rows}));
+                Value mask = t.p.selectedMask(kb.j0, kb.n, empty);
                 return t.addDkv(dk, dv, kb.kTile, kb.vTile, mask);
               });
         });

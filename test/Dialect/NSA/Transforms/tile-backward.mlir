@@ -129,15 +129,16 @@ func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>,
 
 // Selected (l' = 64, n = 4). d_q: one token per program as in the forward,
 // each slot of its idx row (skipping -1), rows of other tokens masked.
-// d_k, d_v: a program per selection block j (64 keys), over the query tiles
-// from the block's start in chunks of 64 tokens (8 tiles of 8): one gather
-// of the chunk's idx rows (one per token, not per row: 64 rows, not 64 x
-// G = 4) counts the tokens that chose j, a 0/1 matrix sums them per tile,
-// and only tiles with a count load q, o and d_o; in such a tile the rows
-// whose idx row holds j (gathered by each row's token) are the only ones
-// not masked. No inverted index, no atomics. The initial block (init = 1)
-// is chosen by every token: the main program leaves it (its query range is
-// empty), a program per (block, segment) of 50 queries stores its f32
+// d_k, d_v: a program per selection block j (64 keys) scans the queries from
+// the block's start in chunks of 64 tokens: one gather of the chunk's idx
+// rows (one per token, not per row) finds the tokens that chose j; when any
+// did, their ranks (a prefix count over the chunk) append them to a queue
+// carried across chunks (its tile rows and its length), each full tile of 8
+// tokens (32 rows with G = 4) is gathered (q, lse, d_o, Delta: the G heads
+// of each token) and visited, and after the scan the partial tile left in
+// the queue is visited. No stored index, no atomics. The initial block
+// (init = 1) is chosen by every token: the main program leaves it (its query
+// range is empty), a program per (block, segment) of 50 queries stores its f32
 // partials, and the final program adds them for block 0 and takes the main
 // program's result for the others.
 // CHECK-LABEL: func.func @selected
@@ -158,34 +159,33 @@ func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>,
 // CHECK:   %[[J:.*]] = arith.floordivsi %[[J0]], %c64
 // CHECK:   %[[JI:.*]] = arith.index_cast %[[J]] : index to i32
 // CHECK:   %[[HI:.*]] = arith.minsi %[[TO]], %c100
-// CHECK:   scf.for %[[C0:.*]] = %{{.*}} to %[[HI]] step %c64
+// CHECK:   %[[SCAN:.*]]:4 = scf.for %[[C0:[^ ]+]] = %{{[^ ]+}} to %[[HI]] step %c64 iter_args(%{{[^ ]+}} = %{{[^ ]+}}, %{{[^ ]+}} = %{{[^ ]+}}, %[[QUEUE:[^ ]+]] = %{{[^ ]+}}, %[[QLEN:[^ ]+]] = %c0) -> (tensor<64x32xf32>, tensor<64x16xf32>, tensor<32xi32>, index)
 // CHECK:     %[[TOKS:.*]] = tile.range %[[C0]] : tensor<64xi32>
 // CHECK:     %[[TCHOSEN:.*]] = tile.gather %arg3[%{{.*}}, %{{.*}}] rows %[[TOKS]] {row_dims = array<i64: 1>} : tensor<1x100x2x4xi32>, tensor<64xi32> -> tensor<64x4xi32>
-// CHECK:     arith.cmpi eq, %[[TCHOSEN]]
+// CHECK:     %[[JS:.*]] = tensor.splat %[[JI]] : tensor<64x4xi32>
+// CHECK:     arith.cmpi eq, %[[TCHOSEN]], %[[JS]]
 // CHECK:     %[[PERTOK:.*]] = tile.reduce sum %{{.*}} : tensor<64x4xf32> -> tensor<64xf32>
-// CHECK:     %[[ROW:.*]] = tile.broadcast %[[PERTOK]] {dim = 0 : i64} : tensor<64xf32> -> tensor<1x64xf32>
-// CHECK:     %[[PERTILE:.*]] = tile.dot %[[ROW]], %{{.*}} : tensor<1x64xf32>, tensor<64x8xf32> -> tensor<1x8xf32>
-// CHECK:     scf.for %[[TI:.*]] = %c0 to %c8 step %c1
-// CHECK:       %[[TOFF:.*]] = arith.muli %[[TI]], %c8
-// CHECK:       %[[T0:.*]] = arith.addi %[[C0]], %[[TOFF]]
-// CHECK:       %[[COUNT:.*]] = tensor.extract %[[PERTILE]][%c0, %[[TI]]] : tensor<1x8xf32>
-// CHECK:       %[[INSIDE:.*]] = arith.cmpi slt, %[[T0]], %[[HI]]
-// CHECK:       %[[ANY:.*]] = arith.cmpf ogt, %[[COUNT]]
-// CHECK:       %[[VISIT:.*]] = arith.andi %[[ANY]], %[[INSIDE]]
-// CHECK:       %[[AFTER:.*]] = arith.cmpi sge, %[[T0]], %c0
-// CHECK:       %[[GO:.*]] = arith.andi %[[VISIT]], %[[AFTER]]
-// CHECK:       scf.if %[[GO]]
-// CHECK:       %[[ROWS:.*]] = tile.range %[[T0]] {divisor = 4 : i64} : tensor<32xi32>
-// CHECK:       %[[CHOSEN:.*]] = tile.gather %arg3[%{{.*}}, %{{.*}}] rows %[[ROWS]] {row_dims = array<i64: 1>} : tensor<1x100x2x4xi32>, tensor<32xi32> -> tensor<32x4xi32>
-// CHECK:       %[[JS:.*]] = tensor.splat %[[JI]] : tensor<32x4xi32>
-// CHECK:       %[[HIT:.*]] = arith.cmpi eq, %[[CHOSEN]], %[[JS]]
-// CHECK:       %[[HITF:.*]] = arith.uitofp %[[HIT]]
-// CHECK:       %[[MEMBERS:.*]] = tile.reduce sum %[[HITF]] : tensor<32x4xf32> -> tensor<32xf32>
-// CHECK:       %[[NONE:.*]] = arith.cmpf oeq, %[[MEMBERS]]
-// CHECK:       tile.load %arg0
-// CHECK:       tile.broadcast %[[NONE]] {dim = 1 : i64} : tensor<32xi1> -> tensor<32x64xi1>
-// CHECK:       tile.dot {{.*}} {lhs_transposed} : tensor<32x64xf32>, tensor<32x32xf32> -> tensor<64x32xf32>
-// CHECK:       tile.dot {{.*}} {lhs_transposed} : tensor<32x64xf32>, tensor<32x16xf32> -> tensor<64x16xf32>
+// CHECK:     %[[HIT:.*]] = arith.select %{{.*}}, %[[PERTOK]], %{{.*}} : tensor<64xi1>, tensor<64xf32>
+// CHECK:     %[[COUNT:.*]] = tensor.extract %{{.*}}[%c0] : tensor<1xf32>
+// CHECK:     %[[ANY:.*]] = arith.cmpf ogt, %[[COUNT]]
+// CHECK:     scf.if %[[ANY]]
+// CHECK:       %[[BELOW:.*]] = arith.cmpi sle
+// CHECK:       %[[RANK:.*]] = tile.reduce sum %{{.*}} : tensor<64x64xf32> -> tensor<64xf32>
+// CHECK:       %[[TOTAL:.*]] = arith.addi %[[QLEN]], %{{.*}} : index
+// CHECK:       %[[FULL:.*]] = arith.floordivsi %[[TOTAL]], %c8
+// CHECK:       scf.for %{{.*}} = %c0 to %[[FULL]] step %c1
+// CHECK:         tile.broadcast %[[RANK]] {dim = 0 : i64} : tensor<64xf32> -> tensor<32x64xf32>
+// CHECK:         %[[TILETOK:.*]] = arith.select %{{.*}}, %[[QUEUE]], %{{.*}} : tensor<32xi1>, tensor<32xi32>
+// CHECK:         %[[ROWS:.*]] = arith.addi
+// CHECK:         tile.gather %arg0[%{{.*}}, %{{.*}}] rows %[[ROWS]] {row_dims = array<i64: 1, 3>} : tensor<1x100x2x4x32xbf16>, tensor<32xi32> -> tensor<32x32xbf16>
+// CHECK:         tile.gather %arg5[%{{.*}}, %{{.*}}] rows %[[ROWS]] {row_dims = array<i64: 1, 3>} : tensor<1x100x2x4xf32>, tensor<32xi32> -> tensor<32xf32>
+// CHECK:         tile.gather %arg6[%{{.*}}, %{{.*}}] rows %[[ROWS]] {row_dims = array<i64: 1, 3>} : tensor<1x100x2x4x16xbf16>, tensor<32xi32> -> tensor<32x16xbf16>
+// CHECK:         tile.broadcast %[[TILETOK]] {dim = 1 : i64} : tensor<32xi32> -> tensor<32x64xi32>
+// CHECK:         tile.dot {{.*}} {lhs_transposed} : tensor<32x64xf32>, tensor<32x32xf32> -> tensor<64x32xf32>
+// CHECK:         tile.dot {{.*}} {lhs_transposed} : tensor<32x64xf32>, tensor<32x16xf32> -> tensor<64x16xf32>
+// CHECK:   %[[LEFT:.*]] = arith.cmpi sgt, %[[SCAN]]#3, %c0
+// CHECK:   scf.if %[[LEFT]]
+// CHECK:     tile.gather %arg0[%{{.*}}, %{{.*}}] rows %{{.*}} {row_dims = array<i64: 1, 3>}
 // CHECK: %[[P:.*]]:2 = tile.program grid(%c1, %c2, %c2) outs(%{{.*}}, %{{.*}} : tensor<1x2x64x2x32xf32>, tensor<1x2x64x2x16xf32>)
 // CHECK:   tile.store {{.*}} {row_dims = array<i64: 2>} : tensor<64x32xf32> into tensor<1x2x64x2x32xf32>
 // CHECK: tile.program grid(%c1, %c2, %c2) outs(%{{.*}}, %{{.*}} : tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>)
