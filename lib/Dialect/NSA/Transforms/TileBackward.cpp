@@ -408,8 +408,8 @@ struct TileCompressedAttentionGrad : TilePattern<CompressedAttentionGradOp> {
 /// count) place them after the `q` tokens still queued from earlier chunks;
 /// each full tile of the queue is visited (`visit(rowToken, dk, dv)`, rowToken
 /// as AttentionProgram::gathered takes it), the rest (fewer than bm tokens,
-/// carried as tile rows) waits for the next chunk, and a last partial tile
-/// is visited after the scan. Tokens enter tiles in increasing order, so the
+/// carried as tile rows) waits for the next chunk, and the last partial
+/// tile is visited when the scan ends. Tokens enter tiles in increasing order, so the
 /// sums are deterministic. Only the tokens in the block's segment
 /// [from, to), when set, count.
 std::pair<Value, Value> chosenTokensLoop(
@@ -440,9 +440,16 @@ std::pair<Value, Value> chosenTokensLoop(
   Value noToken = e.splatI32(-1, {rows});
   Value zeroF = e.constTensor({chunk}, 0.0f);
 
+  // One iteration past the last chunk flushes the queue (its hits are all
+  // 0), so that the tile visit is emitted once: each emitted product stages
+  // its register operands in shared memory regions of its own.
+  Value chunks = e.ceilDiv(e.max(e.sub(hi, first), e.index(0)), chunk);
   ValueRange r = e.loop(
-      first, hi, e.index(chunk), {init.first, init.second, noToken, e.index(0)},
-      [&](Value c0, ValueRange acc) -> SmallVector<Value> {
+      e.index(0), e.add(chunks, e.index(1)), e.index(1),
+      {init.first, init.second, noToken, e.index(0)},
+      [&](Value i, ValueRange acc) -> SmallVector<Value> {
+        Value c0 = e.add(first, e.mul(i, e.index(chunk)));
+        Value flush = e.cmp(arith::CmpIPredicate::eq, i, chunks);
         Value token = e.range(c0, chunk);
         Value inRange = andI(e.cmp(arith::CmpIPredicate::sge, token,
                                    e.splat(e.toI32(from), {chunk})),
@@ -454,8 +461,11 @@ std::pair<Value, Value> chosenTokensLoop(
             ValueRange{e.index(0)});
         SmallVector<Value> unchanged(acc);
         return e.ifElse(
-            arith::CmpFOp::create(e.b, e.loc, arith::CmpFPredicate::OGT, count,
-                                  e.f32(0.0f)),
+            arith::OrIOp::create(
+                e.b, e.loc,
+                arith::CmpFOp::create(e.b, e.loc, arith::CmpFPredicate::OGT,
+                                      count, e.f32(0.0f)),
+                flush),
             [&]() -> SmallVector<Value> {
               Value queued = acc[3], pending = acc[2];
               // rank[c] = the chosen tokens among c' <= c (from 1).
@@ -503,27 +513,23 @@ std::pair<Value, Value> chosenTokensLoop(
               };
               Value total = e.add(queued, e.toIndex(arith::FPToSIOp::create(
                                               e.b, e.loc, i32, count)));
-              Value full = e.divFloor(total, e.index(bm));
-              ValueRange sums =
-                  e.loop(e.index(0), full, e.index(1), {acc[0], acc[1]},
-                         [&](Value s, ValueRange sums) -> SmallVector<Value> {
-                           auto [dk, dv] =
-                               visit(queueTile(s), sums[0], sums[1]);
-                           return {dk, dv};
-                         });
+              // Full tiles, and when flushing the partial one too.
+              Value all = e.ceilDiv(total, bm);
+              Value whole = e.divFloor(total, e.index(bm));
+              Value full = select(flush, all, whole);
+              ValueRange sums = e.loop(
+                  e.index(0), full, e.index(1), {acc[0], acc[1]},
+                  [&](Value s, ValueRange sums) -> SmallVector<Value> {
+                    auto [dk, dv] = visit(queueTile(s), sums[0], sums[1]);
+                    return {dk, dv};
+                  });
               return {sums[0], sums[1], queueTile(full),
-                      e.sub(total, e.mul(full, e.index(bm)))};
+                      e.max(e.sub(total, e.mul(full, e.index(bm))),
+                            e.index(0))};
             },
             unchanged);
       });
-  // The last, partial tile.
-  ValueRange last = e.ifElse(e.cmp(arith::CmpIPredicate::sgt, r[3], e.index(0)),
-                             [&]() -> SmallVector<Value> {
-                               auto [dk, dv] = visit(r[2], r[0], r[1]);
-                               return {dk, dv};
-                             },
-                             {r[0], r[1]});
-  return {last[0], last[1]};
+  return {r[0], r[1]};
 }
 
 struct TileSelectedAttentionGrad : TilePattern<SelectedAttentionGradOp> {

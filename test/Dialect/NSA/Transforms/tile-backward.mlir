@@ -135,8 +135,8 @@ func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>,
 // did, their ranks (a prefix count over the chunk) append them to a queue
 // carried across chunks (its tile rows and its length), each full tile of 8
 // tokens (32 rows with G = 4) is gathered (q, lse, d_o, Delta: the G heads
-// of each token) and visited, and after the scan the partial tile left in
-// the queue is visited. No stored index, no atomics. The initial block
+// of each token) and visited; one more trip after the last chunk flushes
+// the partial tile left in the queue through the same visit. No stored index, no atomics. The initial block
 // (init = 1) is chosen by every token: the main program leaves it (its query
 // range is empty), a program per (block, segment) of 50 queries stores its f32
 // partials, and the final program adds them for block 0 and takes the main
@@ -159,7 +159,11 @@ func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>,
 // CHECK:   %[[J:.*]] = arith.floordivsi %[[J0]], %c64
 // CHECK:   %[[JI:.*]] = arith.index_cast %[[J]] : index to i32
 // CHECK:   %[[HI:.*]] = arith.minsi %[[TO]], %c100
-// CHECK:   %[[SCAN:.*]]:4 = scf.for %[[C0:[^ ]+]] = %{{[^ ]+}} to %[[HI]] step %c64 iter_args(%{{[^ ]+}} = %{{[^ ]+}}, %{{[^ ]+}} = %{{[^ ]+}}, %[[QUEUE:[^ ]+]] = %{{[^ ]+}}, %[[QLEN:[^ ]+]] = %c0) -> (tensor<64x32xf32>, tensor<64x16xf32>, tensor<32xi32>, index)
+// CHECK:   %[[CHUNKS:.*]] = arith.ceildivsi %{{.*}}, %c64
+// CHECK:   %[[TRIPS:.*]] = arith.addi %[[CHUNKS]], %c1
+// CHECK:   scf.for %[[I:[^ ]+]] = %c0 to %[[TRIPS]] step %c1 iter_args(%{{[^ ]+}} = %{{[^ ]+}}, %{{[^ ]+}} = %{{[^ ]+}}, %[[QUEUE:[^ ]+]] = %{{[^ ]+}}, %[[QLEN:[^ ]+]] = %c0) -> (tensor<64x32xf32>, tensor<64x16xf32>, tensor<32xi32>, index)
+// CHECK:     %[[C0:.*]] = arith.addi
+// CHECK:     %[[FLUSH:.*]] = arith.cmpi eq, %[[I]], %[[CHUNKS]]
 // CHECK:     %[[TOKS:.*]] = tile.range %[[C0]] : tensor<64xi32>
 // CHECK:     %[[TCHOSEN:.*]] = tile.gather %arg3[%{{.*}}, %{{.*}}] rows %[[TOKS]] {row_dims = array<i64: 1>} : tensor<1x100x2x4xi32>, tensor<64xi32> -> tensor<64x4xi32>
 // CHECK:     %[[JS:.*]] = tensor.splat %[[JI]] : tensor<64x4xi32>
@@ -168,11 +172,14 @@ func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>,
 // CHECK:     %[[HIT:.*]] = arith.select %{{.*}}, %[[PERTOK]], %{{.*}} : tensor<64xi1>, tensor<64xf32>
 // CHECK:     %[[COUNT:.*]] = tensor.extract %{{.*}}[%c0] : tensor<1xf32>
 // CHECK:     %[[ANY:.*]] = arith.cmpf ogt, %[[COUNT]]
-// CHECK:     scf.if %[[ANY]]
+// CHECK:     %[[GO:.*]] = arith.ori %[[ANY]], %[[FLUSH]]
+// CHECK:     scf.if %[[GO]]
 // CHECK:       %[[BELOW:.*]] = arith.cmpi sle
 // CHECK:       %[[RANK:.*]] = tile.reduce sum %{{.*}} : tensor<64x64xf32> -> tensor<64xf32>
 // CHECK:       %[[TOTAL:.*]] = arith.addi %[[QLEN]], %{{.*}} : index
-// CHECK:       %[[FULL:.*]] = arith.floordivsi %[[TOTAL]], %c8
+// CHECK:       %[[ALL:.*]] = arith.ceildivsi %[[TOTAL]], %c8
+// CHECK:       %[[WHOLE_TILES:.*]] = arith.floordivsi %[[TOTAL]], %c8
+// CHECK:       %[[FULL:.*]] = arith.select %[[FLUSH]], %[[ALL]], %[[WHOLE_TILES]]
 // CHECK:       scf.for %{{.*}} = %c0 to %[[FULL]] step %c1
 // CHECK:         tile.broadcast %[[RANK]] {dim = 0 : i64} : tensor<64xf32> -> tensor<32x64xf32>
 // CHECK:         %[[TILETOK:.*]] = arith.select %{{.*}}, %[[QUEUE]], %{{.*}} : tensor<32xi1>, tensor<32xi32>
@@ -183,9 +190,6 @@ func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>,
 // CHECK:         tile.broadcast %[[TILETOK]] {dim = 1 : i64} : tensor<32xi32> -> tensor<32x64xi32>
 // CHECK:         tile.dot {{.*}} {lhs_transposed} : tensor<32x64xf32>, tensor<32x32xf32> -> tensor<64x32xf32>
 // CHECK:         tile.dot {{.*}} {lhs_transposed} : tensor<32x64xf32>, tensor<32x16xf32> -> tensor<64x16xf32>
-// CHECK:   %[[LEFT:.*]] = arith.cmpi sgt, %[[SCAN]]#3, %c0
-// CHECK:   scf.if %[[LEFT]]
-// CHECK:     tile.gather %arg0[%{{.*}}, %{{.*}}] rows %{{.*}} {row_dims = array<i64: 1, 3>}
 // CHECK: %[[P:.*]]:2 = tile.program grid(%c1, %c2, %c2) outs(%{{.*}}, %{{.*}} : tensor<1x2x64x2x32xf32>, tensor<1x2x64x2x16xf32>)
 // CHECK:   tile.store {{.*}} {row_dims = array<i64: 2>} : tensor<64x32xf32> into tensor<1x2x64x2x32xf32>
 // CHECK: tile.program grid(%c1, %c2, %c2) outs(%{{.*}}, %{{.*}} : tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>)
