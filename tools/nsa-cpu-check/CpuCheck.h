@@ -41,7 +41,7 @@ struct TileOptions {
   std::string target;
   int64_t queryTokens = 0, keyTokens = 0, selectedQueryTokens = 0,
           compressTokens = 0, selectBlocks = 0, gradSegments = 0,
-          selectedGradTokens = 0;
+          initGradSegments = 0, selectedGradTokens = 0;
 
   std::string passOptions() const;
 };

@@ -38,6 +38,7 @@ std::string TileOptions::passOptions() const {
   add("compress-tokens", compressTokens);
   add("select-blocks", selectBlocks);
   add("grad-segments", gradSegments);
+  add("init-grad-segments", initGradSegments);
   add("selected-grad-tokens", selectedGradTokens);
   return s;
 }
@@ -207,7 +208,8 @@ static void usage() {
   --q-scale=X                                 standard deviation of q (default 1)
   --target=cpu|sm90a --query-tokens= --key-tokens= --selected-query-tokens=
   --compress-tokens= --select-blocks=
-  --grad-segments= --selected-grad-tokens=    nsa-tile options (default: pass's)
+  --grad-segments= --init-grad-segments=
+  --selected-grad-tokens=                     nsa-tile options (default: pass's)
   --matrix                                    run the built-in matrix instead
   --emit-mlir                                 print the generated module, exit
   --perturb=NAME[+X]                          corrupt output NAME (test hook): add
@@ -278,6 +280,8 @@ std::optional<int> parseCommandLine(int argc, char **argv, Options &opts) {
       intArg(c.tiles.selectBlocks);
     else if (key == "--grad-segments")
       intArg(c.tiles.gradSegments);
+    else if (key == "--init-grad-segments")
+      intArg(c.tiles.initGradSegments);
     else if (key == "--selected-grad-tokens")
       intArg(c.tiles.selectedGradTokens);
     else if (key == "--seed")

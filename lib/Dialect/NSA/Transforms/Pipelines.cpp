@@ -26,6 +26,7 @@ void mlir::nsa::buildNSAToGPUPipeline(OpPassManager &pm,
   tile.selectedQueryTokens = options.selectedQueryTokens;
   tile.selectBlocks = options.selectBlocks;
   tile.gradSegments = options.gradSegments;
+  tile.initGradSegments = options.initGradSegments;
   tile.selectedGradTokens = options.selectedGradTokens;
   pm.addPass(createNSATile(tile));
   pm.addPass(createCSEPass());

@@ -30,6 +30,8 @@ struct TileSizes {
   int64_t queryTokens, minRows;
   int64_t keyTokens, selectedQueryTokens, compressTokens, selectBlocks;
   int64_t gradSegments;
+  /// Segments of selection's initial blocks, which have a program each.
+  int64_t initGradSegments;
   /// Query tokens per tile of the selected d_k/d_v programs, or 0 for
   /// queryTokensFor(g).
   int64_t selectedGradTokens;

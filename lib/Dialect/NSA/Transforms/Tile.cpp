@@ -42,6 +42,7 @@ struct NSATile : nsa::impl::NSATileBase<NSATile> {
           {"compress-tokens", compressTokens},
           {"select-blocks", selectBlocks},
           {"grad-segments", gradSegments},
+          {"init-grad-segments", initGradSegments},
           {"selected-grad-tokens", selectedGradTokens}})
       if (value < 0) {
         getOperation()->emitError()
@@ -59,6 +60,7 @@ struct NSATile : nsa::impl::NSATileBase<NSATile> {
                      pick(compressTokens, cpu ? 16 : 64),
                      pick(selectBlocks, 16),
                      pick(gradSegments, cpu ? 2 : 8),
+                     pick(initGradSegments, cpu ? 2 : 64),
                      /*selectedGradTokens=*/selectedGradTokens};
   }
 

@@ -542,7 +542,7 @@ struct TileSelectedAttentionGrad : TilePattern<SelectedAttentionGradOp> {
     Value idx = op.getIdx();
     // The initial blocks are chosen by every later token.
     return tileAttentionGrad(
-        op, rewriter, tokens, /*keyTokens=*/lSel, sizes.gradSegments,
+        op, rewriter, tokens, /*keyTokens=*/lSel, sizes.initGradSegments,
         op.getConfig().getInit(),
         // d_q: as the forward, each token's blocks update only its rows.
         [&](GradTile &t, Value dq) {

@@ -33,6 +33,9 @@ struct NSAToGPUOptions : public PassPipelineOptions<NSAToGPUOptions> {
   Option<int64_t> gradSegments{*this, "grad-segments",
                                llvm::cl::desc("nsa-tile grad-segments"),
                                llvm::cl::init(0)};
+  Option<int64_t> initGradSegments{
+      *this, "init-grad-segments",
+      llvm::cl::desc("nsa-tile init-grad-segments"), llvm::cl::init(0)};
   Option<int64_t> selectedGradTokens{
       *this, "selected-grad-tokens",
       llvm::cl::desc("nsa-tile selected-grad-tokens"), llvm::cl::init(0)};

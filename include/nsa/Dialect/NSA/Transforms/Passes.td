@@ -103,6 +103,12 @@ def NSATile : Pass<"nsa-tile"> {
            "initial blocks): one program per (block, segment) writes f32 "
            "partial sums that a second program adds in order; 1: none; 0: "
            "the target's (cpu: 2; sm90a: 8)">,
+    Option<"initGradSegments", "init-grad-segments", "int64_t",
+           /*default=*/"0",
+           "query segments of the d_k/d_v programs of selection's initial "
+           "blocks (as grad-segments; chosen by every token, and only `init` "
+           "of them, so more segments fill the GPU); 0: the target's (cpu: "
+           "2; sm90a: 64)">,
     Option<"selectedGradTokens", "selected-grad-tokens", "int64_t",
            /*default=*/"0",
            "query tokens per tile of the selected branch's d_k/d_v programs "
