@@ -67,47 +67,54 @@ std::pair<Value, Value> AttentionProgram::loadKV(Value start, int64_t n) {
           e.load(x.v, {b, start, h, zero}, {1}, {n, x.dv})};
 }
 
-Value AttentionProgram::scores(Value kTile) {
-  Value s = e.dot(qTile, kTile, /*rhsTransposed=*/true);
+Value AttentionProgram::scores(Value kTile, bool keyMajor) {
+  Value s = keyMajor ? e.dot(kTile, qTile, /*rhsTransposed=*/true)
+                     : e.dot(qTile, kTile, /*rhsTransposed=*/true);
   return e.scaled(s, static_cast<float>(x.scale * M_LOG2E));
 }
 
-std::pair<Value, Value> AttentionProgram::positions(Value columnStart,
-                                                    int64_t n) {
-  return {e.perRow(rowToken, n), e.perColumn(e.range(columnStart, n), rows)};
+std::pair<Value, Value> AttentionProgram::positions(Value keyStart, int64_t n,
+                                                    bool keyMajor) {
+  if (keyMajor)
+    return {e.perColumn(rowToken, n), e.perRow(e.range(keyStart, n), rows)};
+  return {e.perRow(rowToken, n), e.perColumn(e.range(keyStart, n), rows)};
 }
 
-Value AttentionProgram::windowMask(Value keyStart, int64_t n, int64_t w) {
-  auto [row, col] = positions(keyStart, n);
-  Value lowest = e.sub(row, e.splatI32(w - 1, {rows, n}));
+Value AttentionProgram::windowMask(Value keyStart, int64_t n, int64_t w,
+                                   bool keyMajor) {
+  auto [row, col] = positions(keyStart, n, keyMajor);
+  ArrayRef<int64_t> shape = tensorTy(row).getShape();
+  Value lowest = e.sub(row, e.splatI32(w - 1, shape));
   return e.orI(e.orI(e.cmp(arith::CmpIPredicate::sgt, col, row),
                      e.cmp(arith::CmpIPredicate::slt, col, lowest)),
                e.cmp(arith::CmpIPredicate::sge, col,
-                     e.splat(e.toI32(numTokens), {rows, n})));
+                     e.splat(e.toI32(numTokens), shape)));
 }
 
 Value AttentionProgram::compressedMask(Value keyStart, int64_t n, int64_t l,
-                                       int64_t d, Value numCompressed) {
-  auto [row, col] = positions(keyStart, n);
+                                       int64_t d, Value numCompressed,
+                                       bool keyMajor) {
+  auto [row, col] = positions(keyStart, n, keyMajor);
+  ArrayRef<int64_t> shape = tensorTy(row).getShape();
   Value lastCovered = arith::AddIOp::create(
-      e.b, e.loc,
-      arith::MulIOp::create(e.b, e.loc, col, e.splatI32(d, {rows, n})),
-      e.splatI32(l - 1, {rows, n}));
+      e.b, e.loc, arith::MulIOp::create(e.b, e.loc, col, e.splatI32(d, shape)),
+      e.splatI32(l - 1, shape));
   // Selection's token windows start before token 0 (block 0's overlap).
   Value outside =
-      e.orI(e.cmp(arith::CmpIPredicate::slt, col, e.splatI32(0, {rows, n})),
+      e.orI(e.cmp(arith::CmpIPredicate::slt, col, e.splatI32(0, shape)),
             e.cmp(arith::CmpIPredicate::sge, col,
-                  e.splat(e.toI32(numCompressed), {rows, n})));
+                  e.splat(e.toI32(numCompressed), shape)));
   return e.orI(e.cmp(arith::CmpIPredicate::sgt, lastCovered, row), outside);
 }
 
 Value AttentionProgram::selectedMask(Value keyStart, int64_t n,
-                                     Value otherRows) {
-  auto [row, col] = positions(keyStart, n);
+                                     Value otherRows, bool keyMajor) {
+  auto [row, col] = positions(keyStart, n, keyMajor);
+  ArrayRef<int64_t> shape = tensorTy(row).getShape();
   return e.orI(e.orI(e.cmp(arith::CmpIPredicate::sgt, col, row),
                      e.cmp(arith::CmpIPredicate::sge, col,
-                           e.splat(e.toI32(numTokens), {rows, n}))),
-               e.perRow(otherRows, n));
+                           e.splat(e.toI32(numTokens), shape))),
+               perQuery(otherRows, n, keyMajor));
 }
 
 std::pair<Value, Value> tiling::windowKeyRange(Emitter &e, Value t0,

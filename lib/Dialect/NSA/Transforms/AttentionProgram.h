@@ -84,24 +84,32 @@ struct AttentionProgram {
   /// `n` key and value rows from key `start` of k and v.
   std::pair<Value, Value> loadKV(Value start, int64_t n);
   /// Base-2 scores `scale * log2(e) * q . k^T` of a key tile: f32
-  /// [rows, n], unmasked.
-  Value scores(Value kTile);
+  /// [rows, n], unmasked; `keyMajor`: their transpose `k . q^T`, [n, rows].
+  Value scores(Value kTile, bool keyMajor = false);
 
   /// Which of the `n` keys from `keyStart` each row does not see (i1
-  /// [rows, n], true = excluded), one function per branch (SPEC.md 2, 4, 5).
+  /// [rows, n], true = excluded; `keyMajor`: [n, rows], the transpose),
+  /// one function per branch (SPEC.md 2, 4, 5).
   /// Keys past the end are excluded (and, for the compressed branch, whose
   /// mask selection reuses, keys before 0); rows past T are not special:
   /// their tiles read zeros, so they carry no gradient either.
-  Value windowMask(Value keyStart, int64_t n, int64_t w);
+  Value windowMask(Value keyStart, int64_t n, int64_t w,
+                   bool keyMajor = false);
   Value compressedMask(Value keyStart, int64_t n, int64_t l, int64_t d,
-                       Value numCompressed);
+                       Value numCompressed, bool keyMajor = false);
   /// `otherRows` (i1 [rows]) excludes whole rows: the rows of other query
   /// tokens (forward: the block is one token's choice) or the rows whose
   /// token did not choose the block (backward).
-  Value selectedMask(Value keyStart, int64_t n, Value otherRows);
+  Value selectedMask(Value keyStart, int64_t n, Value otherRows,
+                     bool keyMajor = false);
 
-  /// `[rows, n]` matrices of each row's token and each column's position.
-  std::pair<Value, Value> positions(Value columnStart, int64_t n);
+  /// Matrices of each element's query token and key position: [rows, n],
+  /// or [n, rows] when `keyMajor`.
+  std::pair<Value, Value> positions(Value keyStart, int64_t n, bool keyMajor);
+  /// `x` ([rows] per query row) spread over the n keys like the scores.
+  Value perQuery(Value x, int64_t n, bool keyMajor) {
+    return keyMajor ? e.perColumn(x, n) : e.perRow(x, n);
+  }
 };
 
 /// The key range a query tile [t0, t0 + tokens) sees, and its inverse, the

@@ -38,9 +38,11 @@ LogicalResult KernelEmitter::emitRowAccess(Operation *op) {
           cols = rank2 ? tileType.getDimSize(1) : 1;
   int64_t nRows = k == Kind::Col ? colSlots(rows) : rowSlots(rows);
   int64_t nCols = rank2 ? colSlots(cols) : 1;
+  // A gather's row indices, one per row slot: in the result's form when it
+  // is a rank-1 tile in column form.
   Dist rowsDist;
   if (gather)
-    rowsDist = get(gather.getRows(), Kind::Row);
+    rowsDist = get(gather.getRows(), k == Kind::Col ? Kind::Col : Kind::Row);
   Dist value;
   if (store)
     value = get(store.getValue(), k);

@@ -11,7 +11,9 @@
 // d_k/d_v programs; d_q = scale * sum ds . k.
 // d_k, d_v: a program per block of 16 keys, over the query tiles
 // [j0 rounded down to 8, min(T, j0 + 16 + w - 1)); d_k += ds^T . q and
-// d_v += p^T . d_o contract over the 32 rows (8 tokens x 4 heads).
+// d_v += p^T . d_o contract over the 32 rows (8 tokens x 4 heads), computed
+// key-major: p^T from k . q^T and dp^T from v . d_o^T ([16 keys, 32 rows]),
+// so q and d_o are right operands only (no lhs_transposed product).
 // CHECK-LABEL: func.func @window
 // CHECK-DAG: %[[LOG2E:.*]] = arith.constant dense<1.44269502> : tensor<32xf32>
 // CHECK-DAG: %[[SCALE:.*]] = arith.constant dense<0.176776692> : tensor<32x32xf32>
@@ -52,9 +54,10 @@
 // CHECK:   scf.for %{{.*}} = %{{.*}} to %[[HI]] step %c8
 // CHECK-NOT: tile.load %arg3
 // CHECK:     tile.load %[[DQ]]#1{{.*}} : tensor<1x100x2x4xf32> -> tensor<32xf32>
-// CHECK:     tile.dot %{{.*}}, %[[KB]] {rhs_transposed} : tensor<32x32xbf16>, tensor<16x32xbf16> -> tensor<32x16xf32>
-// CHECK:     tile.dot %{{.*}} {lhs_transposed} : tensor<32x16xf32>, tensor<32x32xf32> -> tensor<16x32xf32>
-// CHECK:     tile.dot %{{.*}} {lhs_transposed} : tensor<32x16xf32>, tensor<32x16xf32> -> tensor<16x16xf32>
+// CHECK:     tile.dot %[[KB]], %{{.*}} {rhs_transposed} : tensor<16x32xbf16>, tensor<32x32xbf16> -> tensor<16x32xf32>
+// CHECK:     tile.dot %{{.*}}, %{{.*}} {rhs_transposed} : tensor<16x16xbf16>, tensor<32x16xbf16> -> tensor<16x32xf32>
+// CHECK:     tile.dot %{{.*}}, %{{.*}} : tensor<16x32xf32>, tensor<32x32xf32> -> tensor<16x32xf32>
+// CHECK:     tile.dot %{{.*}}, %{{.*}} : tensor<16x32xf32>, tensor<32x16xf32> -> tensor<16x16xf32>
 // CHECK:   tile.store {{.*}} : tensor<16x32xbf16> into tensor<1x100x2x32xbf16>
 // CHECK:   tile.store {{.*}} : tensor<16x16xbf16> into tensor<1x100x2x16xbf16>
 // CHECK: } {label = "window_attention_grad"}
@@ -105,8 +108,8 @@ func.func @window(%q: tensor<1x100x2x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v
 // CHECK:   %[[FIRST:.*]] = arith.addi %[[LO]], %[[SKIPT]]
 // CHECK:   %[[HI:.*]] = arith.minsi %[[TO]], %c100
 // CHECK:   scf.for %{{.*}} = %[[FIRST]] to %[[HI]] step %c8
-// CHECK:     tile.dot {{.*}} {lhs_transposed}
-// CHECK:     tile.dot {{.*}} {lhs_transposed}
+// CHECK:     tile.dot %{{.*}}, %{{.*}} : tensor<16x32xf32>, tensor<32x32xf32> -> tensor<16x32xf32>
+// CHECK:     tile.dot %{{.*}}, %{{.*}} : tensor<16x32xf32>, tensor<32x16xf32> -> tensor<16x16xf32>
 // CHECK:   tile.store %{{.*}} into %{{.*}}[%{{.*}}, %[[S]], %[[I0]], %{{.*}}, %c0] {row_dims = array<i64: 2>} : tensor<16x32xf32> into tensor<1x2x5x2x32xf32>
 // CHECK:   tile.store %{{.*}} into %{{.*}}[%{{.*}}, %[[S]], %[[I0]], %{{.*}}, %c0] {row_dims = array<i64: 2>} : tensor<16x16xf32> into tensor<1x2x5x2x16xf32>
 // CHECK: tile.program grid(%c1, %c2, %c1) outs(%{{.*}}, %{{.*}} : tensor<1x5x2x32xbf16>, tensor<1x5x2x16xbf16>)

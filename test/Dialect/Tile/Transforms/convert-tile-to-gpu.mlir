@@ -311,3 +311,25 @@ func.func @gather_grouped(%lse: tensor<1x100x2x4xf32>, %rows: tensor<64xi32>) ->
   }
   return %r : tensor<64xf32>
 }
+
+// -----
+
+// A rank-1 gather read in column form (broadcast along rows, as a key-major
+// product's per-query terms are) takes its row indices in that form too.
+// CHECK-LABEL: gpu.func @gather_column_k0
+// CHECK:         arith.index_cast %{{.*}} : i32 to index
+// CHECK:         llvm.load %{{.*}} : !llvm.ptr<1> -> f32
+// CHECK:         gpu.return
+func.func @gather_column(%lse: tensor<1x100x2x4xf32>, %rows: tensor<64xi32>) -> tensor<64x64xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %o0 = tensor.empty() : tensor<64x64xf32>
+  %r = tile.program grid(%c1) outs(%o0 : tensor<64x64xf32>) {
+  ^bb0(%i: index, %o: tensor<64x64xf32>):
+    %rt = tile.load %rows[%c0] {row_dims = array<i64: 0>} : tensor<64xi32> -> tensor<64xi32>
+    %t = tile.gather %lse[%c0, %c1] rows %rt {row_dims = array<i64: 1, 3>} : tensor<1x100x2x4xf32>, tensor<64xi32> -> tensor<64xf32>
+    %m = tile.broadcast %t {dim = 0 : i64} : tensor<64xf32> -> tensor<64x64xf32>
+    tile.store %m into %o[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x64xf32> into tensor<64x64xf32>
+  }
+  return %r : tensor<64x64xf32>
+}
