@@ -54,6 +54,7 @@ Value AttentionProgram::loadRows(Value src) {
 }
 
 void AttentionProgram::storeRows(Value tile, Value dest) {
+  assert(!rowIndex && "storeRows of a gathered tile");
   Value zero = e.index(0);
   SmallVector<Value> at = {b, t0, h, zero};
   if (tensorTy(dest).getRank() == 5)

@@ -127,9 +127,9 @@ struct KeyBlock {
   Value b, h, j0, numTokens;
   int64_t n;          ///< keys in the block
   Value kTile, vTile; ///< [n, Dk], [n, Dv]
-  /// When set, the query tiles this program visits are those whose first
-  /// token is in [from, to): one segment of the block's queries (see
-  /// tileAttentionGrad).
+  /// When set, the queries this program visits are one segment of the
+  /// block's (see tileAttentionGrad): the query tiles whose first token is
+  /// in [from, to) (`loop`), or the tokens in it (chosenTokensLoop).
   Value from, to;
 
   /// The query tile of `tokens` tokens from t0, or of the tokens
@@ -424,8 +424,10 @@ struct TileCompressedAttentionGrad : TilePattern<CompressedAttentionGradOp> {
 /// per query tile (an inverted block-to-query index built on the fly, so a
 /// tile holds bm chosen tokens rather than the one or two of bm consecutive
 /// tokens that chose a block far back). It scans the block's queries
-/// `chunk` tokens at a time: `hits(tokens)` ([chunk] f32) is 1 for the
-/// tokens (i32 [chunk]) that chose the block. Their ranks (an inclusive prefix
+/// `chunk` tokens at a time: `hits(tokens)` ([chunk] f32) counts the idx
+/// slots of each token (i32 [chunk]) that hold the block, 1 for a token that
+/// chose it (SPEC's idx has no repeats; a repeat would only leave an empty
+/// tile row). Their ranks (an inclusive prefix
 /// count) place them after the `q` tokens still queued from earlier chunks;
 /// each full tile of the queue is visited (`visit(rowToken, dk, dv)`, rowToken
 /// as AttentionProgram::gathered takes it), the rest (fewer than bm tokens,
@@ -440,10 +442,11 @@ std::pair<Value, Value> chosenTokensLoop(
   Emitter &e = kb.e;
   int64_t rows = bm * kb.x.g;
   Type f32 = e.b.getF32Type(), i32 = e.b.getI32Type();
-  auto toF32 = [&](Value x) {
+  // Counts and ranks are small integers, exact in f32.
+  auto intToFloat = [&](Value x) {
     return arith::SIToFPOp::create(e.b, e.loc, tensorTy(x).clone(f32), x);
   };
-  auto toI32 = [&](Value x) {
+  auto floatToInt = [&](Value x) {
     return arith::FPToSIOp::create(e.b, e.loc, tensorTy(x).clone(i32), x);
   };
   auto select = [&](Value cond, Value x, Value y) {
@@ -500,7 +503,7 @@ std::pair<Value, Value> chosenTokensLoop(
                   arith::CmpFOp::create(e.b, e.loc, arith::CmpFPredicate::OGT,
                                         e.perColumn(chosen, rows),
                                         e.constTensor({rows, chunk}, 0.0f));
-              Value next1 = toF32(arith::AddIOp::create(
+              Value next1 = intToFloat(arith::AddIOp::create(
                   e.b, e.loc, position, e.splatI32(1, {chunk})));
               // The tokens of queue tile s: position u = s * bm + r / G of
               // the queue is a queued token when u < q, else the chunk's
@@ -509,7 +512,7 @@ std::pair<Value, Value> chosenTokensLoop(
                 Value u = arith::AddIOp::create(
                     e.b, e.loc, slot,
                     e.splat(e.toI32(e.mul(s, e.index(bm))), {rows}));
-                Value want = toF32(arith::SubIOp::create(
+                Value want = intToFloat(arith::SubIOp::create(
                     e.b, e.loc, u,
                     e.splat(e.toI32(e.sub(queued, e.index(1))), {rows})));
                 Value match =
@@ -518,7 +521,7 @@ std::pair<Value, Value> chosenTokensLoop(
                              e.perColumn(rank, rows), e.perRow(want, chunk)),
                          isChosen);
                 // c + 1 of the matching token, 0 if none.
-                Value found = toI32(
+                Value found = floatToInt(
                     rowSum(e, select(match, e.perColumn(next1, rows),
                                      e.constTensor({rows, chunk}, 0.0f))));
                 Value fromChunk =
@@ -607,7 +610,7 @@ struct TileSelectedAttentionGrad : TilePattern<SelectedAttentionGradOp> {
         [&](KeyBlock &kb, Value dk, Value dv) {
           Emitter &e = kb.e;
           Value j = e.toI32(e.divFloor(kb.j0, e.index(lSel)));
-          // 1 for each token whose idx row holds j.
+          // The slots of each token's idx row that hold j.
           auto hits = [&](Value tokens) {
             int64_t rows = tensorTy(tokens).getDimSize(0);
             Value chosen = e.gather(idx, {kb.b, kb.h}, tokens, {1}, {rows, n});

@@ -238,11 +238,18 @@ LogicalResult GatherOp::verify() {
                           inner)) ||
       failed(checkStaticTile(*this, "rows", rows)))
     return failure();
+  // A row index is split by the inner row dimensions' size.
+  if (inner == 0)
+    return emitOpError() << "the inner row dimensions of 'source' must not "
+                            "be empty, got "
+                         << src;
+  bool hasColumns = tile.getRank() == 2;
   int64_t fixed = src.getRank() - static_cast<int64_t>(getRowDims().size()) -
-                  (tile.getRank() == 2 ? 1 : 0);
+                  (hasColumns ? 1 : 0);
   if (static_cast<int64_t>(getIndices().size()) != fixed)
     return emitOpError() << "expected one index per dimension of 'source' "
-                            "but the row and column ones ("
+                            "but the row"
+                         << (hasColumns ? " and column" : "") << " ones ("
                          << fixed << "), got " << getIndices().size();
   if (!rows.getElementType().isInteger(32))
     return emitOpError() << "rows must hold i32 indices, got " << rows;

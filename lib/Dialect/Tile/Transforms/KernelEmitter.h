@@ -195,6 +195,11 @@ private:
   //---- globals ----
   Value globalPtr(Value tensor, Operation *user);
   Value linearOffset(RankedTensorType t, ArrayRef<Value> coords);
+  /// Row `row` of `rowDims` (row-major, times `stride`) from `coords`: sets
+  /// the inner row dimensions' coordinates (covered whole: remainders,
+  /// innermost first) and adds the rest to the first's.
+  void locateRow(RankedTensorType t, ArrayRef<int64_t> rowDims, Value row,
+                 SmallVectorImpl<Value> &coords, int64_t stride = 1);
 
   //---- ops ----
   LogicalResult emitBlock(Block &block);

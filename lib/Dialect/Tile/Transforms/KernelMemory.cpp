@@ -8,6 +8,19 @@ namespace mlir::nsa::tile::kernel {
 // Ops: global memory (tile.load, tile.gather, tile.store)
 //===----------------------------------------------------------------------===//
 
+void KernelEmitter::locateRow(RankedTensorType t, ArrayRef<int64_t> rowDims,
+                              Value row, SmallVectorImpl<Value> &coords,
+                              int64_t stride) {
+  for (int64_t d : llvm::reverse(rowDims.drop_front())) {
+    coords[d] = arith::RemUIOp::create(b, loc, row, cidx(t.getDimSize(d)));
+    row = arith::DivUIOp::create(b, loc, row, cidx(t.getDimSize(d)));
+  }
+  if (stride != 1)
+    row = arith::MulIOp::create(b, loc, row, cidx(stride));
+  int64_t first = rowDims.front();
+  coords[first] = arith::AddIOp::create(b, loc, coords[first], row);
+}
+
 /// tile.load, tile.gather and tile.store: one global access per element the
 /// thread owns, out-of-bounds reads give 0 and writes are skipped.
 LogicalResult KernelEmitter::emitRowAccess(Operation *op) {
@@ -63,8 +76,7 @@ LogicalResult KernelEmitter::emitRowAccess(Operation *op) {
     Value valid = k == Kind::Col ? colValid(r, rows) : rowValid(r, rows);
     SmallVector<Value> coords(indices);
     // The row dimensions enumerate the tile's row (a gather's row is its
-    // index, from 0 on every row dimension); the inner ones are covered
-    // whole and peeled off, innermost first.
+    // index, from 0 on every row dimension).
     Value rest = row;
     ArrayRef<int64_t> rowDims = load     ? load.getRowDims()
                                 : gather ? gather.getRowDims()
@@ -81,15 +93,8 @@ LogicalResult KernelEmitter::emitRowAccess(Operation *op) {
       rest =
           arith::IndexCastOp::create(b, loc, b.getIndexType(), at(rowsDist, r));
     }
-    for (int64_t d : llvm::reverse(rowDims.drop_front())) {
-      coords[d] =
-          arith::RemUIOp::create(b, loc, rest, cidx(srcType.getDimSize(d)));
-      rest = arith::DivUIOp::create(b, loc, rest, cidx(srcType.getDimSize(d)));
-    }
+    locateRow(srcType, rowDims, rest, coords, store ? store.getRowStride() : 1);
     int64_t first = rowDims.front();
-    if (store && store.getRowStride() != 1)
-      rest = arith::MulIOp::create(b, loc, rest, cidx(store.getRowStride()));
-    coords[first] = arith::AddIOp::create(b, loc, coords[first], rest);
     Value inBounds =
         arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, coords[first],
                               cidx(srcType.getDimSize(first)));
@@ -191,15 +196,8 @@ void KernelEmitter::issueCopies(LoadOp op, ArrayRef<Value> indices,
         b, loc, arith::RemUIOp::create(b, loc, chunk, cidx(chunksPerRow)),
         cidx(8));
     SmallVector<Value> coords(indices);
-    Value rest = row;
-    ArrayRef<int64_t> rowDims = op.getRowDims();
-    for (int64_t d : llvm::reverse(rowDims.drop_front())) {
-      coords[d] =
-          arith::RemUIOp::create(b, loc, rest, cidx(srcType.getDimSize(d)));
-      rest = arith::DivUIOp::create(b, loc, rest, cidx(srcType.getDimSize(d)));
-    }
-    int64_t first = rowDims.front();
-    coords[first] = arith::AddIOp::create(b, loc, indices[first], rest);
+    locateRow(srcType, op.getRowDims(), row, coords);
+    int64_t first = op.getRowDims().front();
     coords.back() = col;
     Value ok = arith::AndIOp::create(
         b, loc,

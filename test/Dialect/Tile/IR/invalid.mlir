@@ -592,6 +592,15 @@ func.func @gather_inner_row_dim_dynamic(%k: tensor<1x100x?x32xbf16>, %b: index, 
 
 // -----
 
+// The inner row dimensions split a row index: they are not empty.
+func.func @gather_inner_row_dim_empty(%k: tensor<2x4x0xf32>, %h: index, %rows: tensor<5xi32>) -> tensor<5xf32> {
+  // expected-error @+1 {{'tile.gather' op the inner row dimensions of 'source' must not be empty, got 'tensor<2x4x0xf32>'}}
+  %t = tile.gather %k[%h] rows %rows {row_dims = array<i64: 1, 2>} : tensor<2x4x0xf32>, tensor<5xi32> -> tensor<5xf32>
+  return %t : tensor<5xf32>
+}
+
+// -----
+
 // One index per dimension but the row and the column ones ...
 func.func @gather_index_count(%k: tensor<1x100x2x32xbf16>, %b: index, %rows: tensor<16xi32>) -> tensor<16x32xbf16> {
   // expected-error @+1 {{'tile.gather' op expected one index per dimension of 'source' but the row and column ones (2), got 3}}
@@ -603,7 +612,7 @@ func.func @gather_index_count(%k: tensor<1x100x2x32xbf16>, %b: index, %rows: ten
 
 // ... where a rank-1 result has no column dimension.
 func.func @gather_index_count_rank1(%k: tensor<1x100x2x32xbf16>, %b: index, %h: index, %rows: tensor<16xi32>) -> tensor<16xbf16> {
-  // expected-error @+1 {{'tile.gather' op expected one index per dimension of 'source' but the row and column ones (3), got 2}}
+  // expected-error @+1 {{'tile.gather' op expected one index per dimension of 'source' but the row ones (3), got 2}}
   %t = tile.gather %k[%b, %h] rows %rows {row_dims = array<i64: 1>} : tensor<1x100x2x32xbf16>, tensor<16xi32> -> tensor<16xbf16>
   return %t : tensor<16xbf16>
 }

@@ -99,8 +99,9 @@ def NSATile : Pass<"nsa-tile"> {
            "target's (16)">,
     Option<"gradSegments", "grad-segments", "int64_t", /*default=*/"0",
            "query segments of the d_k/d_v programs of key blocks that every "
-           "later query attends (compressed attention's, selection's "
-           "initial blocks): one program per (block, segment) writes f32 "
+           "later query attends (compressed attention's; selection's "
+           "initial blocks have init-grad-segments): one program per "
+           "(block, segment) writes f32 "
            "partial sums that a second program adds in order; 1: none; 0: "
            "the target's (cpu: 2; sm90a: 8)">,
     Option<"initGradSegments", "init-grad-segments", "int64_t",
@@ -112,8 +113,7 @@ def NSATile : Pass<"nsa-tile"> {
     Option<"selectedGradTokens", "selected-grad-tokens", "int64_t",
            /*default=*/"0",
            "query tokens per tile of the selected branch's d_k/d_v programs "
-           "(a chosen tile computes all its rows, most of them masked: "
-           "fewer tokens waste less); 0: as query-tokens">,
+           "(gathered tokens that chose the block); 0: as query-tokens">,
   ];
   let dependentDialects = ["::mlir::nsa::tile::TileDialect",
                            "::mlir::arith::ArithDialect",
