@@ -172,8 +172,12 @@ static LogicalResult checkRowDims(Operation *op, RankedTensorType tensor,
       return op->emitOpError() << "the inner row dimensions' size of '"
                                << tensorName << "' overflows int64";
   }
-  if (hasColumns && !tensor.isDynamicDim(rank - 1) &&
-      tensor.getDimSize(rank - 1) != tile.getDimSize(1))
+  // The columns are read whole and unchecked: their count must be known.
+  if (hasColumns && tensor.isDynamicDim(rank - 1))
+    return op->emitOpError() << "the last dimension of '" << tensorName
+                             << "' (the " << tileName
+                             << "'s columns) must be static, got " << tensor;
+  if (hasColumns && tensor.getDimSize(rank - 1) != tile.getDimSize(1))
     return op->emitOpError()
            << tileName << " columns (" << tile.getDimSize(1)
            << ") must equal the last dimension of '" << tensorName << "' ("

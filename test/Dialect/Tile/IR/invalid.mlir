@@ -682,6 +682,15 @@ func.func @gather_result_columns(%k: tensor<1x100x2x32xbf16>, %b: index, %h: ind
 
 // -----
 
+// ... which must be static (columns are not bounds-checked).
+func.func @gather_dynamic_columns(%k: tensor<1x100x2x?xbf16>, %b: index, %h: index, %rows: tensor<16xi32>) -> tensor<16x32xbf16> {
+  // expected-error @+1 {{'tile.gather' op the last dimension of 'source' (the result's columns) must be static, got 'tensor<1x100x2x?xbf16>'}}
+  %t = tile.gather %k[%b, %h] rows %rows {row_dims = array<i64: 1>} : tensor<1x100x2x?xbf16>, tensor<16xi32> -> tensor<16x32xbf16>
+  return %t : tensor<16x32xbf16>
+}
+
+// -----
+
 // The result has the source's element type.
 func.func @gather_element_type(%k: tensor<1x100x2x32xbf16>, %b: index, %h: index, %rows: tensor<16xi32>) -> tensor<16x32xf32> {
   // expected-error @+1 {{'tile.gather' op result and 'source' must have one element type, got 'f32' and 'bf16'}}

@@ -135,8 +135,8 @@ def Tile_LoadOp : Tile_Op<"load", [Pure]> {
     `row_dims` are enumerated by the tile's rows in row-major order: the
     first starts at its index and may run past the end (those rows read
     zeros); the others must have index 0 and are covered whole. A rank-2
-    tile's columns are `source`'s last dimension, whole; a rank-1 tile has
-    no columns. Every other dimension is fixed at its index.
+    tile's columns are `source`'s last dimension, whole (it must be
+    static); a rank-1 tile has no columns. Every other dimension is fixed at its index.
 
     Example: with grouped queries `q: [B, T, HKV, G, Dk]`,
     `row_dims = [1, 3]` gives row `r = (t - t0) * G + g`, so a tile of
@@ -158,8 +158,8 @@ def Tile_GatherOp : Tile_Op<"gather", [Pure]> {
     `row_dims`, numbered row-major as tile.load numbers them from index 0:
     with `row_dims = [1, 3]` over grouped queries `[B, T, HKV, G, Dk]`,
     `rows[r] = t * G + g`. `indices` fixes every other dimension but the
-    last when the result has rank 2 (its columns); a rank-1 result has no
-    columns. A row `< 0` or past the end reads zeros (so `-1` padding in
+    last when the result has rank 2 (its columns, a static dimension); a
+    rank-1 result has no columns. A row `< 0` or past the end reads zeros (so `-1` padding in
     selection indices is harmless).
 
     With one row dimension this reads whole rows of one dimension (the idx
