@@ -427,14 +427,14 @@ struct TileCompressedAttentionGrad : TilePattern<CompressedAttentionGradOp> {
 /// `chunk` tokens at a time: `hits(tokens)` ([chunk] f32) counts the idx
 /// slots of each token (i32 [chunk]) that hold the block, 1 for a token that
 /// chose it (SPEC's idx has no repeats; a repeat would only leave an empty
-/// tile row). Their ranks (an inclusive prefix
-/// count) place them after the `q` tokens still queued from earlier chunks;
-/// each full tile of the queue is visited (`visit(rowToken, dk, dv)`, rowToken
-/// as AttentionProgram::gathered takes it), the rest (fewer than bm tokens,
+/// tile row). Their ranks (an inclusive prefix count) place them after the
+/// `q` tokens still queued from earlier chunks; each full tile of the queue
+/// is visited (`visit(rowToken, dk, dv)`, rowToken as
+/// AttentionProgram::gathered takes it), the rest (fewer than bm tokens,
 /// carried as tile rows) waits for the next chunk, and the last partial
-/// tile is visited when the scan ends. Tokens enter tiles in increasing order, so the
-/// sums are deterministic. Only the tokens in the block's segment
-/// [from, to), when set, count.
+/// tile is visited when the scan ends. Tokens enter tiles in increasing
+/// order, so the sums are deterministic. Only the tokens in the block's
+/// segment [from, to), when set, count.
 std::pair<Value, Value> chosenTokensLoop(
     KeyBlock &kb, int64_t bm, int64_t chunk, std::pair<Value, Value> init,
     function_ref<Value(Value)> hits,

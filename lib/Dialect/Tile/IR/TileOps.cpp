@@ -234,6 +234,19 @@ LogicalResult StoreOp::verify() {
   return success();
 }
 
+SmallVector<Value> GatherOp::sourceIndices(ValueRange fixed, Value zero) {
+  int64_t rank = tensorType(getSource()).getRank();
+  bool hasColumns = tensorType(getResult()).getRank() == 2;
+  SmallVector<Value> indices;
+  auto next = fixed.begin();
+  for (int64_t d = 0; d < rank; ++d)
+    indices.push_back(llvm::is_contained(getRowDims(), d) ||
+                              (hasColumns && d == rank - 1)
+                          ? zero
+                          : *next++);
+  return indices;
+}
+
 LogicalResult GatherOp::verify() {
   RankedTensorType src = tensorType(getSource()), tile = tensorType(getResult());
   RankedTensorType rows = tensorType(getRows());

@@ -229,16 +229,9 @@ struct LowerGather : OpConversionPattern<GatherOp> {
           coords[0] =
               arith::IndexCastOp::create(b, loc, b.getIndexType(), index);
           Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-          SmallVector<Value> indices;
-          auto fixed = adaptor.getIndices().begin();
-          int64_t rank = tensorType(source).getRank();
-          for (int64_t d = 0; d < rank; ++d)
-            indices.push_back(llvm::is_contained(op.getRowDims(), d) ||
-                                      (ivs.size() == 2 && d == rank - 1)
-                                  ? zero
-                                  : *fixed++);
-          Element e = locateRowElement(b, loc, source, indices, op.getRowDims(),
-                                       coords);
+          Element e = locateRowElement(
+              b, loc, source, op.sourceIndices(adaptor.getIndices(), zero),
+              op.getRowDims(), coords);
           tensor::YieldOp::create(b, loc, readOrZero(b, loc, source, e));
         });
     return success();

@@ -38,6 +38,12 @@ LogicalResult KernelEmitter::emitRowAccess(Operation *op) {
                                    : store.getIndices();
   SmallVector<Value> indices =
       llvm::map_to_vector(indexOps, [&](Value v) { return scalar(v); });
+  // A gather's row index counts from 0 on every row dimension.
+  if (gather)
+    indices = gather.sourceIndices(indices, cidx(0));
+  ArrayRef<int64_t> rowDims = load     ? load.getRowDims()
+                              : gather ? gather.getRowDims()
+                                       : store.getRowDims();
   auto srcType = cast<RankedTensorType>(tensor.getType());
   auto tileType = cast<RankedTensorType>(tileValue.getType());
   Type elem = srcType.getElementType();
@@ -75,24 +81,11 @@ LogicalResult KernelEmitter::emitRowAccess(Operation *op) {
     Value row = k == Kind::Col ? colOf(r) : rowOf(r);
     Value valid = k == Kind::Col ? colValid(r, rows) : rowValid(r, rows);
     SmallVector<Value> coords(indices);
-    // The row dimensions enumerate the tile's row (a gather's row is its
-    // index, from 0 on every row dimension).
-    Value rest = row;
-    ArrayRef<int64_t> rowDims = load     ? load.getRowDims()
-                                : gather ? gather.getRowDims()
-                                         : store.getRowDims();
-    if (gather) {
-      coords.clear();
-      auto fixed = indices.begin();
-      for (int64_t dim = 0; dim < srcType.getRank(); ++dim)
-        coords.push_back(llvm::is_contained(rowDims, dim) ||
-                                 (rank2 && dim + 1 == srcType.getRank())
-                             ? cidx(0)
-                             : *fixed++);
-      // index_cast sign-extends: -1 padding becomes out of bounds.
-      rest =
-          arith::IndexCastOp::create(b, loc, b.getIndexType(), at(rowsDist, r));
-    }
+    // The row dimensions enumerate the tile's row, or a gather's index
+    // (index_cast sign-extends: -1 padding becomes out of bounds).
+    Value rest = gather ? arith::IndexCastOp::create(b, loc, b.getIndexType(),
+                                                     at(rowsDist, r))
+                        : row;
     locateRow(srcType, rowDims, rest, coords, store ? store.getRowStride() : 1);
     int64_t first = rowDims.front();
     Value inBounds =

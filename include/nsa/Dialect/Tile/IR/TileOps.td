@@ -174,6 +174,13 @@ def Tile_GatherOp : Tile_Op<"gather", [Pure]> {
     type($rows) `->` type($result)
   }];
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// One index per dimension of `source`: `fixed` (this op's indices, or
+    /// what a lowering maps them to) in order, and `zero` on the row
+    /// dimensions and, for a rank-2 result, the columns.
+    ::llvm::SmallVector<::mlir::Value> sourceIndices(::mlir::ValueRange fixed,
+                                                     ::mlir::Value zero);
+  }];
 }
 
 def Tile_StoreOp : Tile_Op<"store", [HasParent<"ProgramOp">]> {
