@@ -33,6 +33,7 @@ void mlir::nsa::buildNSAToGPUPipeline(OpPassManager &pm,
   tile::ConvertTileToGPUOptions gpu;
   gpu.minWarps = options.minWarps;
   gpu.maxWarps = options.maxWarps;
+  gpu.wgmma = options.wgmma;
   pm.addPass(tile::createConvertTileToGPU(gpu));
   // The kernels repeat index arithmetic per element: fold and share it.
   pm.addNestedPass<gpu::GPUModuleOp>(createCanonicalizerPass());

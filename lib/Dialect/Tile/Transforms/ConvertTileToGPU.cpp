@@ -56,7 +56,8 @@ int64_t warpsFor(ProgramOp program, int64_t minWarps, int64_t maxWarps) {
       rows = std::max(rows, dot.getResult().getType().getDimSize(0));
     if (auto store = dyn_cast<StoreOp>(op))
       rows = std::max(
-          rows, cast<RankedTensorType>(store.getValue().getType()).getDimSize(0));
+          rows,
+          cast<RankedTensorType>(store.getValue().getType()).getDimSize(0));
   });
   return std::clamp<int64_t>(ceilDiv(rows, 16), minWarps, maxWarps);
 }
@@ -87,8 +88,8 @@ LogicalResult hostElementwiseToProgram(Operation *op) {
     auto t = cast<RankedTensorType>(v.getType());
     auto flat = RankedTensorType::get({rows, cols}, t.getElementType());
     if (t.getRank() == 1)
-      return tensor::ExpandShapeOp::create(b, loc, flat, v,
-                                           ArrayRef<ReassociationIndices>{{0, 1}});
+      return tensor::ExpandShapeOp::create(
+          b, loc, flat, v, ArrayRef<ReassociationIndices>{{0, 1}});
     return tensor::CollapseShapeOp::create(b, loc, flat, v, groups);
   };
   SmallVector<Value> operands;
@@ -104,15 +105,16 @@ LogicalResult hostElementwiseToProgram(Operation *op) {
   Value grid = arith::ConstantIndexOp::create(b, loc, ceilDiv(rows, kRows));
   SmallVector<Value> gridSizes = {grid}, outs = {init};
   SmallVector<Type> resultTypes = {flatType};
-  auto program = ProgramOp::create(b, loc, TypeRange(resultTypes),
-                                   ValueRange(gridSizes), ValueRange(outs),
-                                   b.getStringAttr("elementwise"));
+  auto program =
+      ProgramOp::create(b, loc, TypeRange(resultTypes), ValueRange(gridSizes),
+                        ValueRange(outs), b.getStringAttr("elementwise"));
   Block *body = b.createBlock(&program.getBody(), {},
                               {b.getIndexType(), flatType}, {loc, loc});
   ProgramOp::ensureTerminator(program.getBody(), b, loc);
   b.setInsertionPoint(body->getTerminator());
-  Value row0 = arith::MulIOp::create(b, loc, body->getArgument(0),
-                                     arith::ConstantIndexOp::create(b, loc, kRows));
+  Value row0 =
+      arith::MulIOp::create(b, loc, body->getArgument(0),
+                            arith::ConstantIndexOp::create(b, loc, kRows));
   Value zeroIdx = arith::ConstantIndexOp::create(b, loc, 0);
   auto rowDims = b.getDenseI64ArrayAttr({0});
   SmallVector<Value> tiles;
@@ -184,13 +186,13 @@ struct ConvertTileToGPU
                     UnitAttr::get(ctx));
     OpBuilder mb(ctx);
     mb.setInsertionPointToEnd(module.getBody());
-    auto gpuModule = gpu::GPUModuleOp::create(mb, fn.getLoc(),
-                                              (fn.getName() + "_kernels").str());
+    auto gpuModule = gpu::GPUModuleOp::create(
+        mb, fn.getLoc(), (fn.getName() + "_kernels").str());
     mb.setInsertionPointToStart(gpuModule.getBody());
     LLVM::GlobalOp::create(
         mb, fn.getLoc(), LLVM::LLVMArrayType::get(mb.getI8Type(), 0),
         /*isConstant=*/false, LLVM::Linkage::External, kSharedSymbol,
-        Attribute(), /*alignment=*/16, /*addrSpace=*/3);
+        Attribute(), /*alignment=*/wgmma ? 1024 : 16, /*addrSpace=*/3);
 
     for (auto [index, program] : llvm::enumerate(programs)) {
       // Parameters: tensors read from outside (not constants), then outs.
@@ -228,7 +230,15 @@ struct ConvertTileToGPU
         kernel.setArgAttr(i, LLVM::LLVMDialect::getNoAliasAttrName(),
                           UnitAttr::get(ctx));
 
-      KernelEmitter emitter(program, kernel, kernelValues, warps, gpuModule);
+      // Programs with lhs-transposed products (the query-major selected
+      // d_k/d_v) stay on mma.sync: on wgmma their other products left
+      // fewer registers to the transposed ones, which spilled 2.6x more
+      // and ran 44 -> 63 ms at paper-d128, T = 65536 (docs/performance.md).
+      bool transposedProducts = false;
+      program.walk(
+          [&](DotOp dot) { transposedProducts |= dot.getLhsTransposed(); });
+      KernelEmitter emitter(program, kernel, kernelValues, warps,
+                            wgmma && !transposedProducts, gpuModule);
       if (failed(emitter.emit()))
         return failure();
       // Hopper's limit per block (sm_80: 163 KiB): a program that needs more

@@ -124,22 +124,20 @@ LogicalResult KernelEmitter::emitFor(scf::ForOp op) {
             b.setInsertionPointToStart(guard.thenBlock());
             for (LoadOp load : prefetch) {
               Staged s = staged.lookup(load.getResult());
-              Value buffer =
-                  elementPtr(sharedPtr(s.offset), b.getI8Type(),
-                             arith::MulIOp::create(b, loc, other,
-                                                   cidx(stagedRegionBytes(s))));
+              Value buffer = elementPtr(
+                  sharedPtr(s.offset), b.getI8Type(),
+                  arith::MulIOp::create(b, loc, other, cidx(s.regionBytes())));
               issueCopies(load, indicesAt(load, op, next), buffer);
             }
           }
           NVVM::CpAsyncCommitGroupOp::create(b, loc);
           NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(1));
-          gpu::BarrierOp::create(b, loc);
+          publishStaged();
           for (LoadOp load : prefetch) {
             Staged s = staged.lookup(load.getResult());
-            s.base =
-                elementPtr(sharedPtr(s.offset), b.getI8Type(),
-                           arith::MulIOp::create(b, loc, parity,
-                                                 cidx(stagedRegionBytes(s))));
+            s.base = elementPtr(
+                sharedPtr(s.offset), b.getI8Type(),
+                arith::MulIOp::create(b, loc, parity, cidx(s.regionBytes())));
             staged[load.getResult()] = s;
             for (Operation *user : load->getUsers())
               if (auto ext = dyn_cast<arith::ExtFOp>(user))

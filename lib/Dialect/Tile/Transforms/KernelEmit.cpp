@@ -26,6 +26,8 @@ LogicalResult KernelEmitter::emitOp(Operation *op) {
 }
 
 LogicalResult KernelEmitter::emitOpImpl(Operation *op) {
+  if (fusedAdds.contains(op))
+    return success(); // its product accumulated the sum
   if (auto c = dyn_cast<arith::ConstantOp>(op))
     return emitConstant(c);
   if (auto s = dyn_cast<tensor::SplatOp>(op)) {
@@ -152,18 +154,18 @@ LogicalResult KernelEmitter::emit() {
     if (t.getRank() != 2 || !(elem.isBF16() || elem.isF16()) ||
         t.getDimSize(1) % 8 != 0 || !onlyMmaRightOperand(load.getResult()))
       return;
-    Staged s{stagedBytes, roundUp(t.getDimSize(0), 16),
-             roundUp(t.getDimSize(1), 16), 0, elem};
-    s.stride = s.cols + kRowPadBytes / 2;
     // A load straight in a key loop's body, at indices computed from the
     // induction variable, gets two buffers: the next iteration's copy
     // overlaps this iteration's products.
     auto loop = dyn_cast<scf::ForOp>(load->getParentOp());
     bool pipeline =
-        loop && stagedBytes + 2 * stagedRegionBytes(s) <= kDoubleBufferBudget &&
+        loop &&
+        roundUp(stagedBytes, 1024) +
+                2 * stagedShape(t, elem, /*rightOperand=*/true).regionBytes() <=
+            kDoubleBufferBudget &&
         llvm::all_of(load.getIndices(),
                      [&](Value v) { return isLoopAffine(v, loop); });
-    stagedBytes += (pipeline ? 2 : 1) * stagedRegionBytes(s);
+    Staged s = allocateStaged(t, elem, /*rightOperand=*/true, pipeline ? 2 : 1);
     if (pipeline) {
       pipelined[load] = loop;
       pipelinedLoads[loop].push_back(load);
@@ -180,11 +182,8 @@ LogicalResult KernelEmitter::emit() {
     Value rhs = dot.getRhs();
     if (!splitType(dot) || !isBF16Constant(rhs) || staged.count(rhs))
       return;
-    Staged s =
-        stagedShape(cast<RankedTensorType>(rhs.getType()), b.getBF16Type());
-    s.offset = stagedBytes;
-    stagedBytes += roundUp((s.rows + 1) * s.stride * 2, 16);
-    staged[rhs] = s;
+    staged[rhs] = allocateStaged(cast<RankedTensorType>(rhs.getType()),
+                                 b.getBF16Type(), /*rightOperand=*/true);
     stagedConstants.push_back(rhs);
   });
 
@@ -192,21 +191,20 @@ LogicalResult KernelEmitter::emit() {
   // lhs-transposed product, first), and tiles read element by element.
   program.walk([&](DotOp dot) {
     auto [rhs, rhsType] = narrowSource(dot.getRhs());
-    auto region = [&](Value operand, Type type) {
-      Staged s = stagedShape(cast<RankedTensorType>(operand.getType()), type);
-      s.offset = allocatePersistent((s.rows + 1) * s.stride * byteWidth(type));
-      return s;
+    auto region = [&](Value operand, Type type, bool rightOperand) {
+      return allocateStaged(cast<RankedTensorType>(operand.getType()), type,
+                            rightOperand);
     };
     if (rhsType) {
       if (dot.getLhsTransposed())
-        dotRegions[dot].push_back(region(dot.getLhs(), rhsType));
+        dotRegions[dot].push_back(region(dot.getLhs(), rhsType, false));
       if (!staged.count(rhs))
-        dotRegions[dot].push_back(region(dot.getRhs(), rhsType));
+        dotRegions[dot].push_back(region(dot.getRhs(), rhsType, true));
       return;
     }
     if (splitType(dot) && isBF16Constant(dot.getLhs()))
-      dotRegions[dot] = {region(dot.getRhs(), b.getBF16Type()),
-                         region(dot.getRhs(), b.getBF16Type())};
+      dotRegions[dot] = {region(dot.getRhs(), b.getBF16Type(), true),
+                         region(dot.getRhs(), b.getBF16Type(), true)};
   });
   program.walk([&](tensor::ExtractOp extract) {
     Value source = extract.getTensor();
@@ -239,7 +237,7 @@ LogicalResult KernelEmitter::emit() {
               staged[v]);
   }
   if (!stagedConstants.empty())
-    gpu::BarrierOp::create(b, loc);
+    publishStaged();
 
   if (failed(emitBlock(program.getBodyBlock())))
     return failure();

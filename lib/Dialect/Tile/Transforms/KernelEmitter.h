@@ -89,22 +89,41 @@ struct Dist {
   Value splat;
 };
 
-/// A tile.load result copied to shared memory as a dot's right operand:
-/// rows x cols elements of `type`, row stride `stride` elements, rows and
-/// columns beyond the tile's zero-filled up to multiples of 16.
+/// A dot operand staged in shared memory: rows x cols elements of `type`,
+/// rows and columns beyond the tile's zero-filled up to multiples of 16.
+/// Two layouts:
+///  - padded: row-major, row stride `stride` elements (16 bytes of padding
+///    put the eight rows a fragment load touches into different banks);
+///  - swizzled (16-bit right operands whose columns are a multiple of 64):
+///    wgmma's 128-byte swizzle. Columns are cut into blocks of 64 (128
+///    bytes a row), each block stored row after row, and the 16-byte chunk
+///    c of row r sits at chunk c ^ (r % 8). wgmma reads it through a matrix
+///    descriptor (K-major for an [N][K] operand, MN-major for [K][N]); ldmatrix
+///    and cp.async address it by `index`. The region is 1024-byte aligned.
 struct Staged {
   int64_t offset, rows, cols, stride;
   Type type;
+  bool swizzled = false;
   /// Set for a double-buffered load inside its loop: the current buffer.
   Value base = Value();
+
+  /// Bytes of one column block of a swizzled region.
+  int64_t blockBytes() const { return rows * 128; }
+  /// Bytes of the region (one buffer), a trash slot past the tile included.
+  int64_t regionBytes() const {
+    return swizzled ? roundUp(rows * cols * 2 + 16, 1024)
+                    : roundUp((rows + 1) * stride * byteWidth(type), 16);
+  }
+  /// Element index of the trash slot writes of padding elements go to.
+  int64_t trashIndex() const { return swizzled ? rows * cols : rows * stride; }
 };
 
 class KernelEmitter {
 public:
   KernelEmitter(ProgramOp program, gpu::GPUFuncOp func, ArrayRef<Value> params,
-                int64_t warps, gpu::GPUModuleOp module)
+                int64_t warps, bool wgmma, gpu::GPUModuleOp module)
       : program(program), func(func), module(module), b(func.getContext()),
-        loc(program.getLoc()), warps(warps) {
+        loc(program.getLoc()), warps(warps), wgmma(wgmma) {
     for (auto [i, p] : llvm::enumerate(params))
       globals[p] = func.getArgument(i);
   }
@@ -185,6 +204,17 @@ private:
   /// row-major; elements outside the tile go to a trash slot past it.
   void writeDist(const Dist &d, RankedTensorType t, Value base, int64_t stride,
                  Type storeType, int64_t trashIndex = -1);
+  /// Writes a distributed tile into the staged region `s`, in its layout.
+  void writeStaged(const Dist &d, RankedTensorType t, const Staged &s);
+  /// writeDist's loop: element (row, col) goes to `index(row, col)`.
+  void writeElements(const Dist &d, RankedTensorType t, Value base,
+                     Type storeType, int64_t trashIndex,
+                     function_ref<Value(Value, Value)> index);
+  /// Element index of (row, col) in the staged region `s`.
+  Value stagedIndex(const Staged &s, Value row, Value col);
+  /// Ends the writes of staged operands: a barrier, after the proxy fence
+  /// that orders them before wgmma's (async proxy) reads.
+  void publishStaged();
   /// scf.for whose body `body` emits with this emitter's builder.
   scf::ForOp forLoop(int64_t lb, int64_t ub, ValueRange init,
                      function_ref<SmallVector<Value>(Value, ValueRange)> body);
@@ -224,7 +254,24 @@ private:
   /// with the right operand staged in `s`.
   Dist mmaProduct(const Dist &a, int64_t m, int64_t k, const Staged &s,
                   int64_t n, bool transposed, Type type,
-                  const Staged *aStaged = nullptr);
+                  const Staged *aStaged = nullptr, const Dist *init = nullptr);
+  /// Whether every row block of an [m, *] product with the right operand
+  /// in `s` runs on wgmma (whole warpgroups, A in registers).
+  bool onWarpgroups(const Staged &s, int64_t m, bool aStaged) {
+    return s.swizzled && !aStaged && warps % 4 == 0 &&
+           16 * (warps - 1) < m - rowStep(rowSlots(m) - 2);
+  }
+  /// The `acc + dot` that a wgmma product can accumulate into `acc`
+  /// directly (its only use, `acc` already emitted), or null.
+  arith::AddFOp accumulatingAdd(DotOp op);
+  /// The accumulators of one 64-row block of a warpgroup (row block `i` of
+  /// each warp) by wgmma.m64nNk16, A from registers (`aFragments(step)`),
+  /// B read from the swizzled region `s` through matrix descriptors; laid
+  /// out as mma.sync's (four per 8 columns).
+  SmallVector<Value>
+  wgmmaRowBlock(function_ref<SmallVector<Value>(int64_t)> aFragments, int64_t k,
+                const Staged &s, int64_t n, bool transposed, Type type,
+                ArrayRef<Value> init);
   LogicalResult emitTransposedMmaDot(DotOp op, Value rhs, Type type);
   LogicalResult emitExactDot(DotOp op);
   LogicalResult emitReduce(ReduceOp op);
@@ -234,29 +281,29 @@ private:
   LogicalResult emitFor(scf::ForOp op);
   LogicalResult emitIf(scf::IfOp op);
   Value emitScalarMath(Operation *op, ValueRange operands);
-  static int64_t stagedRegionBytes(const Staged &s) {
-    return roundUp(s.rows * s.stride * 2, 16);
-  }
-  /// The padded shared-memory shape of a right operand of type `t`.
-  static Staged stagedShape(RankedTensorType t, Type type);
+  /// The shared-memory shape of an operand tile `t` staged as `type`:
+  /// swizzled when it is a 16-bit right operand that wgmma can read.
+  Staged stagedShape(RankedTensorType t, Type type, bool rightOperand);
+  /// Allocates `buffers` persistent regions for the operand tile `t`.
+  Staged allocateStaged(RankedTensorType t, Type type, bool rightOperand,
+                        int64_t buffers = 1);
   /// Stages a right operand held in registers into `s` (after a barrier):
   /// zero padding, then the tile. The caller ends with a barrier.
   void stageTile(const Dist &d, RankedTensorType t, const Staged &s);
   /// Zeroes `bytes` (a multiple of 4) of shared memory at `offset`.
   void zeroShared(int64_t offset, int64_t bytes);
   /// Allocates a region of shared memory for the whole kernel.
-  int64_t allocatePersistent(int64_t bytes) {
-    int64_t offset = stagedBytes;
-    stagedBytes += roundUp(bytes, 16);
+  int64_t allocatePersistent(int64_t bytes, int64_t align = 16) {
+    int64_t offset = roundUp(stagedBytes, align);
+    stagedBytes = offset + roundUp(bytes, 16);
     return offset;
   }
   /// Writes `d` into the persistent region `s` (zero padding kept from the
   /// kernel's start) between two barriers.
   void restage(const Dist &d, RankedTensorType t, const Staged &s) {
     gpu::BarrierOp::create(b, loc);
-    writeDist(d, t, sharedPtr(s.offset), s.stride, s.type,
-              /*trashIndex=*/s.rows * s.stride);
-    gpu::BarrierOp::create(b, loc);
+    writeStaged(d, t, s);
+    publishStaged();
   }
 
   ProgramOp program;
@@ -265,6 +312,8 @@ private:
   OpBuilder b;
   Location loc;
   int64_t warps;
+  /// Products of whole warpgroups on wgmma (sm_90a) rather than mma.sync.
+  bool wgmma;
 
   Value tid, lane, rowBase, colBase, quadLane, warpId, groupId;
   DenseMap<Value, Value> globals;
@@ -282,6 +331,8 @@ private:
   /// copies are issued before this iteration's products.
   DenseMap<Operation *, scf::ForOp> pipelined;
   DenseMap<Operation *, SmallVector<LoadOp>> pipelinedLoads;
+  /// `acc + dot` ops whose sum a wgmma product computed (skipped).
+  llvm::SmallPtrSet<Operation *, 8> fusedAdds;
   /// tile.load results staged in shared memory, and extf's of them.
   DenseMap<Value, Staged> staged;
   int64_t stagedBytes = 0, scratchBytes = 0;

@@ -92,9 +92,27 @@ scf::ForOp KernelEmitter::forLoop(
 void KernelEmitter::writeDist(const Dist &d, RankedTensorType t, Value base,
                               int64_t stride, Type storeType,
                               int64_t trashIndex) {
-  int64_t rows = t.getDimSize(0), cols = t.getRank() == 2 ? t.getDimSize(1) : 1;
   // Elements outside the tile go to a trash slot, by default right after it.
-  Value trash = cidx(trashIndex < 0 ? rows * stride : trashIndex);
+  writeElements(d, t, base, storeType,
+                trashIndex < 0 ? t.getDimSize(0) * stride : trashIndex,
+                [&](Value row, Value col) -> Value {
+                  return arith::AddIOp::create(
+                      b, loc, arith::MulIOp::create(b, loc, row, cidx(stride)),
+                      col);
+                });
+}
+
+void KernelEmitter::writeStaged(const Dist &d, RankedTensorType t,
+                                const Staged &s) {
+  writeElements(d, t, sharedPtr(s.offset), s.type, s.trashIndex(),
+                [&](Value row, Value col) { return stagedIndex(s, row, col); });
+}
+
+void KernelEmitter::writeElements(const Dist &d, RankedTensorType t, Value base,
+                                  Type storeType, int64_t trashIndex,
+                                  function_ref<Value(Value, Value)> index) {
+  int64_t rows = t.getDimSize(0), cols = t.getRank() == 2 ? t.getDimSize(1) : 1;
+  Value trash = cidx(trashIndex);
   int64_t n = count(d.kind, t);
   for (int64_t i = 0; i < n; ++i) {
     Value row, col, valid;
@@ -108,14 +126,13 @@ void KernelEmitter::writeDist(const Dist &d, RankedTensorType t, Value base,
       col = cidx(0);
       valid = d.kind == Kind::Row ? rowValid(i, rows) : colValid(i, rows);
     }
-    Value index = arith::AddIOp::create(
-        b, loc, arith::MulIOp::create(b, loc, row, cidx(stride)), col);
+    Value slot = index(row, col);
     if (valid)
-      index = arith::SelectOp::create(b, loc, valid, index, trash);
+      slot = arith::SelectOp::create(b, loc, valid, slot, trash);
     Value v = at(d, i);
     if (v.getType() != storeType)
       v = castFloat(b, loc, v, cast<FloatType>(storeType));
-    LLVM::StoreOp::create(b, loc, v, elementPtr(base, storeType, index));
+    LLVM::StoreOp::create(b, loc, v, elementPtr(base, storeType, slot));
   }
 }
 

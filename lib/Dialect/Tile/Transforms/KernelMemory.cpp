@@ -161,7 +161,7 @@ LogicalResult KernelEmitter::emitStagedLoad(LoadOp op) {
   issueCopies(op, indices, sharedPtr(s.offset));
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
   NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
-  gpu::BarrierOp::create(b, loc);
+  publishStaged();
   return success();
 }
 
@@ -204,8 +204,7 @@ void KernelEmitter::issueCopies(LoadOp op, ArrayRef<Value> indices,
                               cidx(srcType.getDimSize(first))));
     Value offset = arith::SelectOp::create(
         b, loc, ok, linearOffset(srcType, coords), cidx(0));
-    Value dst = arith::AddIOp::create(
-        b, loc, arith::MulIOp::create(b, loc, row, cidx(s.stride)), col);
+    Value dst = stagedIndex(s, row, col);
     // cp.async: the copy needs no registers and does not wait, so a thread
     // has all its chunks in flight at once. Reading 0 source bytes
     // zero-fills the chunk (rows past the tensor, padding).
@@ -220,26 +219,65 @@ void KernelEmitter::issueCopies(LoadOp op, ArrayRef<Value> indices,
   });
 }
 
-/// `v` (a tile of the dot's right operand, already in registers) copied to
-/// scratch shared memory in the padded layout of a staged load.
-Staged KernelEmitter::stagedShape(RankedTensorType t, Type type) {
+Staged KernelEmitter::stagedShape(RankedTensorType t, Type type,
+                                  bool rightOperand) {
   Staged s;
   s.offset = 0;
   s.rows = roundUp(t.getDimSize(0), 16);
   s.cols = roundUp(t.getDimSize(1), 16);
   s.stride = s.cols + kRowPadBytes / 2;
   s.type = type;
+  s.swizzled =
+      wgmma && rightOperand && byteWidth(type) == 2 && s.cols % 64 == 0;
   return s;
+}
+
+Staged KernelEmitter::allocateStaged(RankedTensorType t, Type type,
+                                     bool rightOperand, int64_t buffers) {
+  Staged s = stagedShape(t, type, rightOperand);
+  s.offset =
+      allocatePersistent(buffers * s.regionBytes(), s.swizzled ? 1024 : 16);
+  return s;
+}
+
+Value KernelEmitter::stagedIndex(const Staged &s, Value row, Value col) {
+  if (!s.swizzled)
+    return arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, row, cidx(s.stride)), col);
+  // Block col / 64, row `row` of it, chunk (col % 64) / 8 xor row % 8.
+  auto mul = [&](Value v, int64_t c) {
+    return arith::MulIOp::create(b, loc, v, cidx(c));
+  };
+  auto div = [&](Value v, int64_t c) {
+    return arith::DivUIOp::create(b, loc, v, cidx(c));
+  };
+  auto rem = [&](Value v, int64_t c) {
+    return arith::RemUIOp::create(b, loc, v, cidx(c));
+  };
+  Value chunk =
+      arith::XOrIOp::create(b, loc, div(rem(col, 64), 8), rem(row, 8));
+  Value index = arith::AddIOp::create(b, loc, mul(div(col, 64), s.rows * 64),
+                                      mul(row, 64));
+  index = arith::AddIOp::create(b, loc, index, mul(chunk, 8));
+  return arith::AddIOp::create(b, loc, index, rem(col, 8));
+}
+
+void KernelEmitter::publishStaged() {
+  if (wgmma)
+    NVVM::FenceProxyOp::create(
+        b, loc, NVVM::ProxyKind::async_shared,
+        NVVM::SharedSpaceAttr::get(b.getContext(),
+                                   NVVM::SharedSpace::shared_cta));
+  gpu::BarrierOp::create(b, loc);
 }
 
 void KernelEmitter::stageTile(const Dist &d, RankedTensorType t,
                               const Staged &s) {
   // Zero the padding first: the tile may not cover whole fragments.
-  zeroShared(s.offset, s.rows * s.stride * byteWidth(s.type));
+  zeroShared(s.offset, s.regionBytes());
   gpu::BarrierOp::create(b, loc);
   // Transposed or not, the operand is stored as given ([N][K] or [K][N]).
-  writeDist(d, t, sharedPtr(s.offset), s.stride, s.type,
-            /*trashIndex=*/s.rows * s.stride);
+  writeStaged(d, t, s);
 }
 
 void KernelEmitter::zeroShared(int64_t offset, int64_t bytes) {

@@ -76,10 +76,40 @@ LogicalResult KernelEmitter::emitMmaDot(DotOp op, Value lhs, Value rhs,
     s = dotRegions[op][0];
     restage(get(rhs, Kind::Tile), cast<RankedTensorType>(rhs.getType()), s);
   }
-  dists[op.getResult()] =
+  // wgmma accumulates into the registers of `acc + dot`'s acc, rather than
+  // into fresh ones added afterwards (an [m, n] tile fewer live at once).
+  arith::AddFOp add;
+  Dist init;
+  if (onWarpgroups(s, m, /*aStaged=*/false) && (add = accumulatingAdd(op)))
+    init = get(add.getLhs() == op.getResult() ? add.getRhs() : add.getLhs(),
+               Kind::Tile);
+  Dist product =
       mmaProduct(get(lhs, Kind::Tile), m, lhsType.getDimSize(1), s, n,
-                 op.getRhsTransposed(), type);
+                 op.getRhsTransposed(), type, nullptr, add ? &init : nullptr);
+  if (add) {
+    dists[add.getResult()] = product;
+    fusedAdds.insert(add);
+  } else {
+    dists[op.getResult()] = product;
+  }
   return success();
+}
+
+arith::AddFOp KernelEmitter::accumulatingAdd(DotOp op) {
+  if (!op.getResult().hasOneUse())
+    return {};
+  auto add = dyn_cast<arith::AddFOp>(*op.getResult().getUsers().begin());
+  if (!add || add->getBlock() != op->getBlock())
+    return {};
+  Value acc = add.getLhs() == op.getResult() ? add.getRhs() : add.getLhs();
+  if (acc == op.getResult() || acc.getType() != op.getResult().getType())
+    return {};
+  // The accumulator must exist when the product is emitted.
+  Operation *def = acc.getDefiningOp();
+  if (def ? !(def->getBlock() == op->getBlock() && def->isBeforeInBlock(op))
+          : !cast<BlockArgument>(acc).getOwner()->getParentOp()->isAncestor(op))
+    return {};
+  return add;
 }
 
 /// lhs^T . rhs (the backward's p^T . d_o and ds^T . q) on tensor cores: the
@@ -98,13 +128,11 @@ LogicalResult KernelEmitter::emitTransposedMmaDot(DotOp op, Value rhs,
   bool rhsStaged = it != staged.end();
   Staged sb = rhsStaged ? it->second : regions[1];
   gpu::BarrierOp::create(b, loc);
-  writeDist(get(op.getLhs(), Kind::Tile), lt, sharedPtr(sa.offset), sa.stride,
-            sa.type, /*trashIndex=*/sa.rows * sa.stride);
+  writeStaged(get(op.getLhs(), Kind::Tile), lt, sa);
   if (!rhsStaged)
-    writeDist(get(rhs, Kind::Tile), cast<RankedTensorType>(rhs.getType()),
-              sharedPtr(sb.offset), sb.stride, sb.type,
-              /*trashIndex=*/sb.rows * sb.stride);
-  gpu::BarrierOp::create(b, loc);
+    writeStaged(get(rhs, Kind::Tile), cast<RankedTensorType>(rhs.getType()),
+                sb);
+  publishStaged();
   dists[op.getResult()] =
       mmaProduct(Dist{Kind::Tile, {}, Value()}, m, lt.getDimSize(0), sb, n,
                  op.getRhsTransposed(), type, &sa);
@@ -153,11 +181,9 @@ LogicalResult KernelEmitter::emitSplitDot(DotOp op, Type type) {
     auto [hi, lo] = splitBF16(b, loc, rhs);
     Staged sHi = dotRegions[op][0], sLo = dotRegions[op][1];
     gpu::BarrierOp::create(b, loc);
-    writeDist(hi, rt, sharedPtr(sHi.offset), sHi.stride, type,
-              sHi.rows * sHi.stride);
-    writeDist(lo, rt, sharedPtr(sLo.offset), sLo.stride, type,
-              sLo.rows * sLo.stride);
-    gpu::BarrierOp::create(b, loc);
+    writeStaged(hi, rt, sHi);
+    writeStaged(lo, rt, sLo);
+    publishStaged();
     dists[op.getResult()] =
         addDists(b, loc, mmaProduct(lhs, m, k, sHi, n, transposed, type),
                  mmaProduct(lhs, m, k, sLo, n, transposed, type));
@@ -176,7 +202,8 @@ LogicalResult KernelEmitter::emitSplitDot(DotOp op, Type type) {
 /// it owns, for every 8 columns of the result.
 Dist KernelEmitter::mmaProduct(const Dist &a, int64_t m, int64_t k,
                                const Staged &s, int64_t n, bool transposed,
-                               Type type, const Staged *aStaged) {
+                               Type type, const Staged *aStaged,
+                               const Dist *init) {
   Value base = s.base ? s.base : sharedPtr(s.offset);
   int64_t aCols = colSlots(k);
   MLIRContext *ctx = b.getContext();
@@ -217,6 +244,18 @@ Dist KernelEmitter::mmaProduct(const Dist &a, int64_t m, int64_t k,
     laneOffset = arith::MulIOp::create(
         b, loc, arith::AddIOp::create(b, loc, laneRow, half8), cidx(s.stride));
   Value laneBase = elementPtr(base, type, laneOffset);
+  // Swizzled storage: the lane's row (row % 8 is laneRow) and the value its
+  // chunk index is xor-ed with (for [N][K] storage the lane's chunk is
+  // k0 / 8 + laneHalf, k0 / 8 even, so the xor folds laneHalf in).
+  Value swizzle;
+  if (s.swizzled) {
+    Value rowPart =
+        transposed ? laneRow : arith::AddIOp::create(b, loc, laneRow, half8);
+    laneBase = elementPtr(base, type,
+                          arith::MulIOp::create(b, loc, rowPart, cidx(64)));
+    swizzle =
+        transposed ? arith::XOrIOp::create(b, loc, laneRow, laneHalf) : laneRow;
+  }
   auto ldShape = NVVM::LdStMatrixShapeAttr::get(ctx, 8, 8);
   auto ldType =
       NVVM::LdStMatrixEltTypeAttr::get(ctx, NVVM::LdStMatrixEltType::B16);
@@ -238,9 +277,19 @@ Dist KernelEmitter::mmaProduct(const Dist &a, int64_t m, int64_t k,
     return regs;
   };
   auto bFragments = [&](int64_t n0, int64_t k0) -> SmallVector<Value> {
-    int64_t offset = transposed ? n0 * s.stride + k0 : k0 * s.stride + n0;
-    return ldmatrix(elementPtr(laneBase, type, cidx(offset)), 2,
-                    transposed ? NVVM::MMALayout::row : NVVM::MMALayout::col);
+    NVVM::MMALayout layout =
+        transposed ? NVVM::MMALayout::row : NVVM::MMALayout::col;
+    if (!s.swizzled) {
+      int64_t offset = transposed ? n0 * s.stride + k0 : k0 * s.stride + n0;
+      return ldmatrix(elementPtr(laneBase, type, cidx(offset)), 2, layout);
+    }
+    int64_t r0 = transposed ? n0 : k0, c0 = transposed ? k0 : n0;
+    Value chunk = arith::XOrIOp::create(b, loc, swizzle, cidx(c0 % 64 / 8));
+    Value ptr =
+        elementPtr(laneBase, type, cidx(c0 / 64 * s.rows * 64 + r0 * 64));
+    return ldmatrix(
+        elementPtr(ptr, type, arith::MulIOp::create(b, loc, chunk, cidx(8))), 2,
+        layout);
   };
 
   // A fragments of a staged [K][M] left operand, transposed: ldmatrix.x4
@@ -301,10 +350,23 @@ Dist KernelEmitter::mmaProduct(const Dist &a, int64_t m, int64_t k,
     }
     return results;
   };
+  // Whole warpgroups (4 warps, 64 rows) multiply on wgmma when the right
+  // operand is in its swizzled layout and the left one in registers.
+  bool warpgroups = s.swizzled && !aStaged && warps % 4 == 0;
+  assert((!init || onWarpgroups(s, m, aStaged)) && "init needs wgmma");
   for (int64_t i = 0; i < rSlots / 2; ++i) {
     SmallVector<Value> acc;
     if (rowStep(2 * i) + 16 * (warps - 1) < m) {
-      acc = rowBlock(i);
+      SmallVector<Value> initAcc;
+      for (int64_t j = 0; init && j < cSlots / 2; ++j)
+        for (int64_t e = 0; e < 4; ++e)
+          initAcc.push_back(
+              at(*init, (2 * i + e / 2) * cSlots + 2 * j + e % 2));
+      acc =
+          warpgroups
+              ? wgmmaRowBlock([&](int64_t step) { return aFragments(i, step); },
+                              k, s, n, transposed, type, initAcc)
+              : rowBlock(i);
     } else {
       // Warps whose block is all padding rows skip its products (the test
       // is warp-uniform, as mma.sync needs).
@@ -331,6 +393,111 @@ Dist KernelEmitter::mmaProduct(const Dist &a, int64_t m, int64_t k,
     }
   }
   return out;
+}
+
+/// One row block of the warpgroup on wgmma.mma_async.m64nNk16 (N <= 256 a
+/// chain, over K in steps of 16): fence, the chains, commit, wait. The
+/// accumulators then pass through an empty asm so that no read of them is
+/// scheduled before the wait.
+SmallVector<Value> KernelEmitter::wgmmaRowBlock(
+    function_ref<SmallVector<Value>(int64_t)> aFragments, int64_t k,
+    const Staged &s, int64_t n, bool transposed, Type type,
+    ArrayRef<Value> init) {
+  MLIRContext *ctx = b.getContext();
+  Type i32 = b.getI32Type(), i64 = b.getI64Type(), f32 = b.getF32Type();
+  auto c64 = [&](uint64_t v) {
+    return arith::ConstantIntOp::create(b, loc, i64, (int64_t)v);
+  };
+  // Matrix descriptor of the region's start (bits 0-13: address / 16;
+  // 16-29: leading, 32-45: stride byte offset / 16; 62-63: 1 = 128-byte
+  // swizzle). K-major ([N][K]) operands: 8-row groups 1024 bytes apart, the
+  // leading offset unused. MN-major ([K][N]): 8-row (K) groups 1024 bytes
+  // apart, 64-column blocks `blockBytes` apart.
+  Value base = s.base ? s.base : sharedPtr(s.offset);
+  Value address = LLVM::PtrToIntOp::create(b, loc, i64, base);
+  Value start = arith::AndIOp::create(
+      b, loc, arith::ShRUIOp::create(b, loc, address, c64(4)), c64(0x3fff));
+  uint64_t leading = transposed ? 1 : s.blockBytes() / 16;
+  Value descriptor = arith::OrIOp::create(
+      b, loc, start,
+      c64(leading << 16 | uint64_t(1024 / 16) << 32 | uint64_t(1) << 62));
+  std::string ab = type.isBF16() ? "bf16" : "f16";
+
+  NVVM::WgmmaFenceAlignedOp::create(b, loc);
+  int64_t cols = 8 * ceilDiv(n, 8);
+  SmallVector<Value> acc;
+  SmallVector<SmallVector<Value>> chains;
+  for (int64_t n0 = 0; n0 < cols; n0 += 256) {
+    int64_t width = std::min<int64_t>(256, cols - n0), count = width / 2;
+    auto structType =
+        LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(count, f32));
+    // The chain starts from `init`'s columns, or from zero (scale-d = 0).
+    SmallVector<Value> d;
+    if (!init.empty())
+      d.assign(init.begin() + n0 / 2, init.begin() + n0 / 2 + count);
+    for (int64_t step = 0; step < ceilDiv(k, 16); ++step) {
+      int64_t k0 = 16 * step;
+      int64_t offset = transposed
+                           ? k0 / 64 * s.blockBytes() + k0 % 64 * 2 + n0 * 128
+                           : k0 * 128 + n0 / 64 * s.blockBytes();
+      SmallVector<Value> operands;
+      for (Value r : aFragments(step))
+        operands.push_back(
+            r.getType() == i32 ? r : LLVM::BitcastOp::create(b, loc, i32, r));
+      operands.push_back(
+          arith::AddIOp::create(b, loc, descriptor, c64(offset / 16)));
+      operands.push_back(ci32(!d.empty()));
+      llvm::append_range(operands, d);
+      std::string text, constraints;
+      llvm::raw_string_ostream os(text), cs(constraints);
+      os << "{\n.reg .pred p;\nsetp.ne.b32 p, $" << count + 5
+         << ", 0;\nwgmma.mma_async.sync.aligned.m64n" << width << "k16.f32."
+         << ab << "." << ab << " {";
+      for (int64_t e = 0; e < count; ++e) {
+        os << (e ? ", $" : "$") << e;
+        cs << "=f,";
+      }
+      os << "}, {$" << count << ", $" << count + 1 << ", $" << count + 2
+         << ", $" << count + 3 << "}, $" << count + 4 << ", p, 1, 1, "
+         << (transposed ? 0 : 1) << ";\n}";
+      cs << "r,r,r,r,l,r";
+      for (int64_t e = 0; e < (int64_t)d.size(); ++e)
+        cs << "," << e;
+      auto asmOp = LLVM::InlineAsmOp::create(
+          b, loc, structType, operands, text, constraints,
+          /*has_side_effects=*/true, /*is_align_stack=*/false,
+          LLVM::TailCallKind::None,
+          LLVM::AsmDialectAttr::get(ctx, LLVM::AsmDialect::AD_ATT),
+          /*operand_attrs=*/ArrayAttr());
+      d.clear();
+      for (int64_t e = 0; e < count; ++e)
+        d.push_back(LLVM::ExtractValueOp::create(b, loc, asmOp.getRes(),
+                                                 ArrayRef<int64_t>{e}));
+    }
+    chains.push_back(d);
+  }
+  NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+  NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+  for (SmallVector<Value> &d : chains) {
+    int64_t count = d.size();
+    auto structType =
+        LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(count, f32));
+    std::string constraints;
+    llvm::raw_string_ostream cs(constraints);
+    for (int64_t e = 0; e < count; ++e)
+      cs << (e ? ",=f" : "=f");
+    for (int64_t e = 0; e < count; ++e)
+      cs << "," << e;
+    auto fence = LLVM::InlineAsmOp::create(
+        b, loc, structType, d, "", constraints, /*has_side_effects=*/true,
+        /*is_align_stack=*/false, LLVM::TailCallKind::None,
+        LLVM::AsmDialectAttr::get(ctx, LLVM::AsmDialect::AD_ATT),
+        /*operand_attrs=*/ArrayAttr());
+    for (int64_t e = 0; e < count; ++e)
+      acc.push_back(LLVM::ExtractValueOp::create(b, loc, fence.getRes(),
+                                                 ArrayRef<int64_t>{e}));
+  }
+  return acc;
 }
 
 /// f32 products (selection's score sums, small and exact-sensitive) on the

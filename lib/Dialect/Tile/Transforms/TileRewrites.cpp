@@ -97,10 +97,12 @@ struct DecomposeOnlineSoftmax : OpConversionPattern<OnlineSoftmaxOp> {
     // p stays f32: the values are widened rather than p rounded to theirs.
     Value values =
         castFloat(rewriter, loc, adaptor.getValues(), rewriter.getF32Type());
-    Value pv = DotOp::create(rewriter, loc, acc.getType(), p, values,
-                             /*rhs_transposed=*/false);
+    // The rescaled accumulator first: the GPU's wgmma then accumulates p . v
+    // into it (convert-tile-to-gpu's accumulatingAdd).
     Value scaled = arith::MulFOp::create(rewriter, loc, acc,
                                          broadcastRows(rewriter, loc, c, acc));
+    Value pv = DotOp::create(rewriter, loc, acc.getType(), p, values,
+                             /*rhs_transposed=*/false);
     Value newAcc = arith::AddFOp::create(rewriter, loc, scaled, pv);
     rewriter.replaceOp(op, {newMax, newSum, newAcc});
     return success();

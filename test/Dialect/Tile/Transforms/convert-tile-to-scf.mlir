@@ -343,11 +343,11 @@ func.func @reduce(%s: tensor<64x16xf32>) -> (tensor<64xf32>, tensor<64xf32>) {
 // CHECK:         %[[LC:.*]] = arith.mulf %[[L]], %[[C]] : tensor<64xf32>
 // CHECK:         %[[NEWSUM:.*]] = arith.addf %[[LC]], %[[ROWSUM]] : tensor<64xf32>
 // CHECK:         %[[VF:.*]] = arith.extf %[[V]] : tensor<16x32xbf16> to tensor<16x32xf32>
-// CHECK:         %[[PV:.*]] = linalg.generic
-// CHECK-SAME:      ins(%[[P]], %[[VF]] : tensor<64x16xf32>, tensor<16x32xf32>)
 // CHECK:         %[[C2D:.*]] = tensor.generate
 // CHECK:           tensor.extract %[[C]]
 // CHECK:         %[[AC:.*]] = arith.mulf %[[A]], %[[C2D]] : tensor<64x32xf32>
+// CHECK:         %[[PV:.*]] = linalg.generic
+// CHECK-SAME:      ins(%[[P]], %[[VF]] : tensor<64x16xf32>, tensor<16x32xf32>)
 // CHECK:         %[[NEWACC:.*]] = arith.addf %[[AC]], %[[PV]] : tensor<64x32xf32>
 // CHECK:         return %[[NEWMAX]], %[[NEWSUM]], %[[NEWACC]]
 func.func @online_softmax(%s: tensor<64x16xf32>, %v: tensor<16x32xbf16>, %m: tensor<64xf32>, %l: tensor<64xf32>, %a: tensor<64x32xf32>) -> (tensor<64xf32>, tensor<64xf32>, tensor<64x32xf32>) {

@@ -7,9 +7,9 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "nsa/Dialect/Tile/IR/TileDialect.h"
 #include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassManager.h"
+#include "nsa/Dialect/Tile/IR/TileDialect.h"
 
 namespace mlir::nsa {
 
@@ -45,6 +45,9 @@ struct NSAToGPUOptions : public PassPipelineOptions<NSAToGPUOptions> {
   Option<int64_t> maxWarps{*this, "max-warps",
                            llvm::cl::desc("convert-tile-to-gpu max-warps"),
                            llvm::cl::init(4)};
+  Option<bool> wgmma{*this, "wgmma",
+                     llvm::cl::desc("convert-tile-to-gpu wgmma (sm_90a)"),
+                     llvm::cl::init(true)};
 };
 
 /// nsa ops -> tile programs for sm_90a -> GPU kernels and tile.launch ops.

@@ -62,6 +62,10 @@ def ConvertTileToGPU : Pass<"convert-tile-to-gpu", "ModuleOp"> {
     Option<"maxWarps", "max-warps", "int64_t", /*default=*/"4",
            "Warps per thread block at most (fewer when a program's tiles have "
            "fewer rows)">,
+    Option<"wgmma", "wgmma", "bool", /*default=*/"false",
+           "Products of whole warpgroups (64-row blocks of 4-warp blocks) on "
+           "sm_90a's wgmma, their right operands staged in its 128-byte "
+           "swizzled layout (default: mma.sync, sm_80 and later)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",
