@@ -99,7 +99,7 @@ struct Dist {
 ///    bytes a row), each block stored row after row, and the 16-byte chunk
 ///    c of row r sits at chunk c ^ (r % 8). wgmma reads it through a matrix
 ///    descriptor (K-major for an [N][K] operand, MN-major for [K][N]); ldmatrix
-///    and cp.async address it by `index`. The region is 1024-byte aligned.
+///    and cp.async address it through `stagedIndex`. The region is 1024-byte aligned.
 struct Staged {
   int64_t offset, rows, cols, stride;
   Type type;
@@ -247,11 +247,11 @@ private:
   LogicalResult emitDot(DotOp op);
   LogicalResult emitMmaDot(DotOp op, Value lhs, Value rhs, Type type);
   LogicalResult emitSplitDot(DotOp op, Type type);
-  /// mma.sync product of `a` ([m, k] in registers, converted to `type`) and
-  /// the staged right operand `s` ([n][k] when transposed, else [k][n]).
-  /// The product of the left operand `a` (registers, [m, k]) or, when
-  /// `aStaged` is given, of the transpose of the [k, m] tile staged there,
-  /// with the right operand staged in `s`.
+  /// The product of the left operand `a` (registers, [m, k], converted to
+  /// `type`) or, when `aStaged` is given, of the transpose of the [k, m]
+  /// tile staged there, with the right operand staged in `s` ([n][k] when
+  /// transposed, else [k][n]): on mma.sync, or on wgmma where onWarpgroups.
+  /// `init` (wgmma only) is the accumulator the product is added to.
   Dist mmaProduct(const Dist &a, int64_t m, int64_t k, const Staged &s,
                   int64_t n, bool transposed, Type type,
                   const Staged *aStaged = nullptr, const Dist *init = nullptr);
