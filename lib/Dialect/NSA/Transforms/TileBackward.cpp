@@ -86,8 +86,7 @@ struct GradTile {
     prob = tile::MaskedFillOp::create(e.b, e.loc, prob, mask, e.f32(0.0f));
     Value dp = keyMajor ? e.dot(vTile, dO, /*rhsTransposed=*/true)
                         : e.dot(dO, vTile, /*rhsTransposed=*/true);
-    Value ds =
-        e.mulF(prob, e.subF(dp, p.perQuery(delta, n, keyMajor)));
+    Value ds = e.mulF(prob, e.subF(dp, p.perQuery(delta, n, keyMajor)));
     return {prob, ds};
   }
 
@@ -371,10 +370,10 @@ struct TileWindowAttentionGrad : TilePattern<WindowAttentionGradOp> {
           return kb.loop(lo, hi, bm, {dk, dv},
                          [&](Value t0, Value dk, Value dv) {
                            GradTile t = kb.queryTile(t0, bm);
-                           return t.addDkv(
-                               dk, dv, kb.kTile, kb.vTile,
-                               t.p.windowMask(kb.j0, kb.n, w, /*keyMajor=*/true),
-                               /*keyMajor=*/true);
+                           return t.addDkv(dk, dv, kb.kTile, kb.vTile,
+                                           t.p.windowMask(kb.j0, kb.n, w,
+                                                          /*keyMajor=*/true),
+                                           /*keyMajor=*/true);
                          });
         });
   }
@@ -408,14 +407,15 @@ struct TileCompressedAttentionGrad : TilePattern<CompressedAttentionGradOp> {
           Value numCompressed = kb.e.dim(kc, 1);
           auto [lo, hi] =
               compressedQueryRange(kb.e, kb.j0, kb.numTokens, l, d, bm);
-          return kb.loop(
-              lo, hi, bm, {dk, dv}, [&](Value t0, Value dk, Value dv) {
-                GradTile t = kb.queryTile(t0, bm);
-                Value mask = t.p.compressedMask(kb.j0, kb.n, l, d, numCompressed,
-                                                /*keyMajor=*/true);
-                return t.addDkv(dk, dv, kb.kTile, kb.vTile, mask,
-                                /*keyMajor=*/true);
-              });
+          return kb.loop(lo, hi, bm, {dk, dv},
+                         [&](Value t0, Value dk, Value dv) {
+                           GradTile t = kb.queryTile(t0, bm);
+                           Value mask = t.p.compressedMask(kb.j0, kb.n, l, d,
+                                                           numCompressed,
+                                                           /*keyMajor=*/true);
+                           return t.addDkv(dk, dv, kb.kTile, kb.vTile, mask,
+                                           /*keyMajor=*/true);
+                         });
         });
   }
 };
@@ -541,15 +541,16 @@ std::pair<Value, Value> chosenTokensLoop(
               Value all = e.ceilDiv(total, bm);
               Value whole = e.divFloor(total, e.index(bm));
               Value full = select(flush, all, whole);
-              ValueRange sums = e.loop(
-                  e.index(0), full, e.index(1), {acc[0], acc[1]},
-                  [&](Value s, ValueRange sums) -> SmallVector<Value> {
-                    auto [dk, dv] = visit(queueTile(s), sums[0], sums[1]);
-                    return {dk, dv};
-                  });
-              return {sums[0], sums[1], queueTile(full),
-                      e.max(e.sub(total, e.mul(full, e.index(bm))),
-                            e.index(0))};
+              ValueRange sums =
+                  e.loop(e.index(0), full, e.index(1), {acc[0], acc[1]},
+                         [&](Value s, ValueRange sums) -> SmallVector<Value> {
+                           auto [dk, dv] =
+                               visit(queueTile(s), sums[0], sums[1]);
+                           return {dk, dv};
+                         });
+              return {
+                  sums[0], sums[1], queueTile(full),
+                  e.max(e.sub(total, e.mul(full, e.index(bm))), e.index(0))};
             },
             unchanged);
       });
@@ -627,9 +628,10 @@ struct TileSelectedAttentionGrad : TilePattern<SelectedAttentionGradOp> {
                 GradTile t = kb.gatheredTile(rowToken);
                 Value empty = e.cmp(arith::CmpIPredicate::slt, rowToken,
                                     e.splatI32(0, {t.p.rows}));
-                Value mask = t.p.selectedMask(kb.j0, kb.n, empty);
+                Value mask =
+                    t.p.selectedMask(kb.j0, kb.n, empty, /*keyMajor=*/true);
                 return t.addDkv(dk, dv, kb.kTile, kb.vTile, mask,
-                                /*keyMajor=*/false);
+                                /*keyMajor=*/true);
               });
         });
   }
@@ -683,8 +685,9 @@ struct TileCompressGrad : TilePattern<CompressGradOp> {
     int64_t bm = linear ? bc : std::max<int64_t>(1, bc / d);
     int64_t rows = linear ? bm : bm * d;
     Value strides = outer.ceilDiv(numTokens, d);
-    Value grid[3] = {batch, heads,
-                     outer.mul(outer.ceilDiv(strides, bm), outer.index(phases))};
+    Value grid[3] = {
+        batch, heads,
+        outer.mul(outer.ceilDiv(strides, bm), outer.index(phases))};
     auto dInput = buildProgram(
         rewriter, op, grid,
         emptyLike(rewriter, loc, inType, {{0, batch}, {1, numTokens}}),

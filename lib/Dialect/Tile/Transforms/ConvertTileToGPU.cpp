@@ -230,15 +230,8 @@ struct ConvertTileToGPU
         kernel.setArgAttr(i, LLVM::LLVMDialect::getNoAliasAttrName(),
                           UnitAttr::get(ctx));
 
-      // Programs with lhs-transposed products (the query-major selected
-      // d_k/d_v) stay on mma.sync: on wgmma their other products left
-      // fewer registers to the transposed ones, which spilled 2.6x more
-      // and ran 44 -> 63 ms at paper-d128, T = 65536 (docs/performance.md).
-      bool transposedProducts = false;
-      program.walk(
-          [&](DotOp dot) { transposedProducts |= dot.getLhsTransposed(); });
-      KernelEmitter emitter(program, kernel, kernelValues, warps,
-                            wgmma && !transposedProducts, gpuModule);
+      KernelEmitter emitter(program, kernel, kernelValues, warps, wgmma,
+                            gpuModule);
       if (failed(emitter.emit()))
         return failure();
       // Hopper's limit per block (sm_80: 163 KiB): a program that needs more

@@ -103,27 +103,35 @@ LogicalResult KernelEmitter::emitBlock(Block &block) {
   return success();
 }
 
-/// A tile.load feeds only tensor-core dots as their right operand (directly
-/// or widened): it can go straight to shared memory.
-bool onlyMmaRightOperand(Value v) {
+bool KernelEmitter::leftOnWarpgroups(DotOp dot) {
+  auto [lhs, lhsType] = narrowSource(dot.getLhs());
+  auto [rhs, rhsType] = narrowSource(dot.getRhs());
+  if (!wgmma || !stageLeftOperands || dot.getLhsTransposed() || !lhsType ||
+      lhsType != rhsType ||
+      cast<RankedTensorType>(lhs.getType()).getDimSize(1) % 64 != 0)
+    return false;
+  return stagedShape(cast<RankedTensorType>(rhs.getType()), rhsType, true)
+             .swizzled &&
+         fillsWarpgroups(dot.getResult().getType().getDimSize(0));
+}
+
+bool KernelEmitter::onlyMmaOperand(Value v) {
+  auto fits = [&](OpOperand &use) {
+    auto dot = dyn_cast<DotOp>(use.getOwner());
+    if (!dot || dot.getLhsTransposed())
+      return false;
+    return use.getOperandNumber() == 1 || leftOnWarpgroups(dot);
+  };
   if (v.use_empty())
     return false;
   for (OpOperand &use : v.getUses()) {
-    Operation *user = use.getOwner();
-    if (auto dot = dyn_cast<DotOp>(user)) {
-      if (use.getOperandNumber() != 1 || dot.getLhsTransposed())
+    if (auto ext = dyn_cast<arith::ExtFOp>(use.getOwner())) {
+      if (!llvm::all_of(ext->getUses(), fits))
         return false;
       continue;
     }
-    if (auto ext = dyn_cast<arith::ExtFOp>(user)) {
-      for (OpOperand &extUse : ext->getUses()) {
-        auto dot = dyn_cast<DotOp>(extUse.getOwner());
-        if (!dot || extUse.getOperandNumber() != 1 || dot.getLhsTransposed())
-          return false;
-      }
-      continue;
-    }
-    return false;
+    if (!fits(use))
+      return false;
   }
   return true;
 }
@@ -147,19 +155,40 @@ LogicalResult KernelEmitter::emit() {
   for (auto [i, id] : llvm::enumerate(ids))
     scalars.map(id, gpu::BlockIdOp::create(b, loc, dims[ids.size() - 1 - i]));
 
-  // Regions of the loads staged in shared memory.
-  program.walk([&](LoadOp load) {
-    auto t = load.getResult().getType();
+  // wgmma's left operands that are loads go to shared memory (read K-major)
+  // only where a loop carries more than 64 f32 accumulator values a thread
+  // (d_k and d_v, two [64, 128] tiles): registers are what runs out there
+  // (compressed d_k/d_v spills 280 -> 0 bytes, 25.8 -> 23.9 ms at
+  // paper-d128, T = 65536). With one accumulator (o, d_q) A stays in
+  // registers, where wgmma reads it without shared-memory traffic (staged,
+  // compressed attention went 11.1 -> 12.5 ms).
+  int64_t carried = 0;
+  program.walk([&](scf::ForOp loop) {
+    int64_t elements = 0;
+    for (Value v : loop.getInitArgs())
+      if (auto t = dyn_cast<RankedTensorType>(v.getType());
+          t && t.getRank() == 2 && t.getElementType().isF32())
+        elements += t.getNumElements();
+    carried = std::max(carried, elements);
+  });
+  stageLeftOperands = carried > 64 * warps * kWarpSize;
+
+  // Regions of the loads (and, with wgmma, gathers) staged in shared memory.
+  program.walk([&](Operation *op) {
+    auto load = dyn_cast<LoadOp>(op);
+    if (!load && !(wgmma && isa<GatherOp>(op)))
+      return;
+    auto t = cast<RankedTensorType>(op->getResult(0).getType());
     Type elem = t.getElementType();
     if (t.getRank() != 2 || !(elem.isBF16() || elem.isF16()) ||
-        t.getDimSize(1) % 8 != 0 || !onlyMmaRightOperand(load.getResult()))
+        t.getDimSize(1) % 8 != 0 || !onlyMmaOperand(op->getResult(0)))
       return;
     // A load straight in a key loop's body, at indices computed from the
     // induction variable, gets two buffers: the next iteration's copy
     // overlaps this iteration's products.
-    auto loop = dyn_cast<scf::ForOp>(load->getParentOp());
+    auto loop = dyn_cast<scf::ForOp>(op->getParentOp());
     bool pipeline =
-        loop &&
+        load && loop &&
         roundUp(stagedBytes, 1024) +
                 2 * stagedShape(t, elem, /*rightOperand=*/true).regionBytes() <=
             kDoubleBufferBudget &&
@@ -170,8 +199,8 @@ LogicalResult KernelEmitter::emit() {
       pipelined[load] = loop;
       pipelinedLoads[loop].push_back(load);
     }
-    staged[load.getResult()] = s;
-    for (Operation *user : load->getUsers())
+    staged[op->getResult(0)] = s;
+    for (Operation *user : op->getUsers())
       if (auto ext = dyn_cast<arith::ExtFOp>(user))
         staged[ext.getOut()] = s;
   });
@@ -196,8 +225,17 @@ LogicalResult KernelEmitter::emit() {
                             rightOperand);
     };
     if (rhsType) {
-      if (dot.getLhsTransposed())
-        dotRegions[dot].push_back(region(dot.getLhs(), rhsType, false));
+      // A transposed left operand goes to wgmma (M-major, swizzled) with a
+      // swizzled right operand when its M rows fill warpgroups.
+      if (dot.getLhsTransposed()) {
+        auto rt = cast<RankedTensorType>(rhs.getType());
+        bool rhsSwizzled = staged.count(rhs)
+                               ? staged.lookup(rhs).swizzled
+                               : stagedShape(rt, rhsType, true).swizzled;
+        int64_t m = dot.getResult().getType().getDimSize(0);
+        dotRegions[dot].push_back(
+            region(dot.getLhs(), rhsType, rhsSwizzled && fillsWarpgroups(m)));
+      }
       if (!staged.count(rhs))
         dotRegions[dot].push_back(region(dot.getRhs(), rhsType, true));
       return;

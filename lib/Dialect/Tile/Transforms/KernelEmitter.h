@@ -99,7 +99,8 @@ struct Dist {
 ///    bytes a row), each block stored row after row, and the 16-byte chunk
 ///    c of row r sits at chunk c ^ (r % 8). wgmma reads it through a matrix
 ///    descriptor (K-major for an [N][K] operand, MN-major for [K][N]); ldmatrix
-///    and cp.async address it through `stagedIndex`. The region is 1024-byte aligned.
+///    and cp.async address it through `stagedIndex`. The region is 1024-byte
+///    aligned.
 struct Staged {
   int64_t offset, rows, cols, stride;
   Type type;
@@ -239,7 +240,14 @@ private:
   LogicalResult emitElementwise(Operation *op);
   LogicalResult emitRowAccess(Operation *op);
   LogicalResult emitStagedLoad(LoadOp op);
-  void issueCopies(LoadOp op, ArrayRef<Value> indices, Value region);
+  LogicalResult emitStagedGather(GatherOp op);
+  /// cp.async of the [R, C] tile.load or tile.gather `op` into `region`, 16
+  /// bytes per chunk (C is a multiple of 8 16-bit elements); no commit.
+  /// `indices` has one coordinate per source dimension (a gather's are 0 on
+  /// its row dimensions); tile row r reads row r of the row dimensions (a
+  /// load) or row `rowIndex[r]` (i32 in shared memory: a gather).
+  void issueCopies(Operation *op, ArrayRef<Value> indices, Value region,
+                   Value rowIndex = Value());
   /// The indices of pipelined load `op` for the loop iteration `iv`: its
   /// index computation in the loop body, re-emitted with the induction
   /// variable replaced.
@@ -254,24 +262,41 @@ private:
   /// `init` (wgmma only) is the accumulator the product is added to.
   Dist mmaProduct(const Dist &a, int64_t m, int64_t k, const Staged &s,
                   int64_t n, bool transposed, Type type,
-                  const Staged *aStaged = nullptr, const Dist *init = nullptr);
-  /// Whether every row block of an [m, *] product with the right operand
-  /// in `s` runs on wgmma (whole warpgroups, A in registers).
-  bool onWarpgroups(const Staged &s, int64_t m, bool aStaged) {
-    return s.swizzled && !aStaged && warps % 4 == 0 &&
-           16 * (warps - 1) < m - rowStep(rowSlots(m) - 2);
+                  const Staged *aStaged = nullptr, const Dist *init = nullptr,
+                  bool aKMajor = false);
+  /// Whether every 64-row block of an [m, *] result fills a warpgroup.
+  bool fillsWarpgroups(int64_t m) {
+    return warps % 4 == 0 && 16 * (warps - 1) < m - rowStep(rowSlots(m) - 2);
   }
+  /// Whether an [m, *] product with the right operand in `s` and the left
+  /// one in registers or (lhs-transposed) staged in `aStaged` runs on wgmma.
+  bool onWarpgroups(const Staged &s, int64_t m, const Staged *aStaged) {
+    return s.swizzled && (!aStaged || aStaged->swizzled) && fillsWarpgroups(m);
+  }
+  /// Whether `dot` runs on wgmma with its left operand read from shared
+  /// memory (K-major) were it a staged load.
+  bool leftOnWarpgroups(DotOp dot);
+  /// Whether a tile.load feeds only tensor-core dots (directly or widened):
+  /// as their right operand, or as the left one of wgmma products. It then
+  /// goes straight to shared memory.
+  bool onlyMmaOperand(Value v);
   /// The `acc + dot` that a wgmma product can accumulate into `acc`
   /// directly (its only use, `acc` already emitted), or null.
   arith::AddFOp accumulatingAdd(DotOp op);
-  /// The accumulators of one 64-row block of a warpgroup (row block `i` of
-  /// each warp) by wgmma.m64nNk16, A from registers (`aFragments(step)`),
-  /// B read from the swizzled region `s` through matrix descriptors; laid
-  /// out as mma.sync's (four per 8 columns).
+  /// The accumulators of row block `i` (64 rows a warpgroup) by
+  /// wgmma.m64nNk16, A from registers (`aFragments(step)`) or, when
+  /// `aStaged` is given, from that swizzled region: [M][K] (`aKMajor`) or
+  /// [K][M] (M-major); B from the swizzled region `s`, both through matrix
+  /// descriptors. Laid out as mma.sync's (four per 8 columns); the chain
+  /// starts from `init` if set.
   SmallVector<Value>
-  wgmmaRowBlock(function_ref<SmallVector<Value>(int64_t)> aFragments, int64_t k,
-                const Staged &s, int64_t n, bool transposed, Type type,
-                ArrayRef<Value> init);
+  wgmmaRowBlock(int64_t i, function_ref<SmallVector<Value>(int64_t)> aFragments,
+                const Staged *aStaged, bool aKMajor, int64_t k, const Staged &s,
+                int64_t n, bool transposed, Type type, ArrayRef<Value> init);
+  /// Emits the product through `product(init)`, accumulating into `acc`
+  /// when the op is `acc + dot` and `wgmma` says the product runs there.
+  void emitAccumulating(DotOp op, bool wgmma,
+                        function_ref<Dist(const Dist *)> product);
   LogicalResult emitTransposedMmaDot(DotOp op, Value rhs, Type type);
   LogicalResult emitExactDot(DotOp op);
   LogicalResult emitReduce(ReduceOp op);
@@ -314,6 +339,9 @@ private:
   int64_t warps;
   /// Products of whole warpgroups on wgmma (sm_90a) rather than mma.sync.
   bool wgmma;
+  /// Whether loads that are wgmma left operands go to shared memory (set in
+  /// emit(): where a loop carries more than one accumulator tile).
+  bool stageLeftOperands = false;
 
   Value tid, lane, rowBase, colBase, quadLane, warpId, groupId;
   DenseMap<Value, Value> globals;

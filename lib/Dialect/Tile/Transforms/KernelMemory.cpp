@@ -29,6 +29,8 @@ LogicalResult KernelEmitter::emitRowAccess(Operation *op) {
   auto store = dyn_cast<StoreOp>(op);
   if (load && staged.count(load.getResult()))
     return emitStagedLoad(load);
+  if (gather && staged.count(gather.getResult()))
+    return emitStagedGather(gather);
   Value tensor = load     ? load.getSource()
                  : gather ? gather.getSource()
                           : store.getDest();
@@ -167,12 +169,40 @@ LogicalResult KernelEmitter::emitStagedLoad(LoadOp op) {
 
 /// cp.async of the [R, C] tile.load `op` at `indices` into `region`, 16
 /// bytes per chunk (C is a multiple of 8 16-bit elements); no commit.
-void KernelEmitter::issueCopies(LoadOp op, ArrayRef<Value> indices,
-                                Value region) {
+/// A staged tile.gather: its row indices go through scratch, since the
+/// thread that copies a row is not the one that holds its index; single
+/// buffered (the indices are computed in the loop, not affine in it).
+LogicalResult KernelEmitter::emitStagedGather(GatherOp op) {
   Staged s = staged.lookup(op.getResult());
-  auto srcType = cast<RankedTensorType>(op.getSource().getType());
-  auto tileType = op.getResult().getType();
-  Value ptr = globals.lookup(op.getSource());
+  if (!globalPtr(op.getSource(), op))
+    return failure();
+  SmallVector<Value> fixed =
+      llvm::map_to_vector(op.getIndices(), [&](Value v) { return scalar(v); });
+  SmallVector<Value> indices = op.sourceIndices(fixed, cidx(0));
+  auto rowsType = cast<RankedTensorType>(op.getRows().getType());
+  // beginScratch's barrier also ends earlier reads of the region; the slot
+  // past the indices takes writeDist's padding slots.
+  beginScratch((rowsType.getNumElements() + 1) * 4);
+  Value rowIndex = sharedPtr(stagedBytes);
+  writeDist(get(op.getRows(), Kind::Row), rowsType, rowIndex, 1,
+            b.getI32Type());
+  gpu::BarrierOp::create(b, loc);
+  issueCopies(op, indices, sharedPtr(s.offset), rowIndex);
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
+  publishStaged();
+  return success();
+}
+
+void KernelEmitter::issueCopies(Operation *op, ArrayRef<Value> indices,
+                                Value region, Value rowIndex) {
+  Value tile = op->getResult(0), source = op->getOperand(0);
+  ArrayRef<int64_t> rowDims = isa<LoadOp>(op) ? cast<LoadOp>(op).getRowDims()
+                                              : cast<GatherOp>(op).getRowDims();
+  Staged s = staged.lookup(tile);
+  auto srcType = cast<RankedTensorType>(source.getType());
+  auto tileType = cast<RankedTensorType>(tile.getType());
+  Value ptr = globals.lookup(source);
   int64_t rows = tileType.getDimSize(0), cols = tileType.getDimSize(1);
   int64_t chunksPerRow = s.cols / 8, chunks = s.rows * chunksPerRow;
   int64_t threads = warps * kWarpSize;
@@ -188,9 +218,21 @@ void KernelEmitter::issueCopies(LoadOp op, ArrayRef<Value> indices,
     Value col = arith::MulIOp::create(
         b, loc, arith::RemUIOp::create(b, loc, chunk, cidx(chunksPerRow)),
         cidx(8));
+    Value sourceRow = row;
+    if (rowIndex) {
+      // Padding rows (row >= rows) read index 0 and are dropped below; a
+      // negative index (index_cast sign-extends) is out of bounds.
+      Value inTile = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                           row, cidx(rows));
+      Value slot = arith::SelectOp::create(b, loc, inTile, row, cidx(0));
+      sourceRow = arith::IndexCastOp::create(
+          b, loc, b.getIndexType(),
+          LLVM::LoadOp::create(b, loc, b.getI32Type(),
+                               elementPtr(rowIndex, b.getI32Type(), slot)));
+    }
     SmallVector<Value> coords(indices);
-    locateRow(srcType, op.getRowDims(), row, coords);
-    int64_t first = op.getRowDims().front();
+    locateRow(srcType, rowDims, sourceRow, coords);
+    int64_t first = rowDims.front();
     coords.back() = col;
     Value ok = arith::AndIOp::create(
         b, loc,

@@ -76,23 +76,33 @@ LogicalResult KernelEmitter::emitMmaDot(DotOp op, Value lhs, Value rhs,
     s = dotRegions[op][0];
     restage(get(rhs, Kind::Tile), cast<RankedTensorType>(rhs.getType()), s);
   }
-  // wgmma accumulates into the registers of `acc + dot`'s acc, rather than
-  // into fresh ones added afterwards (an [m, n] tile fewer live at once).
-  arith::AddFOp add;
-  Dist init;
-  if (onWarpgroups(s, m, /*aStaged=*/false) && (add = accumulatingAdd(op)))
-    init = get(add.getLhs() == op.getResult() ? add.getRhs() : add.getLhs(),
-               Kind::Tile);
-  Dist product =
-      mmaProduct(get(lhs, Kind::Tile), m, lhsType.getDimSize(1), s, n,
-                 op.getRhsTransposed(), type, nullptr, add ? &init : nullptr);
-  if (add) {
-    dists[add.getResult()] = product;
-    fusedAdds.insert(add);
-  } else {
-    dists[op.getResult()] = product;
-  }
+  // A left operand that is a staged load is read by wgmma from shared
+  // memory, K-major (onlyMmaOperand staged it only where wgmma runs).
+  std::optional<Staged> aStaged;
+  if (auto it = staged.find(lhs); it != staged.end())
+    aStaged = it->second;
+  const Staged *a = aStaged ? &*aStaged : nullptr;
+  emitAccumulating(op, onWarpgroups(s, m, a), [&](const Dist *init) {
+    return mmaProduct(a ? Dist{Kind::Tile, {}, Value()} : get(lhs, Kind::Tile),
+                      m, lhsType.getDimSize(1), s, n, op.getRhsTransposed(),
+                      type, a, init, /*aKMajor=*/true);
+  });
   return success();
+}
+
+/// wgmma accumulates into the registers of `acc + dot`'s acc, rather than
+/// into fresh ones added afterwards (an [m, n] tile fewer live at once).
+void KernelEmitter::emitAccumulating(DotOp op, bool wgmma,
+                                     function_ref<Dist(const Dist *)> product) {
+  arith::AddFOp add = wgmma ? accumulatingAdd(op) : arith::AddFOp();
+  if (!add) {
+    dists[op.getResult()] = product(nullptr);
+    return;
+  }
+  Dist init = get(add.getLhs() == op.getResult() ? add.getRhs() : add.getLhs(),
+                  Kind::Tile);
+  dists[add.getResult()] = product(&init);
+  fusedAdds.insert(add);
 }
 
 arith::AddFOp KernelEmitter::accumulatingAdd(DotOp op) {
@@ -114,9 +124,10 @@ arith::AddFOp KernelEmitter::accumulatingAdd(DotOp op) {
 
 /// lhs^T . rhs (the backward's p^T . d_o and ds^T . q) on tensor cores: the
 /// left operand, rounded to the right one's type as FlashAttention-2 rounds
-/// p and ds, is staged as it is ([K][M]) and read transposed into A
-/// fragments by ldmatrix.x4.trans; the right operand is staged too unless
-/// it is a staged load.
+/// p and ds, is staged as it is ([K][M]) and read transposed: by wgmma as an
+/// M-major operand when both are swizzled, else into A fragments by
+/// ldmatrix.x4.trans. The right operand is staged too unless it is a staged
+/// load.
 LogicalResult KernelEmitter::emitTransposedMmaDot(DotOp op, Value rhs,
                                                   Type type) {
   auto lt = cast<RankedTensorType>(op.getLhs().getType());
@@ -133,9 +144,10 @@ LogicalResult KernelEmitter::emitTransposedMmaDot(DotOp op, Value rhs,
     writeStaged(get(rhs, Kind::Tile), cast<RankedTensorType>(rhs.getType()),
                 sb);
   publishStaged();
-  dists[op.getResult()] =
-      mmaProduct(Dist{Kind::Tile, {}, Value()}, m, lt.getDimSize(0), sb, n,
-                 op.getRhsTransposed(), type, &sa);
+  emitAccumulating(op, onWarpgroups(sb, m, &sa), [&](const Dist *init) {
+    return mmaProduct(Dist{Kind::Tile, {}, Value()}, m, lt.getDimSize(0), sb, n,
+                      op.getRhsTransposed(), type, &sa, init);
+  });
   return success();
 }
 
@@ -203,7 +215,7 @@ LogicalResult KernelEmitter::emitSplitDot(DotOp op, Type type) {
 Dist KernelEmitter::mmaProduct(const Dist &a, int64_t m, int64_t k,
                                const Staged &s, int64_t n, bool transposed,
                                Type type, const Staged *aStaged,
-                               const Dist *init) {
+                               const Dist *init, bool aKMajor) {
   Value base = s.base ? s.base : sharedPtr(s.offset);
   int64_t aCols = colSlots(k);
   MLIRContext *ctx = b.getContext();
@@ -351,9 +363,12 @@ Dist KernelEmitter::mmaProduct(const Dist &a, int64_t m, int64_t k,
     return results;
   };
   // Whole warpgroups (4 warps, 64 rows) multiply on wgmma when the right
-  // operand is in its swizzled layout and the left one in registers.
-  bool warpgroups = s.swizzled && !aStaged && warps % 4 == 0;
+  // operand (and a staged left one) is in the swizzled layout.
+  bool warpgroups =
+      s.swizzled && (!aStaged || aStaged->swizzled) && warps % 4 == 0;
   assert((!init || onWarpgroups(s, m, aStaged)) && "init needs wgmma");
+  assert((!aStaged || !aStaged->swizzled || onWarpgroups(s, m, aStaged)) &&
+         "a swizzled left operand needs wgmma");
   for (int64_t i = 0; i < rSlots / 2; ++i) {
     SmallVector<Value> acc;
     if (rowStep(2 * i) + 16 * (warps - 1) < m) {
@@ -362,11 +377,11 @@ Dist KernelEmitter::mmaProduct(const Dist &a, int64_t m, int64_t k,
         for (int64_t e = 0; e < 4; ++e)
           initAcc.push_back(
               at(*init, (2 * i + e / 2) * cSlots + 2 * j + e % 2));
-      acc =
-          warpgroups
-              ? wgmmaRowBlock([&](int64_t step) { return aFragments(i, step); },
-                              k, s, n, transposed, type, initAcc)
-              : rowBlock(i);
+      acc = warpgroups
+                ? wgmmaRowBlock(
+                      i, [&](int64_t step) { return aFragments(i, step); },
+                      aStaged, aKMajor, k, s, n, transposed, type, initAcc)
+                : rowBlock(i);
     } else {
       // Warps whose block is all padding rows skip its products (the test
       // is warp-uniform, as mma.sync needs).
@@ -400,27 +415,46 @@ Dist KernelEmitter::mmaProduct(const Dist &a, int64_t m, int64_t k,
 /// accumulators then pass through an empty asm so that no read of them is
 /// scheduled before the wait.
 SmallVector<Value> KernelEmitter::wgmmaRowBlock(
-    function_ref<SmallVector<Value>(int64_t)> aFragments, int64_t k,
-    const Staged &s, int64_t n, bool transposed, Type type,
-    ArrayRef<Value> init) {
+    int64_t i, function_ref<SmallVector<Value>(int64_t)> aFragments,
+    const Staged *aStaged, bool aKMajor, int64_t k, const Staged &s, int64_t n,
+    bool transposed, Type type, ArrayRef<Value> init) {
   MLIRContext *ctx = b.getContext();
   Type i32 = b.getI32Type(), i64 = b.getI64Type(), f32 = b.getF32Type();
   auto c64 = [&](uint64_t v) {
     return arith::ConstantIntOp::create(b, loc, i64, (int64_t)v);
   };
-  // Matrix descriptor of the region's start (bits 0-13: address / 16;
-  // 16-29: leading, 32-45: stride byte offset / 16; 62-63: 1 = 128-byte
+  // Matrix descriptor of a swizzled region's start (bits 0-13: address /
+  // 16; 16-29: leading, 32-45: stride byte offset / 16; 62-63: 1 = 128-byte
   // swizzle). K-major ([N][K]) operands: 8-row groups 1024 bytes apart, the
   // leading offset unused. MN-major ([K][N]): 8-row (K) groups 1024 bytes
   // apart, 64-column blocks `blockBytes` apart.
-  Value base = s.base ? s.base : sharedPtr(s.offset);
-  Value address = LLVM::PtrToIntOp::create(b, loc, i64, base);
-  Value start = arith::AndIOp::create(
-      b, loc, arith::ShRUIOp::create(b, loc, address, c64(4)), c64(0x3fff));
-  uint64_t leading = transposed ? 1 : s.blockBytes() / 16;
-  Value descriptor = arith::OrIOp::create(
-      b, loc, start,
-      c64(leading << 16 | uint64_t(1024 / 16) << 32 | uint64_t(1) << 62));
+  auto descriptorOf = [&](const Staged &r, bool kMajor) -> Value {
+    Value base = r.base ? r.base : sharedPtr(r.offset);
+    Value address = LLVM::PtrToIntOp::create(b, loc, i64, base);
+    Value start = arith::AndIOp::create(
+        b, loc, arith::ShRUIOp::create(b, loc, address, c64(4)), c64(0x3fff));
+    uint64_t leading = kMajor ? 1 : r.blockBytes() / 16;
+    return arith::OrIOp::create(
+        b, loc, start,
+        c64(leading << 16 | uint64_t(1024 / 16) << 32 | uint64_t(1) << 62));
+  };
+  Value descriptor = descriptorOf(s, transposed);
+  // A staged left operand: this warpgroup's 64 rows start at row
+  // rowStep(2i) + 64 * (warp / 4), a row of 128 bytes in [M][K] (K-major),
+  // a column block in [K][M] (M-major).
+  Value aDescriptor;
+  if (aStaged) {
+    Value block = arith::AddIOp::create(
+        b, loc, arith::DivUIOp::create(b, loc, warpId, cidx(4)),
+        cidx(rowStep(2 * i) / 64));
+    Value blockOffset = arith::IndexCastOp::create(
+        b, loc, i64,
+        arith::MulIOp::create(
+            b, loc, block,
+            cidx((aKMajor ? 64 * 128 : aStaged->blockBytes()) / 16)));
+    aDescriptor = arith::AddIOp::create(b, loc, descriptorOf(*aStaged, aKMajor),
+                                        blockOffset);
+  }
   std::string ab = type.isBF16() ? "bf16" : "f16";
 
   NVVM::WgmmaFenceAlignedOp::create(b, loc);
@@ -440,27 +474,46 @@ SmallVector<Value> KernelEmitter::wgmmaRowBlock(
       int64_t offset = transposed
                            ? k0 / 64 * s.blockBytes() + k0 % 64 * 2 + n0 * 128
                            : k0 * 128 + n0 / 64 * s.blockBytes();
+      // Operands after the accumulators: A (4 registers, or a descriptor
+      // advanced by k0 rows of 128 bytes), B's descriptor, scale-d.
       SmallVector<Value> operands;
-      for (Value r : aFragments(step))
+      if (aStaged) {
+        int64_t aOffset =
+            aKMajor ? k0 / 64 * aStaged->blockBytes() + k0 % 64 * 2 : k0 * 128;
         operands.push_back(
-            r.getType() == i32 ? r : LLVM::BitcastOp::create(b, loc, i32, r));
+            arith::AddIOp::create(b, loc, aDescriptor, c64(aOffset / 16)));
+      } else {
+        for (Value r : aFragments(step))
+          operands.push_back(
+              r.getType() == i32 ? r : LLVM::BitcastOp::create(b, loc, i32, r));
+      }
+      int64_t aCount = operands.size();
       operands.push_back(
           arith::AddIOp::create(b, loc, descriptor, c64(offset / 16)));
       operands.push_back(ci32(!d.empty()));
       llvm::append_range(operands, d);
       std::string text, constraints;
       llvm::raw_string_ostream os(text), cs(constraints);
-      os << "{\n.reg .pred p;\nsetp.ne.b32 p, $" << count + 5
+      os << "{\n.reg .pred p;\nsetp.ne.b32 p, $" << count + aCount + 1
          << ", 0;\nwgmma.mma_async.sync.aligned.m64n" << width << "k16.f32."
          << ab << "." << ab << " {";
       for (int64_t e = 0; e < count; ++e) {
         os << (e ? ", $" : "$") << e;
         cs << "=f,";
       }
-      os << "}, {$" << count << ", $" << count + 1 << ", $" << count + 2
-         << ", $" << count + 3 << "}, $" << count + 4 << ", p, 1, 1, "
-         << (transposed ? 0 : 1) << ";\n}";
-      cs << "r,r,r,r,l,r";
+      if (aStaged) {
+        os << "}, $" << count;
+        cs << "l,";
+      } else {
+        os << "}, {$" << count << ", $" << count + 1 << ", $" << count + 2
+           << ", $" << count + 3 << "}";
+        cs << "r,r,r,r,";
+      }
+      // imm-scale-a, imm-scale-b, (imm-trans-a,) imm-trans-b.
+      os << ", $" << count + aCount << ", p, 1, 1, "
+         << (aStaged ? (aKMajor ? "0, " : "1, ") : "") << (transposed ? 0 : 1)
+         << ";\n}";
+      cs << "l,r";
       for (int64_t e = 0; e < (int64_t)d.size(); ++e)
         cs << "," << e;
       auto asmOp = LLVM::InlineAsmOp::create(

@@ -190,9 +190,13 @@ func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>,
 // CHECK:         tile.gather %arg0[%{{.*}}, %{{.*}}] rows %[[ROWS]] {row_dims = array<i64: 1, 3>} : tensor<1x100x2x4x32xbf16>, tensor<32xi32> -> tensor<32x32xbf16>
 // CHECK:         tile.gather %arg5[%{{.*}}, %{{.*}}] rows %[[ROWS]] {row_dims = array<i64: 1, 3>} : tensor<1x100x2x4xf32>, tensor<32xi32> -> tensor<32xf32>
 // CHECK:         tile.gather %arg6[%{{.*}}, %{{.*}}] rows %[[ROWS]] {row_dims = array<i64: 1, 3>} : tensor<1x100x2x4x16xbf16>, tensor<32xi32> -> tensor<32x16xbf16>
-// CHECK:         tile.broadcast %[[TILETOK]] {dim = 1 : i64} : tensor<32xi32> -> tensor<32x64xi32>
-// CHECK:         tile.dot {{.*}} {lhs_transposed} : tensor<32x64xf32>, tensor<32x32xf32> -> tensor<64x32xf32>
-// CHECK:         tile.dot {{.*}} {lhs_transposed} : tensor<32x64xf32>, tensor<32x16xf32> -> tensor<64x16xf32>
+// Key-major: s^T = k . q^T and dp^T = v . d_o^T ([keys, rows]), so d_v and
+// d_k are plain products of p^T and ds^T.
+// CHECK:         tile.broadcast %[[TILETOK]] {dim = 0 : i64} : tensor<32xi32> -> tensor<64x32xi32>
+// CHECK:         tile.dot {{.*}} {rhs_transposed} : tensor<64x32xbf16>, tensor<32x32xbf16> -> tensor<64x32xf32>
+// CHECK:         tile.dot {{.*}} {rhs_transposed} : tensor<64x16xbf16>, tensor<32x16xbf16> -> tensor<64x32xf32>
+// CHECK:         tile.dot {{.*}} : tensor<64x32xf32>, tensor<32x32xf32> -> tensor<64x32xf32>
+// CHECK:         tile.dot {{.*}} : tensor<64x32xf32>, tensor<32x16xf32> -> tensor<64x16xf32>
 // CHECK: %[[P:.*]]:2 = tile.program grid(%c1, %c2, %c2) outs(%{{.*}}, %{{.*}} : tensor<1x2x64x2x32xf32>, tensor<1x2x64x2x16xf32>)
 // CHECK:   tile.store {{.*}} {row_dims = array<i64: 2>} : tensor<64x32xf32> into tensor<1x2x64x2x32xf32>
 // CHECK: tile.program grid(%c1, %c2, %c2) outs(%{{.*}}, %{{.*}} : tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>)

@@ -71,13 +71,17 @@ func.func @attention(%q: tensor<100x32xbf16>, %k: tensor<100x32xbf16>)
 // -----
 
 // With wgmma, a product whose 64-row blocks fill a warpgroup (4 warps) runs
-// on wgmma.mma_async: A from registers, B from shared memory in the
-// 128-byte swizzled layout, read through a matrix descriptor. k ([N][K]) is
-// K-major (trans-b 0), v ([K][N]) MN-major (trans-b 1). The staged copies
-// are published to the async proxy (fence.proxy) before the barrier; one
-// fence, commit and wait per product. The first chain starts from zero
-// (scale-d 0); the second accumulates into s, the other operand of its
-// `s + dot` (tied inputs, scale-d 1), and no addf is left. Without wgmma the
+// on wgmma.mma_async, B from shared memory in the 128-byte swizzled layout
+// through a matrix descriptor: k ([N][K]) K-major (trans-b 0), v ([K][N])
+// MN-major (trans-b 1). The loop carries two [64, 128] f32 accumulators
+// (128 values a thread, over 64), so q, a load that only feeds such a
+// product as its left operand, is staged too and read K-major (trans-a 0);
+// s comes from registers. v is a gather: its row indices go through
+// scratch, and cp.async copies its rows (only with wgmma; without, it is
+// gathered into registers). Staged copies are published to the async proxy
+// (fence.proxy) before the barrier; one fence, commit and wait per product.
+// The first chain starts from zero (scale-d 0); the second accumulates into
+// a, the other operand of its `a + dot` (tied inputs). Without wgmma the
 // same program uses mma.sync.
 // CHECK-LABEL: gpu.func @warpgroup_k0
 // CHECK-NOT:     wgmma
@@ -88,35 +92,45 @@ func.func @attention(%q: tensor<100x32xbf16>, %k: tensor<100x32xbf16>)
 // WGMMA:           nvvm.cp.async.wait.group 0
 // WGMMA-NEXT:      nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
 // WGMMA-NEXT:      gpu.barrier
-// WGMMA:           nvvm.wgmma.fence.aligned
-// WGMMA:           llvm.inline_asm has_side_effects asm_dialect = att "{\0A.reg .pred p;\0Asetp.ne.b32 p, $37, 0;\0Awgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {$0, {{.*}}, $31}, {$32, $33, $34, $35}, $36, p, 1, 1, 0;\0A}"
-// WGMMA-COUNT-3:   wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}} p, 1, 1, 0;
-// WGMMA:           nvvm.wgmma.commit.group.sync.aligned
-// WGMMA-NEXT:      nvvm.wgmma.wait.group.sync.aligned 0
-// WGMMA:           nvvm.wgmma.fence.aligned
-// WGMMA:           wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}} p, 1, 1, 1;\0A}", "=f,{{.*}},=f,r,r,r,r,l,r,0,1,2,{{.*}},31"
-// WGMMA-COUNT-3:   wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}} p, 1, 1, 1;
-// WGMMA:           nvvm.wgmma.wait.group.sync.aligned 0
-// WGMMA-NOT:       nvvm.mma.sync
-// WGMMA-NOT:       arith.addf {{.*}} : f32
+// WGMMA:           scf.for
+// WGMMA:             llvm.load %{{.*}} : !llvm.ptr<3> -> i32
+// WGMMA:             nvvm.cp.async.shared.global
+// WGMMA:             nvvm.wgmma.fence.aligned
+// WGMMA:             llvm.inline_asm has_side_effects asm_dialect = att "{\0A.reg .pred p;\0Asetp.ne.b32 p, $34, 0;\0Awgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {$0, {{.*}}, $31}, $32, $33, p, 1, 1, 0, 0;\0A}", "=f,{{.*}},=f,l,l,r"
+// WGMMA-COUNT-7:     wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}} p, 1, 1, 0, 0;
+// WGMMA:             nvvm.wgmma.commit.group.sync.aligned
+// WGMMA-NEXT:        nvvm.wgmma.wait.group.sync.aligned 0
+// WGMMA:             nvvm.wgmma.fence.aligned
+// WGMMA:             wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}, {$64, $65, $66, $67}, $68, p, 1, 1, 1;\0A}", "=f,{{.*}},=f,r,r,r,r,l,r,0,1,2,{{.*}},63"
+// WGMMA-COUNT-3:     wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}} p, 1, 1, 1;
+// WGMMA:             nvvm.wgmma.wait.group.sync.aligned 0
+// WGMMA-NOT:         nvvm.mma.sync
 // WGMMA:           gpu.return
-func.func @warpgroup(%q: tensor<64x64xbf16>, %k: tensor<64x64xbf16>, %v: tensor<64x64xbf16>)
-    -> tensor<64x64xf32> {
+func.func @warpgroup(%q: tensor<64x128xbf16>, %k: tensor<64x128xbf16>, %v: tensor<100x128xbf16>,
+                     %rows: tensor<64xi32>) -> (tensor<64x128xf32>, tensor<64x128xf32>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
-  %o0 = tensor.empty() : tensor<64x64xf32>
-  %r = tile.program grid(%c1) outs(%o0 : tensor<64x64xf32>) {
-  ^bb0(%i: index, %o: tensor<64x64xf32>):
-    %qt = tile.load %q[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x64xbf16> -> tensor<64x64xbf16>
-    %kt = tile.load %k[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x64xbf16> -> tensor<64x64xbf16>
-    %vt = tile.load %v[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x64xbf16> -> tensor<64x64xbf16>
-    %st = tile.dot %qt, %kt {rhs_transposed} : tensor<64x64xbf16>, tensor<64x64xbf16> -> tensor<64x64xf32>
-    %ve = arith.extf %vt : tensor<64x64xbf16> to tensor<64x64xf32>
-    %pv = tile.dot %st, %ve : tensor<64x64xf32>, tensor<64x64xf32> -> tensor<64x64xf32>
-    %ot = arith.addf %st, %pv : tensor<64x64xf32>
-    tile.store %ot into %o[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x64xf32> into tensor<64x64xf32>
+  %zero = arith.constant dense<0.0> : tensor<64x128xf32>
+  %o0 = tensor.empty() : tensor<64x128xf32>
+  %r:2 = tile.program grid(%c1) outs(%o0, %o0 : tensor<64x128xf32>, tensor<64x128xf32>) {
+  ^bb0(%i: index, %o: tensor<64x128xf32>, %o2: tensor<64x128xf32>):
+    %qt = tile.load %q[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x128xbf16> -> tensor<64x128xbf16>
+    %kt = tile.load %k[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x128xbf16> -> tensor<64x128xbf16>
+    %rt = tile.load %rows[%c0] {row_dims = array<i64: 0>} : tensor<64xi32> -> tensor<64xi32>
+    %acc:2 = scf.for %j = %c0 to %c1 step %c1 iter_args(%a = %zero, %b = %zero)
+        -> (tensor<64x128xf32>, tensor<64x128xf32>) {
+      %vt = tile.gather %v[] rows %rt {row_dims = array<i64: 0>} : tensor<100x128xbf16>, tensor<64xi32> -> tensor<64x128xbf16>
+      %st = tile.dot %qt, %kt {rhs_transposed} : tensor<64x128xbf16>, tensor<64x128xbf16> -> tensor<64x64xf32>
+      %ve = arith.extf %vt : tensor<64x128xbf16> to tensor<64x128xf32>
+      %pv = tile.dot %st, %ve : tensor<64x64xf32>, tensor<64x128xf32> -> tensor<64x128xf32>
+      %na = arith.addf %a, %pv : tensor<64x128xf32>
+      %nb = arith.mulf %b, %na : tensor<64x128xf32>
+      scf.yield %na, %nb : tensor<64x128xf32>, tensor<64x128xf32>
+    }
+    tile.store %acc#0 into %o[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x128xf32> into tensor<64x128xf32>
+    tile.store %acc#1 into %o2[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x128xf32> into tensor<64x128xf32>
   }
-  return %r : tensor<64x64xf32>
+  return %r#0, %r#1 : tensor<64x128xf32>, tensor<64x128xf32>
 }
 
 // -----
