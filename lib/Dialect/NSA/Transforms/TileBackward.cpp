@@ -103,9 +103,11 @@ struct GradTile {
   /// q and d_o from global to shared memory asynchronously (double buffered
   /// across the query loop) instead of loading them into registers and
   /// staging them, with p and ds transposed, through shared memory at every
-  /// visit (compressed d_kc/d_vc 60 -> 47 ms at T = 65536 on an H100). Not
-  /// for gathered tiles, whose rows are not copied that way: there the
-  /// staging stays and key-major registers spill (selected 44 -> 69 ms).
+  /// visit (compressed d_kc/d_vc 60 -> 47 ms at T = 65536 on an H100).
+  /// Gathered tiles (the selected branch) take it too: with wgmma their
+  /// rows are copied by cp.async and k, v read from shared memory (selected
+  /// 44.7 -> 37.9 ms); on mma.sync alone key-major spills there (44 -> 69
+  /// ms), a cost the pre-Hopper path pays.
   std::pair<Value, Value> addDkv(Value dk, Value dv, Value kTile, Value vTile,
                                  Value mask, bool keyMajor) {
     Emitter &e = p.e;

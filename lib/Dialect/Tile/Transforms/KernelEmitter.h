@@ -102,6 +102,7 @@ struct Dist {
 ///    and cp.async address it through `stagedIndex`. The region is 1024-byte
 ///    aligned.
 struct Staged {
+  /// `stride` is the padded layout's row stride (unused when swizzled).
   int64_t offset, rows, cols, stride;
   Type type;
   bool swizzled = false;
@@ -256,10 +257,11 @@ private:
   LogicalResult emitMmaDot(DotOp op, Value lhs, Value rhs, Type type);
   LogicalResult emitSplitDot(DotOp op, Type type);
   /// The product of the left operand `a` (registers, [m, k], converted to
-  /// `type`) or, when `aStaged` is given, of the transpose of the [k, m]
-  /// tile staged there, with the right operand staged in `s` ([n][k] when
-  /// transposed, else [k][n]): on mma.sync, or on wgmma where onWarpgroups.
-  /// `init` (wgmma only) is the accumulator the product is added to.
+  /// `type`) or, when `aStaged` is given, of the tile staged there: [m, k]
+  /// when `aKMajor` (wgmma only), else the transpose of a [k, m] tile; the
+  /// right operand is staged in `s` ([n][k] when transposed, else [k][n]).
+  /// On mma.sync, or on wgmma where onWarpgroups. `init` (wgmma only) is
+  /// the accumulator the product is added to.
   Dist mmaProduct(const Dist &a, int64_t m, int64_t k, const Staged &s,
                   int64_t n, bool transposed, Type type,
                   const Staged *aStaged = nullptr, const Dist *init = nullptr,
@@ -340,7 +342,7 @@ private:
   /// Products of whole warpgroups on wgmma (sm_90a) rather than mma.sync.
   bool wgmma;
   /// Whether loads that are wgmma left operands go to shared memory (set in
-  /// emit(): where a loop carries more than one accumulator tile).
+  /// emit(): where a loop carries more than 64 f32 values a thread).
   bool stageLeftOperands = false;
 
   Value tid, lane, rowBase, colBase, quadLane, warpId, groupId;
@@ -361,7 +363,8 @@ private:
   DenseMap<Operation *, SmallVector<LoadOp>> pipelinedLoads;
   /// `acc + dot` ops whose sum a wgmma product computed (skipped).
   llvm::SmallPtrSet<Operation *, 8> fusedAdds;
-  /// tile.load results staged in shared memory, and extf's of them.
+  /// tile.load and tile.gather results staged in shared memory, and extf's
+  /// of them.
   DenseMap<Value, Staged> staged;
   int64_t stagedBytes = 0, scratchBytes = 0;
   int64_t constCounter = 0;

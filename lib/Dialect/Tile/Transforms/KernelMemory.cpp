@@ -167,8 +167,6 @@ LogicalResult KernelEmitter::emitStagedLoad(LoadOp op) {
   return success();
 }
 
-/// cp.async of the [R, C] tile.load `op` at `indices` into `region`, 16
-/// bytes per chunk (C is a multiple of 8 16-bit elements); no commit.
 /// A staged tile.gather: its row indices go through scratch, since the
 /// thread that copies a row is not the one that holds its index; single
 /// buffered (the indices are computed in the loop, not affine in it).

@@ -248,18 +248,12 @@ Dist KernelEmitter::mmaProduct(const Dist &a, int64_t m, int64_t k,
   Value laneHalf = arith::RemUIOp::create(
       b, loc, arith::DivUIOp::create(b, loc, lane, cidx(8)), cidx(2));
   Value half8 = arith::MulIOp::create(b, loc, laneHalf, cidx(8));
-  Value laneOffset;
-  if (transposed)
-    laneOffset = arith::AddIOp::create(
-        b, loc, arith::MulIOp::create(b, loc, laneRow, cidx(s.stride)), half8);
-  else
-    laneOffset = arith::MulIOp::create(
-        b, loc, arith::AddIOp::create(b, loc, laneRow, half8), cidx(s.stride));
-  Value laneBase = elementPtr(base, type, laneOffset);
-  // Swizzled storage: the lane's row (row % 8 is laneRow) and the value its
-  // chunk index is xor-ed with (for [N][K] storage the lane's chunk is
-  // k0 / 8 + laneHalf, k0 / 8 even, so the xor folds laneHalf in).
-  Value swizzle;
+  // Padded storage: the lane's row start plus its half's 8 elements along
+  // the row ([N][K]) or 8 rows down ([K][N]). Swizzled storage: the lane's
+  // row (row % 8 is laneRow) and the value its chunk index is xor-ed with
+  // (for [N][K] storage the lane's chunk is k0 / 8 + laneHalf, k0 / 8 even,
+  // so the xor folds laneHalf in).
+  Value laneBase, swizzle;
   if (s.swizzled) {
     Value rowPart =
         transposed ? laneRow : arith::AddIOp::create(b, loc, laneRow, half8);
@@ -267,6 +261,17 @@ Dist KernelEmitter::mmaProduct(const Dist &a, int64_t m, int64_t k,
                           arith::MulIOp::create(b, loc, rowPart, cidx(64)));
     swizzle =
         transposed ? arith::XOrIOp::create(b, loc, laneRow, laneHalf) : laneRow;
+  } else {
+    Value laneOffset;
+    if (transposed)
+      laneOffset = arith::AddIOp::create(
+          b, loc, arith::MulIOp::create(b, loc, laneRow, cidx(s.stride)),
+          half8);
+    else
+      laneOffset = arith::MulIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, laneRow, half8),
+          cidx(s.stride));
+    laneBase = elementPtr(base, type, laneOffset);
   }
   auto ldShape = NVVM::LdStMatrixShapeAttr::get(ctx, 8, 8);
   auto ldType =
@@ -309,7 +314,7 @@ Dist KernelEmitter::mmaProduct(const Dist &a, int64_t m, int64_t k,
   // k0 + 8*(i/2) .. + 7 by m0 + 8*(i%2) .. + 7 (the fragment's register
   // order: rows g and g + 8, then k + 8).
   Value aLaneBase;
-  if (aStaged) {
+  if (aStaged && !aStaged->swizzled) {
     Value laneK = arith::AddIOp::create(
         b, loc, laneRow,
         arith::MulIOp::create(
@@ -363,12 +368,14 @@ Dist KernelEmitter::mmaProduct(const Dist &a, int64_t m, int64_t k,
     return results;
   };
   // Whole warpgroups (4 warps, 64 rows) multiply on wgmma when the right
-  // operand (and a staged left one) is in the swizzled layout.
+  // operand (and a staged left one) is in the swizzled layout. mma.sync
+  // reads neither a swizzled left operand nor an initial accumulator: the
+  // staging decisions (emit()) must have put every row block on wgmma.
   bool warpgroups =
       s.swizzled && (!aStaged || aStaged->swizzled) && warps % 4 == 0;
-  assert((!init || onWarpgroups(s, m, aStaged)) && "init needs wgmma");
-  assert((!aStaged || !aStaged->swizzled || onWarpgroups(s, m, aStaged)) &&
-         "a swizzled left operand needs wgmma");
+  if ((init || (aStaged && aStaged->swizzled)) && !onWarpgroups(s, m, aStaged))
+    llvm::report_fatal_error("convert-tile-to-gpu: a product set up for "
+                             "wgmma does not fill whole warpgroups");
   for (int64_t i = 0; i < rSlots / 2; ++i) {
     SmallVector<Value> acc;
     if (rowStep(2 * i) + 16 * (warps - 1) < m) {
