@@ -97,26 +97,23 @@ struct GradTile {
   }
 
   /// d_k += ds^T . q and d_v += p^T . d_o, contracting over the tile's
-  /// rows. `keyMajor` (and then `mask` is [n, rows]) computes the products
-  /// key-major, so that p^T and ds^T come out of them as left operands and
-  /// q, d_o are right operands only: the GPU lowering then copies a loaded
-  /// q and d_o from global to shared memory asynchronously (double buffered
+  /// rows; `mask` is [n, rows]. The products are key-major, so that p^T and
+  /// ds^T come out of `k . q^T` and `v . d_o^T` as left operands and q, d_o
+  /// are right operands only: the GPU lowering then copies a loaded q and
+  /// d_o from global to shared memory asynchronously (double buffered
   /// across the query loop) instead of loading them into registers and
   /// staging them, with p and ds transposed, through shared memory at every
   /// visit (compressed d_kc/d_vc 60 -> 47 ms at T = 65536 on an H100).
-  /// Gathered tiles (the selected branch) take it too: with wgmma their
-  /// rows are copied by cp.async and k, v read from shared memory (selected
-  /// 44.7 -> 37.9 ms); on mma.sync alone key-major spills there (44 -> 69
-  /// ms), a cost the pre-Hopper path pays.
+  /// Gathered tiles (the selected branch) too: with wgmma their rows are
+  /// copied by cp.async and k, v read from shared memory (selected 44.7 ->
+  /// 37.9 ms); on mma.sync alone key-major spills there (44 -> 69 ms), a
+  /// cost the pre-Hopper path pays.
   std::pair<Value, Value> addDkv(Value dk, Value dv, Value kTile, Value vTile,
-                                 Value mask, bool keyMajor) {
+                                 Value mask) {
     Emitter &e = p.e;
-    auto [prob, ds] = probabilities(kTile, vTile, mask, keyMajor);
-    if (keyMajor)
-      return {e.addF(dk, e.dot(ds, p.qTile, /*rhsTransposed=*/false)),
-              e.addF(dv, e.dot(prob, dO, /*rhsTransposed=*/false))};
-    return {e.addF(dk, e.dot(ds, p.qTile, false, /*lhsTransposed=*/true)),
-            e.addF(dv, e.dot(prob, dO, false, /*lhsTransposed=*/true))};
+    auto [probT, dsT] = probabilities(kTile, vTile, mask, /*keyMajor=*/true);
+    return {e.addF(dk, e.dot(dsT, p.qTile, /*rhsTransposed=*/false)),
+            e.addF(dv, e.dot(probT, dO, /*rhsTransposed=*/false))};
   }
 };
 
@@ -374,8 +371,7 @@ struct TileWindowAttentionGrad : TilePattern<WindowAttentionGradOp> {
                            GradTile t = kb.queryTile(t0, bm);
                            return t.addDkv(dk, dv, kb.kTile, kb.vTile,
                                            t.p.windowMask(kb.j0, kb.n, w,
-                                                          /*keyMajor=*/true),
-                                           /*keyMajor=*/true);
+                                                          /*keyMajor=*/true));
                          });
         });
   }
@@ -415,8 +411,7 @@ struct TileCompressedAttentionGrad : TilePattern<CompressedAttentionGradOp> {
                            Value mask = t.p.compressedMask(kb.j0, kb.n, l, d,
                                                            numCompressed,
                                                            /*keyMajor=*/true);
-                           return t.addDkv(dk, dv, kb.kTile, kb.vTile, mask,
-                                           /*keyMajor=*/true);
+                           return t.addDkv(dk, dv, kb.kTile, kb.vTile, mask);
                          });
         });
   }
@@ -632,8 +627,7 @@ struct TileSelectedAttentionGrad : TilePattern<SelectedAttentionGradOp> {
                                     e.splatI32(0, {t.p.rows}));
                 Value mask =
                     t.p.selectedMask(kb.j0, kb.n, empty, /*keyMajor=*/true);
-                return t.addDkv(dk, dv, kb.kTile, kb.vTile, mask,
-                                /*keyMajor=*/true);
+                return t.addDkv(dk, dv, kb.kTile, kb.vTile, mask);
               });
         });
   }

@@ -103,16 +103,20 @@ LogicalResult KernelEmitter::emitBlock(Block &block) {
   return success();
 }
 
-bool KernelEmitter::leftOnWarpgroups(DotOp dot) {
-  auto [lhs, lhsType] = narrowSource(dot.getLhs());
+bool KernelEmitter::rightOnWarpgroups(DotOp dot) {
   auto [rhs, rhsType] = narrowSource(dot.getRhs());
-  if (!wgmma || !stageLeftOperands || dot.getLhsTransposed() || !lhsType ||
-      lhsType != rhsType ||
-      cast<RankedTensorType>(lhs.getType()).getDimSize(1) % 64 != 0)
-    return false;
-  return stagedShape(cast<RankedTensorType>(rhs.getType()), rhsType, true)
+  return rhsType &&
+         stagedShape(cast<RankedTensorType>(rhs.getType()), rhsType, true)
              .swizzled &&
          fillsWarpgroups(dot.getResult().getType().getDimSize(0));
+}
+
+bool KernelEmitter::leftOnWarpgroups(DotOp dot) {
+  auto [lhs, lhsType] = narrowSource(dot.getLhs());
+  return stageLeftOperands && !dot.getLhsTransposed() && lhsType &&
+         lhsType == narrowSource(dot.getRhs()).second &&
+         cast<RankedTensorType>(lhs.getType()).getDimSize(1) % 64 == 0 &&
+         rightOnWarpgroups(dot);
 }
 
 bool KernelEmitter::onlyMmaOperand(Value v) {
@@ -227,15 +231,9 @@ LogicalResult KernelEmitter::emit() {
     if (rhsType) {
       // A transposed left operand goes to wgmma (M-major, swizzled) with a
       // swizzled right operand when its M rows fill warpgroups.
-      if (dot.getLhsTransposed()) {
-        auto rt = cast<RankedTensorType>(rhs.getType());
-        bool rhsSwizzled = staged.count(rhs)
-                               ? staged.lookup(rhs).swizzled
-                               : stagedShape(rt, rhsType, true).swizzled;
-        int64_t m = dot.getResult().getType().getDimSize(0);
+      if (dot.getLhsTransposed())
         dotRegions[dot].push_back(
-            region(dot.getLhs(), rhsType, rhsSwizzled && fillsWarpgroups(m)));
-      }
+            region(dot.getLhs(), rhsType, rightOnWarpgroups(dot)));
       if (!staged.count(rhs))
         dotRegions[dot].push_back(region(dot.getRhs(), rhsType, true));
       return;

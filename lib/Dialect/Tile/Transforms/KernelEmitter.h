@@ -275,6 +275,9 @@ private:
   bool onWarpgroups(const Staged &s, int64_t m, const Staged *aStaged) {
     return s.swizzled && (!aStaged || aStaged->swizzled) && fillsWarpgroups(m);
   }
+  /// Whether `dot`'s right operand is staged swizzled and its result rows
+  /// fill warpgroups: wgmma, if its left operand allows.
+  bool rightOnWarpgroups(DotOp dot);
   /// Whether `dot` runs on wgmma with its left operand read from shared
   /// memory (K-major) were it a staged load.
   bool leftOnWarpgroups(DotOp dot);
@@ -295,6 +298,10 @@ private:
   wgmmaRowBlock(int64_t i, function_ref<SmallVector<Value>(int64_t)> aFragments,
                 const Staged *aStaged, bool aKMajor, int64_t k, const Staged &s,
                 int64_t n, bool transposed, Type type, ArrayRef<Value> init);
+  /// The f32 results of a side-effecting inline asm (one per "=" in
+  /// `constraints`; the asm is volatile, so it keeps its place).
+  SmallVector<Value> asmResults(StringRef text, StringRef constraints,
+                                ValueRange operands);
   /// Emits the product through `product(init)`, accumulating into `acc`
   /// when the op is `acc + dot` and `wgmma` says the product runs there.
   void emitAccumulating(DotOp op, bool wgmma,

@@ -425,8 +425,7 @@ SmallVector<Value> KernelEmitter::wgmmaRowBlock(
     int64_t i, function_ref<SmallVector<Value>(int64_t)> aFragments,
     const Staged *aStaged, bool aKMajor, int64_t k, const Staged &s, int64_t n,
     bool transposed, Type type, ArrayRef<Value> init) {
-  MLIRContext *ctx = b.getContext();
-  Type i32 = b.getI32Type(), i64 = b.getI64Type(), f32 = b.getF32Type();
+  Type i32 = b.getI32Type(), i64 = b.getI64Type();
   auto c64 = [&](uint64_t v) {
     return arith::ConstantIntOp::create(b, loc, i64, (int64_t)v);
   };
@@ -470,8 +469,6 @@ SmallVector<Value> KernelEmitter::wgmmaRowBlock(
   SmallVector<SmallVector<Value>> chains;
   for (int64_t n0 = 0; n0 < cols; n0 += 256) {
     int64_t width = std::min<int64_t>(256, cols - n0), count = width / 2;
-    auto structType =
-        LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(count, f32));
     // The chain starts from `init`'s columns, or from zero (scale-d = 0).
     SmallVector<Value> d;
     if (!init.empty())
@@ -523,41 +520,41 @@ SmallVector<Value> KernelEmitter::wgmmaRowBlock(
       cs << "l,r";
       for (int64_t e = 0; e < (int64_t)d.size(); ++e)
         cs << "," << e;
-      auto asmOp = LLVM::InlineAsmOp::create(
-          b, loc, structType, operands, text, constraints,
-          /*has_side_effects=*/true, /*is_align_stack=*/false,
-          LLVM::TailCallKind::None,
-          LLVM::AsmDialectAttr::get(ctx, LLVM::AsmDialect::AD_ATT),
-          /*operand_attrs=*/ArrayAttr());
-      d.clear();
-      for (int64_t e = 0; e < count; ++e)
-        d.push_back(LLVM::ExtractValueOp::create(b, loc, asmOp.getRes(),
-                                                 ArrayRef<int64_t>{e}));
+      d = asmResults(text, constraints, operands);
     }
     chains.push_back(d);
   }
   NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
   NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
   for (SmallVector<Value> &d : chains) {
-    int64_t count = d.size();
-    auto structType =
-        LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(count, f32));
     std::string constraints;
     llvm::raw_string_ostream cs(constraints);
-    for (int64_t e = 0; e < count; ++e)
+    for (int64_t e = 0; e < (int64_t)d.size(); ++e)
       cs << (e ? ",=f" : "=f");
-    for (int64_t e = 0; e < count; ++e)
+    for (int64_t e = 0; e < (int64_t)d.size(); ++e)
       cs << "," << e;
-    auto fence = LLVM::InlineAsmOp::create(
-        b, loc, structType, d, "", constraints, /*has_side_effects=*/true,
-        /*is_align_stack=*/false, LLVM::TailCallKind::None,
-        LLVM::AsmDialectAttr::get(ctx, LLVM::AsmDialect::AD_ATT),
-        /*operand_attrs=*/ArrayAttr());
-    for (int64_t e = 0; e < count; ++e)
-      acc.push_back(LLVM::ExtractValueOp::create(b, loc, fence.getRes(),
-                                                 ArrayRef<int64_t>{e}));
+    llvm::append_range(acc, asmResults("", constraints, d));
   }
   return acc;
+}
+
+SmallVector<Value> KernelEmitter::asmResults(StringRef text,
+                                             StringRef constraints,
+                                             ValueRange operands) {
+  int64_t count = llvm::count(constraints, '=');
+  auto structType = LLVM::LLVMStructType::getLiteral(
+      b.getContext(), SmallVector<Type>(count, b.getF32Type()));
+  auto op = LLVM::InlineAsmOp::create(
+      b, loc, structType, operands, text, constraints,
+      /*has_side_effects=*/true, /*is_align_stack=*/false,
+      LLVM::TailCallKind::None,
+      LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT),
+      /*operand_attrs=*/ArrayAttr());
+  SmallVector<Value> results;
+  for (int64_t e = 0; e < count; ++e)
+    results.push_back(LLVM::ExtractValueOp::create(b, loc, op.getRes(),
+                                                   ArrayRef<int64_t>{e}));
+  return results;
 }
 
 /// f32 products (selection's score sums, small and exact-sensitive) on the
