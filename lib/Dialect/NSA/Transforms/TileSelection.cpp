@@ -67,12 +67,12 @@ struct TileSelectBlocks : TilePattern<SelectBlocksOp> {
           Value lse2 = e.scaled(cmp.loadRows(lse), log2e);
           Value tokenBlock = arith::DivSIOp::create(e.b, e.loc, e.range(t0, bm),
                                                     e.splatI32(lSel, {bm}));
-          // Sums the G rows of each token; maps compressed tokens to blocks.
-          Value groupSum = e.constMatrix(
-              bm, rows, [&](int64_t i, int64_t r) { return r / g == i; });
+          // Maps compressed tokens to blocks; sums the G rows of each token.
           Value overlap = e.constMatrix(width, nb, [&](int64_t x, int64_t j) {
             return overlapWeight(x - perBlock * j, perBlock, perToken);
           });
+          Value groupSum = e.constMatrix(
+              bm, rows, [&](int64_t i, int64_t r) { return r / g == i; });
           Value numCompressed = e.dim(kc, 1);
           Value end = e.min(numTokens, e.add(t0, e.index(bm)));
           Value numBlocks = e.add(
@@ -100,10 +100,14 @@ struct TileSelectBlocks : TilePattern<SelectBlocksOp> {
                 auto f32Type = [&](int64_t r, int64_t c) {
                   return RankedTensorType::get({r, c}, e.b.getF32Type());
                 };
-                Value perToken = tile::DotOp::create(
-                    e.b, e.loc, f32Type(bm, width), groupSum, p, false);
+                // Block scores per row first, then the group's sum: both
+                // orders are SPEC's double sum, but this one keeps the wide
+                // product ([rows, width] x [width, nb]) on every warp's rows
+                // and leaves only [rows, nb] to cross the rows of a group.
+                Value perRow = tile::DotOp::create(
+                    e.b, e.loc, f32Type(rows, nb), p, overlap, false);
                 Value scores = tile::DotOp::create(e.b, e.loc, f32Type(bm, nb),
-                                                   perToken, overlap, false);
+                                                   groupSum, perRow, false);
                 Value j = e.perColumn(e.range(j0, nb), bm);
                 Value current = e.perRow(tokenBlock, nb);
                 Value forced = e.orI(

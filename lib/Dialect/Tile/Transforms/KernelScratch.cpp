@@ -51,7 +51,10 @@ LogicalResult KernelEmitter::emitReduce(ReduceOp op) {
 /// listed -1 padding entries, equal to each other, go by slot), so the
 /// counts are a permutation and fill the n slots: the serial insertion's
 /// result, with one thread per element instead of one per row (a row's 16
-/// candidates were 16 dependent walks of its list).
+/// candidates were 16 dependent walks of its list). A candidate behind the
+/// row's last listed entry skips the counting, and listed entries count
+/// only candidates, so a warp whose candidates all miss the list does a
+/// third of the work.
 ///
 /// finalize (once per program): one thread per row re-inserts the row's
 /// chosen indices into an ascending list.
@@ -137,17 +140,39 @@ LogicalResult KernelEmitter::emitTopk(Operation *op) {
               b, loc, listed, load(idxs, i32, listAt),
               arith::AddIOp::create(
                   b, loc, start, arith::IndexCastOp::create(b, loc, i32, c)));
-          // Listed entries before a listed one: exactly the earlier slots.
-          Value fromList =
-              forLoop(0, n, ValueRange{cidx(0)},
-                      [&](Value s, ValueRange it) -> SmallVector<Value> {
-                        Value at = arith::AddIOp::create(b, loc, listBase, s);
-                        return {addIf(it[0], before(load(keys, f32, at),
-                                                    load(idxs, i32, at), myKey,
-                                                    myIndex))};
-                      })
-                  .getResult(0);
-          Value count = arith::SelectOp::create(b, loc, listed, e, fromList);
+          // A candidate that the row's last listed entry comes before has
+          // all n listed entries before it: dropped without counting (after
+          // the first steps, most candidates are).
+          Value lastAt = arith::AddIOp::create(b, loc, listBase, cidx(n - 1));
+          Value behindList = before(load(keys, f32, lastAt),
+                                    load(idxs, i32, lastAt), myKey, myIndex);
+          Value mayEnter = arith::OrIOp::create(
+              b, loc, listed,
+              arith::XOrIOp::create(b, loc, behindList,
+                                    cst(behindList.getType(), 1)));
+          auto counted = scf::IfOp::create(b, loc, mayEnter, false);
+          b.setInsertionPointToStart(counted.thenBlock());
+          // Listed entries before a listed one: exactly the earlier slots;
+          // a candidate counts them (only its lanes run the loop).
+          auto fromList = scf::IfOp::create(b, loc, TypeRange{b.getIndexType()},
+                                            listed, /*withElseRegion=*/true);
+          {
+            OpBuilder::InsertionGuard g2(b);
+            b.setInsertionPointToStart(fromList.thenBlock());
+            scf::YieldOp::create(b, loc, e);
+            b.setInsertionPointToStart(fromList.elseBlock());
+            Value before0 =
+                forLoop(0, n, ValueRange{cidx(0)},
+                        [&](Value s, ValueRange it) -> SmallVector<Value> {
+                          Value at = arith::AddIOp::create(b, loc, listBase, s);
+                          return {addIf(it[0], before(load(keys, f32, at),
+                                                      load(idxs, i32, at),
+                                                      myKey, myIndex))};
+                        })
+                    .getResult(0);
+            scf::YieldOp::create(b, loc, before0);
+          }
+          Value count = fromList.getResult(0);
           count =
               forLoop(
                   0, cands, ValueRange{count},

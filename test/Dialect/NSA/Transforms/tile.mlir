@@ -94,8 +94,9 @@ func.func @selected(%q: tensor<1x100x2x2x32xbf16>, %k: tensor<1x100x2x32xbf16>, 
 // -----
 
 // Selection: 2 blocks per step overlap 4*2 + 1 = 9 compressed tokens
-// (l=32, d=16, l_sel=64); the overlap matrix holds SPEC's 1,2,2,2,1 weights;
-// a 0/1 matrix sums the G = 2 rows of each token; top-n is merged per step.
+// (l=32, d=16, l_sel=64); the overlap matrix holds SPEC's 1,2,2,2,1 weights
+// and maps each row's p to blocks; a 0/1 matrix then sums the G = 2 rows of
+// each token; top-n is merged per step.
 // CHECK-LABEL: func.func @select
 // CHECK-DAG: arith.constant dense<{{\[}}[1.000000e+00, 0.000000e+00], [2.000000e+00, 0.000000e+00], [2.000000e+00, 0.000000e+00], [2.000000e+00, 0.000000e+00], [1.000000e+00, 1.000000e+00], [0.000000e+00, 2.000000e+00], [0.000000e+00, 2.000000e+00], [0.000000e+00, 2.000000e+00], [0.000000e+00, 1.000000e+00]]> : tensor<9x2xf32>
 // CHECK: tile.program grid
@@ -103,8 +104,8 @@ func.func @selected(%q: tensor<1x100x2x2x32xbf16>, %k: tensor<1x100x2x32xbf16>, 
 // CHECK: scf.for {{.*}} step %c2
 // CHECK:   tile.load {{.*}} -> tensor<9x32xbf16>
 // CHECK:   math.exp2
-// CHECK:   tile.dot {{.*}} : tensor<8x16xf32>, tensor<16x9xf32> -> tensor<8x9xf32>
-// CHECK:   tile.dot {{.*}} : tensor<8x9xf32>, tensor<9x2xf32> -> tensor<8x2xf32>
+// CHECK:   tile.dot {{.*}} : tensor<16x9xf32>, tensor<9x2xf32> -> tensor<16x2xf32>
+// CHECK:   tile.dot {{.*}} : tensor<8x16xf32>, tensor<16x2xf32> -> tensor<8x2xf32>
 // CHECK:   tile.topk_merge
 // CHECK: %[[IDX:.*]] = tile.topk_finalize
 // CHECK: tile.store %[[IDX]] into {{.*}} : tensor<8x16xi32> into tensor<1x100x2x16xi32>

@@ -140,8 +140,10 @@ func.func @warpgroup(%q: tensor<64x128xbf16>, %k: tensor<64x128xbf16>, %v: tenso
 // 4 rows x (2 listed + 16 candidates) = 72 elements gets a thread (3 rounds
 // of the warp's 32), counts the listed entries and the candidates ranked
 // before it (larger score, then smaller index) and writes itself to that
-// slot when it is below n = 2. Finalizing (ascending indices) stays one
-// thread per row. A program whose tiles have 4 rows runs on one warp.
+// slot when it is below n = 2. A candidate behind the row's last listed
+// entry skips the counting; only candidates count listed entries.
+// Finalizing (ascending indices) stays one thread per row. A program whose
+// tiles have 4 rows runs on one warp.
 // CHECK-LABEL: gpu.func @select_k0
 // CHECK-SAME:      known_block_size = array<i32: 32, 1, 1>
 // CHECK:           scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (f32)
@@ -153,15 +155,21 @@ func.func @warpgroup(%q: tensor<64x128xbf16>, %k: tensor<64x128xbf16>, %v: tenso
 // CHECK:               arith.divui %[[W]], %c18
 // CHECK:               %[[E:.*]] = arith.remui %[[W]], %c18
 // CHECK:               %[[LISTED:.*]] = arith.cmpi ult, %[[E]], %c2
-// CHECK:               scf.for %{{.*}} = %{{.*}} to %c2{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (index)
-// CHECK:                 arith.cmpf oeq
-// CHECK:                 arith.cmpf ogt
-// CHECK:               %[[FIRST:.*]] = arith.select %[[LISTED]], %[[E]]
-// CHECK:               %[[COUNT:.*]] = scf.for %{{.*}} = %{{.*}} to %c16{{.*}} step %{{.*}} iter_args(%{{.*}} = %[[FIRST]]) -> (index)
-// CHECK:               %[[KEEP:.*]] = arith.cmpi ult, %[[COUNT]], %c2
-// CHECK:               scf.if %[[KEEP]]
-// CHECK:                 llvm.store %{{.*}} : f32, !llvm.ptr<3>
-// CHECK:                 llvm.store %{{.*}} : i32, !llvm.ptr<3>
+// CHECK:               %[[BEHIND:.*]] = arith.ori
+// CHECK:               %[[MISS:.*]] = arith.xori %[[BEHIND]], %true
+// CHECK:               %[[MAY:.*]] = arith.ori %[[LISTED]], %[[MISS]]
+// CHECK:               scf.if %[[MAY]] {
+// CHECK:                 %[[FIRST:.*]] = scf.if %[[LISTED]] -> (index) {
+// CHECK:                   scf.yield %[[E]]
+// CHECK:                 } else {
+// CHECK:                   scf.for %{{.*}} = %{{.*}} to %c2{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (index)
+// CHECK:                     arith.cmpf oeq
+// CHECK:                     arith.cmpf ogt
+// CHECK:                 %[[COUNT:.*]] = scf.for %{{.*}} = %{{.*}} to %c16{{.*}} step %{{.*}} iter_args(%{{.*}} = %[[FIRST]]) -> (index)
+// CHECK:                 %[[KEEP:.*]] = arith.cmpi ult, %[[COUNT]], %c2
+// CHECK:                 scf.if %[[KEEP]]
+// CHECK:                   llvm.store %{{.*}} : f32, !llvm.ptr<3>
+// CHECK:                   llvm.store %{{.*}} : i32, !llvm.ptr<3>
 // CHECK:           gpu.barrier
 // CHECK:           arith.cmpi ult, %thread_id_x, %c4
 // CHECK:           scf.if
