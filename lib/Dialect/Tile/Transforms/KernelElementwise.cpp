@@ -65,7 +65,18 @@ Value KernelEmitter::emitScalarMath(Operation *op, ValueRange operands) {
   state.addOperands(operands);
   state.addTypes(type);
   state.addAttributes(op->getAttrs());
-  return b.create(state)->getResult(0);
+  Operation *scalarOp = b.create(state);
+  // Float math may contract (x * c - y as one fma, as the scores' scale and
+  // softmax shift are): one rounding instead of two, and one instruction.
+  if (auto fm = dyn_cast<arith::ArithFastMathInterface>(scalarOp)) {
+    arith::FastMathFlagsAttr flags = fm.getFastMathFlagsAttr();
+    scalarOp->setAttr(fm.getFastMathAttrName(),
+                      arith::FastMathFlagsAttr::get(
+                          b.getContext(), (flags ? flags.getValue()
+                                                 : arith::FastMathFlags::none) |
+                                              arith::FastMathFlags::contract));
+  }
+  return scalarOp->getResult(0);
 }
 
 LogicalResult KernelEmitter::emitElementwise(Operation *op) {
