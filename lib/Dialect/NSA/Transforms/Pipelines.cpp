@@ -25,6 +25,7 @@ void mlir::nsa::buildNSAToGPUPipeline(OpPassManager &pm,
   tile.keyTokens = options.keyTokens;
   tile.selectedQueryTokens = options.selectedQueryTokens;
   tile.selectBlocks = options.selectBlocks;
+  tile.selectResident = options.selectResident;
   tile.gradSegments = options.gradSegments;
   tile.initGradSegments = options.initGradSegments;
   tile.selectedGradTokens = options.selectedGradTokens;

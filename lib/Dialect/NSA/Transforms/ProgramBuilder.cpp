@@ -12,7 +12,8 @@ tile::ProgramOp tiling::buildProgram(
     function_ref<void(Emitter &, ValueRange ids, ValueRange outArgs)> body) {
   Location loc = op->getLoc();
   auto program = tile::ProgramOp::create(
-      b, loc, grid, outs, b.getStringAttr(op->getName().stripDialect()));
+      b, loc, grid, outs, b.getStringAttr(op->getName().stripDialect()),
+      /*min_resident=*/IntegerAttr());
   SmallVector<Type> argTypes(grid.size(), b.getIndexType());
   llvm::append_range(argTypes, outs.getTypes());
   SmallVector<Location> argLocs(argTypes.size(), loc);

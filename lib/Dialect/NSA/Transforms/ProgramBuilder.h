@@ -29,6 +29,8 @@ struct TileSizes {
   /// (rows = tokens * G), so the rows fill an MMA's M dimension whatever G.
   int64_t queryTokens, minRows;
   int64_t keyTokens, selectedQueryTokens, compressTokens, selectBlocks;
+  /// tile.program min_resident of the select_blocks programs (0: none).
+  int64_t selectResident;
   int64_t gradSegments;
   /// Segments of selection's initial blocks, which have a program each.
   int64_t initGradSegments;

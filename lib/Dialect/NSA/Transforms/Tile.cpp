@@ -41,6 +41,7 @@ struct NSATile : nsa::impl::NSATileBase<NSATile> {
           {"selected-query-tokens", selectedQueryTokens},
           {"compress-tokens", compressTokens},
           {"select-blocks", selectBlocks},
+          {"select-resident", selectResident},
           {"grad-segments", gradSegments},
           {"init-grad-segments", initGradSegments},
           {"selected-grad-tokens", selectedGradTokens}})
@@ -59,6 +60,9 @@ struct NSATile : nsa::impl::NSATileBase<NSATile> {
                      pick(selectedQueryTokens, 1),
                      pick(compressTokens, cpu ? 16 : 64),
                      pick(selectBlocks, 16),
+                     // sm90a: 3 (two programs a multiprocessor left it
+                     // latency-bound at 227 registers; three fit in 168).
+                     cpu ? selectResident : pick(selectResident, 3),
                      pick(gradSegments, cpu ? 2 : 8),
                      pick(initGradSegments, cpu ? 2 : 64),
                      /*selectedGradTokens=*/selectedGradTokens};

@@ -132,6 +132,9 @@ struct TileSelectBlocks : TilePattern<SelectBlocksOp> {
                                 ValueRange{b, t0, h, zero},
                                 ArrayRef<int64_t>{1});
         });
+    if (sizes.selectResident)
+      program.setMinResidentAttr(
+          rewriter.getI64IntegerAttr(sizes.selectResident));
     rewriter.replaceOp(op, program.getResults());
     return success();
   }

@@ -107,7 +107,8 @@ LogicalResult hostElementwiseToProgram(Operation *op) {
   SmallVector<Type> resultTypes = {flatType};
   auto program =
       ProgramOp::create(b, loc, TypeRange(resultTypes), ValueRange(gridSizes),
-                        ValueRange(outs), b.getStringAttr("elementwise"));
+                        ValueRange(outs), b.getStringAttr("elementwise"),
+                        /*min_resident=*/IntegerAttr());
   Block *body = b.createBlock(&program.getBody(), {},
                               {b.getIndexType(), flatType}, {loc, loc});
   ProgramOp::ensureTerminator(program.getBody(), b, loc);
@@ -226,6 +227,8 @@ struct ConvertTileToGPU
       int64_t warps = warpsFor(program, minWarps, maxWarps);
       kernel.setKnownBlockSizeAttr(mb.getDenseI32ArrayAttr(
           {static_cast<int32_t>(warps * kWarpSize), 1, 1}));
+      if (IntegerAttr resident = program.getMinResidentAttr())
+        kernel->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(), resident);
       for (unsigned i = 0; i < kernel.getNumArguments(); ++i)
         kernel.setArgAttr(i, LLVM::LLVMDialect::getNoAliasAttrName(),
                           UnitAttr::get(ctx));

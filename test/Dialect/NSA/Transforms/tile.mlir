@@ -110,6 +110,9 @@ func.func @selected(%q: tensor<1x100x2x2x32xbf16>, %k: tensor<1x100x2x32xbf16>, 
 // CHECK: %[[IDX:.*]] = tile.topk_finalize
 // CHECK: tile.store %[[IDX]] into {{.*}} : tensor<8x16xi32> into tensor<1x100x2x16xi32>
 // CHECK: } {label = "select_blocks"}
+// On sm90a three select_blocks programs should share a multiprocessor.
+// SM90-LABEL: func.func @select
+// SM90: } {label = "select_blocks", min_resident = 3 : i64}
 func.func @select(%q: tensor<1x100x2x2x32xbf16>, %kc: tensor<1x5x2x32xbf16>, %lse: tensor<1x100x2x2xf32>)
     -> tensor<1x100x2x16xi32> {
   %idx = nsa.select_blocks %q, %kc, %lse config <>

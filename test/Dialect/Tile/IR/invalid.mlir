@@ -34,6 +34,17 @@ func.func @program_grid_rank4(%o: tensor<8xf32>, %n: index) -> tensor<8xf32> {
 
 // -----
 
+// An occupancy hint asks for at least one resident program.
+func.func @program_min_resident_zero(%o: tensor<8xf32>, %n: index) -> tensor<8xf32> {
+  %r = tile.program grid(%n) outs(%o : tensor<8xf32>) {
+  ^bb0(%i: index, %out: tensor<8xf32>):
+  // expected-error @+1 {{'tile.program' op attribute 'min_resident' failed to satisfy constraint: 64-bit signless integer attribute whose value is positive}}
+  } {min_resident = 0 : i64}
+  return %r : tensor<8xf32>
+}
+
+// -----
+
 // The body takes one index per grid dimension and one view per outs (too few).
 func.func @program_body_too_few_args(%o0: tensor<8xf32>, %o1: tensor<4xi32>, %n: index) -> (tensor<8xf32>, tensor<4xi32>) {
   // expected-error @+1 {{'tile.program' op body must take 2 index coordinates and one tensor per outs (4 arguments), got 3}}

@@ -143,9 +143,11 @@ func.func @warpgroup(%q: tensor<64x128xbf16>, %k: tensor<64x128xbf16>, %v: tenso
 // slot when it is below n = 2. A candidate behind the row's last listed
 // entry skips the counting; only candidates count listed entries.
 // Finalizing (ascending indices) stays one thread per row. A program whose
-// tiles have 4 rows runs on one warp.
+// tiles have 4 rows runs on one warp; its occupancy hint becomes
+// nvvm.minctasm (ptxas's .minnctapersm).
 // CHECK-LABEL: gpu.func @select_k0
 // CHECK-SAME:      known_block_size = array<i32: 32, 1, 1>
+// CHECK-SAME:      nvvm.minctasm = 3 : i64
 // CHECK:           scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (f32)
 // CHECK:             arith.mulf
 // CHECK:           scf.for %{{.*}} = %{{.*}} to %c3 step
@@ -188,7 +190,7 @@ func.func @select(%s: tensor<4x16xf32>, %w: tensor<16x16xf32>) -> tensor<4x2xi32
     %ns, %ni = tile.topk_merge %bs, %bi, %p, %c0 : tensor<4x2xf32>, tensor<4x2xi32>, tensor<4x16xf32>
     %idx = tile.topk_finalize %ns, %ni : tensor<4x2xf32>, tensor<4x2xi32>
     tile.store %idx into %out[%c0, %c0] {row_dims = array<i64: 0>} : tensor<4x2xi32> into tensor<4x2xi32>
-  }
+  } {min_resident = 3 : i64}
   return %r : tensor<4x2xi32>
 }
 

@@ -30,6 +30,9 @@ struct NSAToGPUOptions : public PassPipelineOptions<NSAToGPUOptions> {
   Option<int64_t> selectBlocks{*this, "select-blocks",
                                llvm::cl::desc("nsa-tile select-blocks"),
                                llvm::cl::init(0)};
+  Option<int64_t> selectResident{*this, "select-resident",
+                                 llvm::cl::desc("nsa-tile select-resident"),
+                                 llvm::cl::init(0)};
   Option<int64_t> gradSegments{*this, "grad-segments",
                                llvm::cl::desc("nsa-tile grad-segments"),
                                llvm::cl::init(0)};

@@ -97,6 +97,10 @@ def NSATile : Pass<"nsa-tile"> {
     Option<"selectBlocks", "select-blocks", "int64_t", /*default=*/"0",
            "selection blocks scored per step of nsa.select_blocks; 0: the "
            "target's (16)">,
+    Option<"selectResident", "select-resident", "int64_t", /*default=*/"0",
+           "nsa.select_blocks programs that should fit on one GPU "
+           "multiprocessor at once (tile.program min_resident: registers are "
+           "limited to fit); 0: the target's (cpu: none; sm90a: 3)">,
     Option<"gradSegments", "grad-segments", "int64_t", /*default=*/"0",
            "query segments of the d_k/d_v programs of key blocks that every "
            "later query attends (compressed attention's; selection's "

@@ -57,6 +57,10 @@ def Tile_ProgramOp : Tile_Op<"program", [
     results are the `outs` after every instance has stored. Instances must
     store disjoint elements; they may run in any order or in parallel.
 
+    `min_resident`, when set, asks a GPU target to let that many instances
+    run at once on one multiprocessor: it limits each thread's registers so
+    that they fit (`.minnctapersm`), trading spills for latency hiding.
+
     ```mlir
     %o = tile.program grid(%nb, %nh, %nm) outs(%init : tensor<1x100x2x4x16xbf16>) {
     ^bb0(%b: index, %h: index, %m: index, %out: tensor<1x100x2x4x16xbf16>):
@@ -67,7 +71,9 @@ def Tile_ProgramOp : Tile_Op<"program", [
     ```
   }];
   let arguments = (ins Variadic<Index>:$grid, Variadic<Tile_Tensor>:$outs,
-                       OptionalAttr<StrAttr>:$label);
+                       OptionalAttr<StrAttr>:$label,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:
+                           $min_resident);
   let results = (outs Variadic<Tile_Tensor>:$results);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = [{
