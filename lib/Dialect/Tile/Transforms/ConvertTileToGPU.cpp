@@ -62,11 +62,26 @@ int64_t warpsFor(ProgramOp program, int64_t minWarps, int64_t maxWarps) {
   return std::clamp<int64_t>(ceilDiv(rows, 16), minWarps, maxWarps);
 }
 
+bool isHostElementwise(Operation *op) {
+  return isElementwise(op) && !isa<arith::ConstantOp>(op);
+}
+
+/// Whether a host elementwise op is computed inside the program of its only
+/// user, another one (a sum of three gradient contributions is one kernel:
+/// the partial sum never goes through memory).
+bool absorbedByUser(Operation *op) {
+  if (!op->getResult(0).hasOneUse())
+    return false;
+  Operation *user = *op->getResult(0).getUsers().begin();
+  return user->getBlock() == op->getBlock() && isHostElementwise(user);
+}
+
 /// An elementwise arith op on whole tensors in a host function (gradient
-/// contributions summed by nsa-decompose) becomes a program of its own: the
+/// contributions summed by nsa-decompose) becomes a program of its own,
+/// together with the host elementwise ops it absorbs (absorbedByUser): the
 /// host plan only launches kernels. The operands are viewed as [N, C] (C the
-/// last dimension), the program adds 64-row tiles, and the result is viewed
-/// back in its shape.
+/// last dimension), the program computes 64-row tiles, and the result is
+/// viewed back in its shape.
 LogicalResult hostElementwiseToProgram(Operation *op) {
   auto type = cast<RankedTensorType>(op->getResult(0).getType());
   if (!type.hasStaticShape() || type.getRank() < 1)
@@ -92,8 +107,23 @@ LogicalResult hostElementwiseToProgram(Operation *op) {
           b, loc, flat, v, ArrayRef<ReassociationIndices>{{0, 1}});
     return tensor::CollapseShapeOp::create(b, loc, flat, v, groups);
   };
+  // The ops computed in the program (producers first, op last) and the
+  // tensors they read.
+  SmallVector<Operation *> tree;
+  SmallVector<Value> leaves;
+  std::function<void(Operation *)> collect = [&](Operation *o) {
+    for (Value v : o->getOperands()) {
+      Operation *def = v.getDefiningOp();
+      if (def && isHostElementwise(def) && absorbedByUser(def))
+        collect(def);
+      else if (!llvm::is_contained(leaves, v))
+        leaves.push_back(v);
+    }
+    tree.push_back(o);
+  };
+  collect(op);
   SmallVector<Value> operands;
-  for (Value v : op->getOperands()) {
+  for (Value v : leaves) {
     if (!isa<RankedTensorType>(v.getType()))
       return op->emitOpError("convert-tile-to-gpu: host elementwise op with a "
                              "scalar operand");
@@ -118,18 +148,24 @@ LogicalResult hostElementwiseToProgram(Operation *op) {
                             arith::ConstantIndexOp::create(b, loc, kRows));
   Value zeroIdx = arith::ConstantIndexOp::create(b, loc, 0);
   auto rowDims = b.getDenseI64ArrayAttr({0});
-  SmallVector<Value> tiles;
-  for (Value v : operands) {
+  IRMapping tiles;
+  for (auto [leaf, v] : llvm::zip(leaves, operands)) {
     auto tileType = RankedTensorType::get(
         {kRows, cols}, cast<RankedTensorType>(v.getType()).getElementType());
-    tiles.push_back(LoadOp::create(b, loc, tileType, v,
+    tiles.map(leaf, LoadOp::create(b, loc, tileType, v,
                                    ValueRange{row0, zeroIdx}, rowDims));
   }
-  OperationState state(loc, op->getName());
-  state.addOperands(tiles);
-  state.addTypes(RankedTensorType::get({kRows, cols}, type.getElementType()));
-  state.addAttributes(op->getAttrs());
-  Value result = b.create(state)->getResult(0);
+  Value result;
+  for (Operation *o : tree) {
+    OperationState state(o->getLoc(), o->getName());
+    for (Value v : o->getOperands())
+      state.addOperands(tiles.lookup(v));
+    state.addTypes(RankedTensorType::get(
+        {kRows, cols}, getElementTypeOrSelf(o->getResult(0).getType())));
+    state.addAttributes(o->getAttrs());
+    result = b.create(state)->getResult(0);
+    tiles.map(o->getResult(0), result);
+  }
   StoreOp::create(b, loc, result, body->getArgument(1),
                   ValueRange{row0, zeroIdx}, rowDims);
   b.setInsertionPointAfter(program);
@@ -140,7 +176,8 @@ LogicalResult hostElementwiseToProgram(Operation *op) {
   else
     shaped = tensor::ExpandShapeOp::create(b, loc, type, shaped, groups);
   op->getResult(0).replaceAllUsesWith(shaped);
-  op->erase();
+  for (Operation *o : llvm::reverse(tree))
+    o->erase();
   return success();
 }
 
@@ -175,7 +212,7 @@ struct ConvertTileToGPU
 
   LogicalResult convertFunction(func::FuncOp fn) {
     for (Operation &op : llvm::make_early_inc_range(fn.getBody().getOps()))
-      if (isElementwise(&op) && !isa<arith::ConstantOp>(op) &&
+      if (isHostElementwise(&op) && !absorbedByUser(&op) &&
           failed(hostElementwiseToProgram(&op)))
         return failure();
     auto programs = llvm::to_vector(fn.getOps<ProgramOp>());

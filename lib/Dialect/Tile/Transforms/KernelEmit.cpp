@@ -150,7 +150,8 @@ LogicalResult KernelEmitter::emit() {
   quadLane = arith::RemUIOp::create(b, loc, lane, cidx(4));
   rowBase = arith::AddIOp::create(
       b, loc, arith::MulIOp::create(b, loc, warpId, cidx(16)), groupId);
-  colBase = arith::MulIOp::create(b, loc, quadLane, cidx(2));
+  wideColumns = columnBlind(program);
+  colBase = arith::MulIOp::create(b, loc, quadLane, cidx(wideColumns ? 8 : 2));
 
   // Grid coordinates: program dimension i is CUDA dimension rank - 1 - i.
   auto ids = program.getIds();

@@ -71,7 +71,10 @@ inline int64_t byteWidth(Type t) {
 ///    (g = lane / 4, row slot 2 * i + h); a lane owns the columns
 ///    8 * j + 2 * q + e (q = lane % 4, column slot 2 * j + e). Element
 ///    (row slot rs, column slot cs) is elems[rs * colSlots + cs]. This is
-///    mma.sync's accumulator layout, and its A operand layout too.
+///    mma.sync's accumulator layout, and its A operand layout too. In a
+///    program that never tells columns apart (`wideColumns`) a lane owns
+///    the columns 32 * j + 8 * q + e (column slot 8 * j + e) instead: eight
+///    adjacent columns, one 16-byte access for 16-bit elements.
 ///  - Row: a [R] tile indexed like the rows of a Tile (one value per row
 ///    slot, the same in the 4 lanes of a quad): what a row reduction gives
 ///    and a `broadcast {dim = 1}` reads.
@@ -155,7 +158,11 @@ private:
   int64_t rowSlots(int64_t rows) { return 2 * ceilDiv(rows, 16 * warps); }
   int64_t colSlots(int64_t cols) { return 2 * ceilDiv(cols, 8); }
   int64_t rowStep(int64_t rs) { return rs / 2 * 16 * warps + 8 * (rs % 2); }
-  int64_t colStep(int64_t cs) { return cs / 2 * 8 + cs % 2; }
+  int64_t colStep(int64_t cs) {
+    return wideColumns ? cs / 8 * 32 + cs % 8 : cs / 2 * 8 + cs % 2;
+  }
+  /// The largest colBase (lane 3's first column).
+  int64_t maxColBase() { return wideColumns ? 24 : 6; }
   Value rowOf(int64_t rs) {
     return arith::AddIOp::create(b, loc, rowBase, cidx(rowStep(rs)));
   }
@@ -170,7 +177,7 @@ private:
                                  cidx(rows));
   }
   Value colValid(int64_t cs, int64_t cols) {
-    if (colStep(cs) + 6 < cols)
+    if (colStep(cs) + maxColBase() < cols)
       return Value();
     return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, colOf(cs),
                                  cidx(cols));
@@ -351,6 +358,9 @@ private:
   /// Whether loads that are wgmma left operands go to shared memory (set in
   /// emit(): where a loop carries more than 64 f32 values a thread).
   bool stageLeftOperands = false;
+  /// Whether the Tile layout gives each lane eight adjacent columns (set in
+  /// emit() for programs whose ops never tell columns apart).
+  bool wideColumns = false;
 
   Value tid, lane, rowBase, colBase, quadLane, warpId, groupId;
   DenseMap<Value, Value> globals;
@@ -379,6 +389,7 @@ private:
 
 // Helpers shared by several Kernel*.cpp files (documented where defined).
 bool isElementwise(Operation *op);            // KernelLayout.cpp
+bool columnBlind(ProgramOp program);          // KernelLayout.cpp
 std::pair<Value, Type> narrowSource(Value v); // KernelProducts.cpp
 bool isBF16Constant(Value v);                 // KernelProducts.cpp
 Type splitType(DotOp op);                     // KernelProducts.cpp

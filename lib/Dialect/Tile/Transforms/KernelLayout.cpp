@@ -16,6 +16,44 @@ bool isElementwise(Operation *op) {
          isa<RankedTensorType>(op->getResult(0).getType());
 }
 
+/// Whether no op of `program` tells the columns of its tiles apart, so that
+/// any assignment of columns to lanes serves it (wideColumns): loads and
+/// stores of whole rows, elementwise math, row broadcasts and reductions,
+/// splat constants and scalar arithmetic; every [R, C] tile with C a
+/// multiple of 32, in rows that start 16-byte aligned.
+bool columnBlind(ProgramOp program) {
+  auto wholeRows = [](Value tile, Value tensor) {
+    auto t = cast<RankedTensorType>(tile.getType());
+    auto src = cast<RankedTensorType>(tensor.getType());
+    return t.getRank() == 1 ||
+           (t.getDimSize(1) % 32 == 0 &&
+            src.getShape().back() * byteWidth(src.getElementType()) % 16 == 0);
+  };
+  WalkResult result = program.getBody().walk([&](Operation *op) {
+    bool fits = false;
+    if (auto load = dyn_cast<LoadOp>(op))
+      fits = wholeRows(load.getResult(), load.getSource());
+    else if (auto store = dyn_cast<StoreOp>(op))
+      fits = wholeRows(store.getValue(), store.getDest());
+    else if (auto broadcast = dyn_cast<BroadcastOp>(op))
+      fits = broadcast.getDim() == 1;
+    else if (auto constant = dyn_cast<arith::ConstantOp>(op))
+      fits = !isa<RankedTensorType>(constant.getType()) ||
+             cast<DenseElementsAttr>(constant.getValue()).isSplat();
+    else
+      fits = isa<ReduceOp, EndOp>(op) || isElementwise(op) ||
+             (isa<arith::ArithDialect>(op->getDialect()) &&
+              llvm::none_of(op->getResultTypes(),
+                            llvm::IsaPred<RankedTensorType>));
+    for (Type t : op->getResultTypes())
+      if (auto rt = dyn_cast<RankedTensorType>(t);
+          rt && rt.getRank() == 2 && rt.getDimSize(1) % 32 != 0)
+        fits = false;
+    return fits ? WalkResult::advance() : WalkResult::interrupt();
+  });
+  return !result.wasInterrupted();
+}
+
 /// A rank-1 tile is kept in column form when some consumer broadcasts it
 /// along the rows (directly or through elementwise ops); row form serves
 /// everything else. The other form is reached through shared memory.

@@ -100,8 +100,12 @@ LogicalResult KernelEmitter::emitRowAccess(Operation *op) {
     // Column slots 2m and 2m + 1 are adjacent columns (colStep). With an even
     // row length the pair starts at an even element, so it is in or out of
     // bounds as a whole and aligned to its size (tensor parameters are
-    // 16-byte aligned): one access of two elements moves it.
-    int64_t width = rank2 && cols % 2 == 0 ? 2 : 1;
+    // 16-byte aligned): one access of two elements moves it. With
+    // wideColumns, slots 8m to 8m + 7 are adjacent columns in rows that
+    // start 16-byte aligned (columnBlind): 16 bytes an access.
+    int64_t width = !rank2        ? 1
+                    : wideColumns ? std::min<int64_t>(8, 16 / byteWidth(elem))
+                                  : (cols % 2 == 0 ? 2 : 1);
     auto vecType = VectorType::get({width}, elem);
     unsigned align = width * byteWidth(elem);
     for (int64_t c = 0; c < nCols; c += width) {
@@ -117,11 +121,11 @@ LogicalResult KernelEmitter::emitRowAccess(Operation *op) {
         OpBuilder::InsertionGuard g(b);
         b.setInsertionPointToStart(guard.thenBlock());
         Value v = at(value, i);
-        if (width == 2) {
-          v = LLVM::InsertElementOp::create(
-              b, loc, LLVM::PoisonOp::create(b, loc, vecType), v, ci32(0));
-          v = LLVM::InsertElementOp::create(b, loc, v, at(value, i + 1),
-                                            ci32(1));
+        if (width > 1) {
+          v = LLVM::PoisonOp::create(b, loc, vecType);
+          for (int64_t e = 0; e < width; ++e)
+            v = LLVM::InsertElementOp::create(b, loc, v, at(value, i + e),
+                                              ci32(e));
         }
         LLVM::StoreOp::create(b, loc, v, elementPtr(ptr, elem, offset), align);
         continue;
@@ -133,9 +137,9 @@ LogicalResult KernelEmitter::emitRowAccess(Operation *op) {
         out.elems.push_back(arith::SelectOp::create(b, loc, ok, v, zero(elem)));
         continue;
       }
-      Value pair = LLVM::LoadOp::create(b, loc, vecType, addr, align);
+      Value vec = LLVM::LoadOp::create(b, loc, vecType, addr, align);
       for (int64_t e = 0; e < width; ++e) {
-        Value v = LLVM::ExtractElementOp::create(b, loc, pair, ci32(e));
+        Value v = LLVM::ExtractElementOp::create(b, loc, vec, ci32(e));
         out.elems.push_back(arith::SelectOp::create(b, loc, ok, v, zero(elem)));
       }
     }

@@ -320,6 +320,22 @@ func.func @host_add(%a: tensor<2x100x8xbf16>, %b: tensor<2x100x8xbf16>) -> tenso
 
 // -----
 
+// A host elementwise op whose only user is another one is computed in that
+// user's program: a sum of three gradient contributions is one kernel that
+// reads the three once.
+// CHECK-LABEL: func.func @host_sum3
+// CHECK:         tile.launch @host_sum3_kernels::@host_sum3_k0 grid(%{{.*}}) args(%{{.*}}, %{{.*}}, %{{.*}} : tensor<200x8xbf16>, tensor<200x8xbf16>, tensor<200x8xbf16>)
+// CHECK-NOT:     tile.launch
+// CHECK:       gpu.func @host_sum3_k0
+// CHECK-COUNT-2: arith.addf %{{.*}}, %{{.*}} : bf16
+func.func @host_sum3(%a: tensor<2x100x8xbf16>, %b: tensor<2x100x8xbf16>, %c: tensor<2x100x8xbf16>) -> tensor<2x100x8xbf16> {
+  %ab = arith.addf %a, %b : tensor<2x100x8xbf16>
+  %abc = arith.addf %ab, %c : tensor<2x100x8xbf16>
+  return %abc : tensor<2x100x8xbf16>
+}
+
+// -----
+
 // A program whose staged operands exceed a block's shared memory is refused
 // at compile time (here a 512 x 256 bf16 right operand: 512 rows of 264
 // elements and a trash row; 256 KiB and a trash slot swizzled for wgmma).
@@ -362,6 +378,65 @@ func.func @column_pairs(%x: tensor<64x16xbf16>, %g: tensor<64x3xbf16>) -> (tenso
     tile.store %u into %p[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x3xbf16> into tensor<64x3xbf16>
   }
   return %r#0, %r#1 : tensor<64x16xbf16>, tensor<64x3xbf16>
+}
+
+// -----
+
+// A program whose ops never tell columns apart (loads and stores of whole
+// rows, elementwise math, a row broadcast, a row sum) gives each lane eight
+// adjacent columns (32 * j + 8 * q + e), so its bf16 rows move 16 bytes an
+// access and its f32 rows 16 bytes (four columns) an access.
+// CHECK-LABEL: gpu.func @wide_columns_k0
+// CHECK:         %[[Q:.*]] = arith.remui %{{.*}}, %c4
+// CHECK:         arith.muli %[[Q]], %c8
+// CHECK:         llvm.load %{{.*}} {alignment = 16 : i64} : !llvm.ptr<1> -> vector<8xbf16>
+// CHECK:         llvm.store %{{.*}}, %{{.*}} {alignment = 16 : i64} : vector<8xbf16>, !llvm.ptr<1>
+// CHECK:         llvm.store %{{.*}}, %{{.*}} {alignment = 16 : i64} : vector<4xf32>, !llvm.ptr<1>
+// CHECK-NOT:     vector<2xbf16>
+func.func @wide_columns(%x: tensor<64x64xbf16>, %g: tensor<64xbf16>) -> (tensor<64x64xbf16>, tensor<64x64xf32>, tensor<64xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %o0 = tensor.empty() : tensor<64x64xbf16>
+  %o1 = tensor.empty() : tensor<64x64xf32>
+  %o2 = tensor.empty() : tensor<64xf32>
+  %r:3 = tile.program grid(%c1) outs(%o0, %o1, %o2 : tensor<64x64xbf16>, tensor<64x64xf32>, tensor<64xf32>) {
+  ^bb0(%i: index, %o: tensor<64x64xbf16>, %p: tensor<64x64xf32>, %q: tensor<64xf32>):
+    %t = tile.load %x[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x64xbf16> -> tensor<64x64xbf16>
+    %gt = tile.load %g[%c0] {row_dims = array<i64: 0>} : tensor<64xbf16> -> tensor<64xbf16>
+    %gb = tile.broadcast %gt {dim = 1 : i64} : tensor<64xbf16> -> tensor<64x64xbf16>
+    %y = arith.mulf %t, %gb : tensor<64x64xbf16>
+    %f = arith.extf %y : tensor<64x64xbf16> to tensor<64x64xf32>
+    %s = tile.reduce sum %f : tensor<64x64xf32> -> tensor<64xf32>
+    tile.store %y into %o[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x64xbf16> into tensor<64x64xbf16>
+    tile.store %f into %p[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x64xf32> into tensor<64x64xf32>
+    tile.store %s into %q[%c0] {row_dims = array<i64: 0>} : tensor<64xf32> into tensor<64xf32>
+  }
+  return %r#0, %r#1, %r#2 : tensor<64x64xbf16>, tensor<64x64xf32>, tensor<64xf32>
+}
+
+// -----
+
+// A column index (tile.range broadcast along the rows) tells columns apart:
+// the program keeps the accumulator layout's column pairs.
+// CHECK-LABEL: gpu.func @column_index_k0
+// CHECK:         llvm.load %{{.*}} {alignment = 4 : i64} : !llvm.ptr<1> -> vector<2xbf16>
+// CHECK-NOT:     vector<8xbf16>
+func.func @column_index(%x: tensor<64x64xbf16>) -> tensor<64x64xbf16> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %o0 = tensor.empty() : tensor<64x64xbf16>
+  %r = tile.program grid(%c1) outs(%o0 : tensor<64x64xbf16>) {
+  ^bb0(%i: index, %o: tensor<64x64xbf16>):
+    %t = tile.load %x[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x64xbf16> -> tensor<64x64xbf16>
+    %cols = tile.range %c0 : tensor<64xi32>
+    %cb = tile.broadcast %cols {dim = 0 : i64} : tensor<64xi32> -> tensor<64x64xi32>
+    %k = arith.constant dense<8> : tensor<64x64xi32>
+    %m = arith.cmpi slt, %cb, %k : tensor<64x64xi32>
+    %z = arith.constant 0.0 : bf16
+    %y = tile.masked_fill %t, %m, %z : tensor<64x64xbf16>, tensor<64x64xi1>, bf16
+    tile.store %y into %o[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x64xbf16> into tensor<64x64xbf16>
+  }
+  return %r : tensor<64x64xbf16>
 }
 
 // -----
