@@ -421,13 +421,10 @@ struct TileCompressedAttentionGrad : TilePattern<CompressedAttentionGradOp> {
 /// per query tile (an inverted block-to-query index built on the fly, so a
 /// tile holds bm chosen tokens rather than the one or two of bm consecutive
 /// tokens that chose a block far back). It scans the block's queries
-/// `chunk` tokens at a time: `fetch(tokens)` reads what the tokens (i32
-/// [chunk]) chose, and `hits` of that ([chunk] f32) counts the idx slots of
-/// each token that hold the block, 1 for a token that chose it (SPEC's idx
-/// has no repeats; a repeat would only leave an empty tile row). Each trip
-/// fetches the next chunk's before it works on its own, so the reads'
-/// latency hides behind a trip (most trips visit no tile far from the
-/// block). Their ranks (an inclusive prefix count) place them after the
+/// `chunk` tokens at a time: `hits(tokens)` ([chunk] f32) counts the idx
+/// slots of each token (i32 [chunk]) that hold the block, 1 for a token that
+/// chose it (SPEC's idx has no repeats; a repeat would only leave an empty
+/// tile row). Their ranks (an inclusive prefix count) place them after the
 /// `q` tokens still queued from earlier chunks; each full tile of the queue
 /// is visited (`visit(rowToken, dk, dv)`, rowToken as
 /// AttentionProgram::gathered takes it), the rest (fewer than bm tokens,
@@ -437,7 +434,7 @@ struct TileCompressedAttentionGrad : TilePattern<CompressedAttentionGradOp> {
 /// segment [from, to), when set, count.
 std::pair<Value, Value> chosenTokensLoop(
     KeyBlock &kb, int64_t bm, int64_t chunk, std::pair<Value, Value> init,
-    function_ref<Value(Value)> fetch, function_ref<Value(Value)> hits,
+    function_ref<Value(Value)> hits,
     function_ref<std::pair<Value, Value>(Value, Value, Value)> visit) {
   Emitter &e = kb.e;
   int64_t rows = bm * kb.x.g;
@@ -468,27 +465,23 @@ std::pair<Value, Value> chosenTokensLoop(
   // 0), so that the tile visit is emitted once: each emitted product stages
   // its register operands in shared memory regions of its own.
   Value chunks = e.ceilDiv(e.max(e.sub(hi, first), e.index(0)), chunk);
-  Value trips = e.add(chunks, e.index(1));
-  Value firstChunk = fetch(e.range(first, chunk));
   ValueRange r = e.loop(
-      e.index(0), trips, e.index(1),
-      {init.first, init.second, noToken, e.index(0), firstChunk},
-      [&](Value i, ValueRange iter) -> SmallVector<Value> {
+      e.index(0), e.add(chunks, e.index(1)), e.index(1),
+      {init.first, init.second, noToken, e.index(0)},
+      [&](Value i, ValueRange acc) -> SmallVector<Value> {
         Value c0 = e.add(first, e.mul(i, e.index(chunk)));
         Value flush = e.cmp(arith::CmpIPredicate::eq, i, chunks);
         Value token = e.range(c0, chunk);
-        Value next = fetch(e.range(e.add(c0, e.index(chunk)), chunk));
-        ValueRange acc = iter.take_front(4);
         Value inRange = andI(e.cmp(arith::CmpIPredicate::sge, token,
                                    e.splat(e.toI32(from), {chunk})),
                              e.cmp(arith::CmpIPredicate::slt, token,
                                    e.splat(e.toI32(hi), {chunk})));
-        Value chosen = select(inRange, hits(iter[4]), zeroF);
+        Value chosen = select(inRange, hits(token), zeroF);
         Value count = tensor::ExtractOp::create(
             e.b, e.loc, rowSum(e, e.perColumn(chosen, 1)),
             ValueRange{e.index(0)});
         SmallVector<Value> unchanged(acc);
-        SmallVector<Value> state = e.ifElse(
+        return e.ifElse(
             arith::OrIOp::create(
                 e.b, e.loc,
                 arith::CmpFOp::create(e.b, e.loc, arith::CmpFPredicate::OGT,
@@ -557,8 +550,6 @@ std::pair<Value, Value> chosenTokensLoop(
                   e.max(e.sub(total, e.mul(full, e.index(bm))), e.index(0))};
             },
             unchanged);
-        state.push_back(next);
-        return state;
       });
   return {r[0], r[1]};
 }
@@ -617,23 +608,20 @@ struct TileSelectedAttentionGrad : TilePattern<SelectedAttentionGradOp> {
         [&](KeyBlock &kb, Value dk, Value dv) {
           Emitter &e = kb.e;
           Value j = e.toI32(e.divFloor(kb.j0, e.index(lSel)));
-          auto fetch = [&](Value tokens) {
-            return e.gather(idx, {kb.b, kb.h}, tokens, {1},
-                            {tensorTy(tokens).getDimSize(0), n});
-          };
           // The slots of each token's idx row that hold j.
-          auto hits = [&](Value idxRows) {
-            int64_t rows = tensorTy(idxRows).getDimSize(0);
+          auto hits = [&](Value tokens) {
+            int64_t rows = tensorTy(tokens).getDimSize(0);
+            Value chosen = e.gather(idx, {kb.b, kb.h}, tokens, {1}, {rows, n});
             return rowSum(
                 e, arith::UIToFPOp::create(
                        e.b, e.loc,
                        RankedTensorType::get({rows, n}, e.b.getF32Type()),
-                       e.cmp(arith::CmpIPredicate::eq, idxRows,
+                       e.cmp(arith::CmpIPredicate::eq, chosen,
                              e.splat(j, {rows, n}))));
           };
           return chosenTokensLoop(
-              kb, bm, /*chunk=*/std::max<int64_t>(64, bm), {dk, dv}, fetch,
-              hits, [&](Value rowToken, Value dk, Value dv) {
+              kb, bm, /*chunk=*/std::max<int64_t>(64, bm), {dk, dv}, hits,
+              [&](Value rowToken, Value dk, Value dv) {
                 GradTile t = kb.gatheredTile(rowToken);
                 Value empty = e.cmp(arith::CmpIPredicate::slt, rowToken,
                                     e.splatI32(0, {t.p.rows}));
