@@ -52,10 +52,9 @@ LogicalResult KernelEmitter::emitReduce(ReduceOp op) {
 /// counts are a permutation and fill the n slots: the serial insertion's
 /// result, with one thread per element instead of one per row (a row's 16
 /// candidates were 16 dependent walks of its list). A candidate behind the
-/// row's last listed entry skips the counting; listed entries count only
-/// candidates, and only when one of their row enters (known from a warp
-/// vote where warps hold whole rows), so a warp whose candidates all miss
-/// the list counts nothing.
+/// row's last listed entry skips the counting, and listed entries count
+/// only candidates, so a warp whose candidates all miss the list does a
+/// third of the work.
 ///
 /// finalize (once per program): one thread per row re-inserts the row's
 /// chosen indices into an ascending list.
@@ -119,10 +118,10 @@ LogicalResult KernelEmitter::emitTopk(Operation *op) {
         [&](Value iv, ValueRange) -> SmallVector<Value> {
           Value w = arith::AddIOp::create(
               b, loc, tid, arith::MulIOp::create(b, loc, iv, cidx(threads)));
-          // Lanes past the union read element 0 (in bounds) and store
-          // nothing: every lane reaches the vote below.
-          Value inUnion = cmpI(arith::CmpIPredicate::ult, w, cidx(total));
-          w = arith::SelectOp::create(b, loc, inUnion, w, cidx(0));
+          auto guard = scf::IfOp::create(
+              b, loc, cmpI(arith::CmpIPredicate::ult, w, cidx(total)), false);
+          OpBuilder::InsertionGuard g(b);
+          b.setInsertionPointToStart(guard.thenBlock());
           Value row = arith::DivUIOp::create(b, loc, w, cidx(per));
           Value e = arith::RemUIOp::create(b, loc, w, cidx(per));
           Value listBase = arith::MulIOp::create(b, loc, row, cidx(n));
@@ -147,28 +146,11 @@ LogicalResult KernelEmitter::emitTopk(Operation *op) {
           Value lastAt = arith::AddIOp::create(b, loc, listBase, cidx(n - 1));
           Value behindList = before(load(keys, f32, lastAt),
                                     load(idxs, i32, lastAt), myKey, myIndex);
-          auto negate = [&](Value x) -> Value {
-            return arith::XOrIOp::create(b, loc, x, cst(x.getType(), 1));
-          };
-          Value entering = arith::AndIOp::create(
-              b, loc, inUnion,
-              arith::AndIOp::create(b, loc, negate(listed),
-                                    negate(behindList)));
-          // Listed entries move only when a candidate of their row enters.
-          // Where a warp holds whole rows (per divides 32), one vote tells
-          // its listed lanes whether to count the candidates at all.
-          Value listMoves = cst(b.getI1Type(), 1);
-          if (kWarpSize % per == 0)
-            listMoves =
-                NVVM::VoteSyncOp::create(b, loc, b.getI1Type(), ci32(-1),
-                                         entering, NVVM::VoteSyncKind::any);
-          auto counted = scf::IfOp::create(
-              b, loc,
-              arith::AndIOp::create(
-                  b, loc, inUnion,
-                  arith::OrIOp::create(b, loc, listed, entering)),
-              false);
-          OpBuilder::InsertionGuard g(b);
+          Value mayEnter = arith::OrIOp::create(
+              b, loc, listed,
+              arith::XOrIOp::create(b, loc, behindList,
+                                    cst(behindList.getType(), 1)));
+          auto counted = scf::IfOp::create(b, loc, mayEnter, false);
           b.setInsertionPointToStart(counted.thenBlock());
           // Listed entries before a listed one: exactly the earlier slots;
           // a candidate counts them (only its lanes run the loop).
@@ -190,31 +172,19 @@ LogicalResult KernelEmitter::emitTopk(Operation *op) {
                     .getResult(0);
             scf::YieldOp::create(b, loc, before0);
           }
-          auto fromCands = scf::IfOp::create(
-              b, loc, TypeRange{b.getIndexType()},
-              arith::OrIOp::create(b, loc, negate(listed), listMoves),
-              /*withElseRegion=*/true);
-          {
-            OpBuilder::InsertionGuard g2(b);
-            b.setInsertionPointToStart(fromCands.thenBlock());
-            Value withCands =
-                forLoop(0, cands, ValueRange{fromList.getResult(0)},
-                        [&](Value k, ValueRange it) -> SmallVector<Value> {
-                          Value key =
-                              load(cand, f32,
-                                   arith::AddIOp::create(b, loc, candBase, k));
-                          Value index = arith::AddIOp::create(
-                              b, loc, start,
-                              arith::IndexCastOp::create(b, loc, i32, k));
-                          return {
-                              addIf(it[0], before(key, index, myKey, myIndex))};
-                        })
-                    .getResult(0);
-            scf::YieldOp::create(b, loc, withCands);
-            b.setInsertionPointToStart(fromCands.elseBlock());
-            scf::YieldOp::create(b, loc, fromList.getResult(0));
-          }
-          Value count = fromCands.getResult(0);
+          Value count = fromList.getResult(0);
+          count =
+              forLoop(
+                  0, cands, ValueRange{count},
+                  [&](Value k, ValueRange it) -> SmallVector<Value> {
+                    Value key = load(
+                        cand, f32, arith::AddIOp::create(b, loc, candBase, k));
+                    Value index = arith::AddIOp::create(
+                        b, loc, start,
+                        arith::IndexCastOp::create(b, loc, i32, k));
+                    return {addIf(it[0], before(key, index, myKey, myIndex))};
+                  })
+                  .getResult(0);
           auto keep = scf::IfOp::create(
               b, loc, cmpI(arith::CmpIPredicate::ult, count, cidx(n)), false);
           b.setInsertionPointToStart(keep.thenBlock());

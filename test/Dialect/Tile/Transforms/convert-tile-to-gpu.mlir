@@ -141,8 +141,7 @@ func.func @warpgroup(%q: tensor<64x128xbf16>, %k: tensor<64x128xbf16>, %v: tenso
 // of the warp's 32), counts the listed entries and the candidates ranked
 // before it (larger score, then smaller index) and writes itself to that
 // slot when it is below n = 2. A candidate behind the row's last listed
-// entry skips the counting; only candidates count listed entries. (Rows of
-// 18 elements straddle warps: no vote, see @select_vote.)
+// entry skips the counting; only candidates count listed entries.
 // Finalizing (ascending indices) stays one thread per row. A program whose
 // tiles have 4 rows runs on one warp; its occupancy hint becomes
 // nvvm.minctasm (ptxas's .minnctapersm).
@@ -153,29 +152,26 @@ func.func @warpgroup(%q: tensor<64x128xbf16>, %k: tensor<64x128xbf16>, %v: tenso
 // CHECK:             arith.mulf
 // CHECK:           scf.for %{{.*}} = %{{.*}} to %c3 step
 // CHECK:             %[[W:.*]] = arith.addi %thread_id_x
-// CHECK:             %[[IN:.*]] = arith.cmpi ult, %[[W]], %c72
-// CHECK:             %[[WC:.*]] = arith.select %[[IN]], %[[W]]
-// CHECK:             arith.divui %[[WC]], %c18
-// CHECK:             %[[E:.*]] = arith.remui %[[WC]], %c18
-// CHECK:             %[[LISTED:.*]] = arith.cmpi ult, %[[E]], %c2
-// CHECK:             %[[BEHIND:.*]] = arith.ori
-// CHECK:             arith.xori %[[BEHIND]], %true
-// CHECK-NOT:         nvvm.vote.sync
-// CHECK:             scf.if %{{.*}} {
-// CHECK:               %[[FIRST:.*]] = scf.if %[[LISTED]] -> (index) {
-// CHECK:                 scf.yield %[[E]]
-// CHECK:               } else {
-// CHECK:                 scf.for %{{.*}} = %{{.*}} to %c2{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (index)
-// CHECK:                   arith.cmpf oeq
-// CHECK:                   arith.cmpf ogt
-// CHECK:               %[[COUNT:.*]] = scf.if %{{.*}} -> (index) {
-// CHECK:                 scf.for %{{.*}} = %{{.*}} to %c16{{.*}} step %{{.*}} iter_args(%{{.*}} = %[[FIRST]]) -> (index)
-// CHECK:               } else {
-// CHECK:                 scf.yield %[[FIRST]]
-// CHECK:               %[[KEEP:.*]] = arith.cmpi ult, %[[COUNT]], %c2
-// CHECK:               scf.if %[[KEEP]]
-// CHECK:                 llvm.store %{{.*}} : f32, !llvm.ptr<3>
-// CHECK:                 llvm.store %{{.*}} : i32, !llvm.ptr<3>
+// CHECK:             arith.cmpi ult, %[[W]], %c72
+// CHECK:             scf.if
+// CHECK:               arith.divui %[[W]], %c18
+// CHECK:               %[[E:.*]] = arith.remui %[[W]], %c18
+// CHECK:               %[[LISTED:.*]] = arith.cmpi ult, %[[E]], %c2
+// CHECK:               %[[BEHIND:.*]] = arith.ori
+// CHECK:               %[[MISS:.*]] = arith.xori %[[BEHIND]], %true
+// CHECK:               %[[MAY:.*]] = arith.ori %[[LISTED]], %[[MISS]]
+// CHECK:               scf.if %[[MAY]] {
+// CHECK:                 %[[FIRST:.*]] = scf.if %[[LISTED]] -> (index) {
+// CHECK:                   scf.yield %[[E]]
+// CHECK:                 } else {
+// CHECK:                   scf.for %{{.*}} = %{{.*}} to %c2{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (index)
+// CHECK:                     arith.cmpf oeq
+// CHECK:                     arith.cmpf ogt
+// CHECK:                 %[[COUNT:.*]] = scf.for %{{.*}} = %{{.*}} to %c16{{.*}} step %{{.*}} iter_args(%{{.*}} = %[[FIRST]]) -> (index)
+// CHECK:                 %[[KEEP:.*]] = arith.cmpi ult, %[[COUNT]], %c2
+// CHECK:                 scf.if %[[KEEP]]
+// CHECK:                   llvm.store %{{.*}} : f32, !llvm.ptr<3>
+// CHECK:                   llvm.store %{{.*}} : i32, !llvm.ptr<3>
 // CHECK:           gpu.barrier
 // CHECK:           arith.cmpi ult, %thread_id_x, %c4
 // CHECK:           scf.if
@@ -196,33 +192,6 @@ func.func @select(%s: tensor<4x16xf32>, %w: tensor<16x16xf32>) -> tensor<4x2xi32
     tile.store %idx into %out[%c0, %c0] {row_dims = array<i64: 0>} : tensor<4x2xi32> into tensor<4x2xi32>
   } {min_resident = 3 : i64}
   return %r : tensor<4x2xi32>
-}
-
-// -----
-
-// Rows of n + candidates = 16 + 16 elements fill a warp each: a vote tells a
-// warp whether any candidate enters its row, and when none does its listed
-// lanes keep their slots without counting the candidates.
-// CHECK-LABEL: gpu.func @select_vote_k0
-// CHECK:             %[[LISTED:.*]] = arith.cmpi ult, %{{.*}}, %c16
-// CHECK:             %[[ANY:.*]] = nvvm.vote.sync any %c-1_i32{{.*}}, %{{.*}} -> i1
-// CHECK:             scf.if
-// CHECK:               %[[CAND:.*]] = arith.xori %[[LISTED]], %true
-// CHECK:               %[[MOVES:.*]] = arith.ori %[[CAND]], %[[ANY]]
-// CHECK:               scf.if %[[MOVES]] -> (index)
-func.func @select_vote(%s: tensor<4x16xf32>, %bs: tensor<4x16xf32>, %bi: tensor<4x16xi32>) -> tensor<4x16xi32> {
-  %c0 = arith.constant 0 : index
-  %c1 = arith.constant 1 : index
-  %init = tensor.empty() : tensor<4x16xi32>
-  %r = tile.program grid(%c1) outs(%init : tensor<4x16xi32>) {
-  ^bb0(%i: index, %out: tensor<4x16xi32>):
-    %st = tile.load %s[%c0, %c0] {row_dims = array<i64: 0>} : tensor<4x16xf32> -> tensor<4x16xf32>
-    %bst = tile.load %bs[%c0, %c0] {row_dims = array<i64: 0>} : tensor<4x16xf32> -> tensor<4x16xf32>
-    %bit = tile.load %bi[%c0, %c0] {row_dims = array<i64: 0>} : tensor<4x16xi32> -> tensor<4x16xi32>
-    %ns, %ni = tile.topk_merge %bst, %bit, %st, %c0 : tensor<4x16xf32>, tensor<4x16xi32>, tensor<4x16xf32>
-    tile.store %ni into %out[%c0, %c0] {row_dims = array<i64: 0>} : tensor<4x16xi32> into tensor<4x16xi32>
-  }
-  return %r : tensor<4x16xi32>
 }
 
 // -----
