@@ -140,12 +140,16 @@ LogicalResult KernelEmitter::emitTopk(Operation *op) {
               b, loc, listed, load(idxs, i32, listAt),
               arith::AddIOp::create(
                   b, loc, start, arith::IndexCastOp::create(b, loc, i32, c)));
+          // Whether listed entry `at` comes before this element.
+          auto listedBefore = [&](Value at) {
+            return before(load(keys, f32, at), load(idxs, i32, at), myKey,
+                          myIndex);
+          };
           // A candidate that the row's last listed entry comes before has
           // all n listed entries before it: dropped without counting (after
           // the first steps, most candidates are).
-          Value lastAt = arith::AddIOp::create(b, loc, listBase, cidx(n - 1));
-          Value behindList = before(load(keys, f32, lastAt),
-                                    load(idxs, i32, lastAt), myKey, myIndex);
+          Value behindList = listedBefore(
+              arith::AddIOp::create(b, loc, listBase, cidx(n - 1)));
           Value mayEnter = arith::OrIOp::create(
               b, loc, listed,
               arith::XOrIOp::create(b, loc, behindList,
@@ -164,10 +168,9 @@ LogicalResult KernelEmitter::emitTopk(Operation *op) {
             Value before0 =
                 forLoop(0, n, ValueRange{cidx(0)},
                         [&](Value s, ValueRange it) -> SmallVector<Value> {
-                          Value at = arith::AddIOp::create(b, loc, listBase, s);
-                          return {addIf(it[0], before(load(keys, f32, at),
-                                                      load(idxs, i32, at),
-                                                      myKey, myIndex))};
+                          return {
+                              addIf(it[0], listedBefore(arith::AddIOp::create(
+                                               b, loc, listBase, s)))};
                         })
                     .getResult(0);
             scf::YieldOp::create(b, loc, before0);
