@@ -424,28 +424,19 @@ struct TileCompressedAttentionGrad : TilePattern<CompressedAttentionGradOp> {
 /// `chunk` tokens at a time: `hits(tokens)` ([chunk] f32) counts the idx
 /// slots of each token (i32 [chunk]) that hold the block, 1 for a token that
 /// chose it (SPEC's idx has no repeats; a repeat would only leave an empty
-/// tile row). Their ranks (an inclusive prefix count) place them after the
-/// `q` tokens still queued from earlier chunks; each full tile of the queue
-/// is visited (`visit(rowToken, dk, dv)`, rowToken as
-/// AttentionProgram::gathered takes it), the rest (fewer than bm tokens,
-/// carried as tile rows) waits for the next chunk, and the last partial
-/// tile is visited when the scan ends. Tokens enter tiles in increasing
-/// order, so the sums are deterministic. Only the tokens in the block's
-/// segment [from, to), when set, count.
+/// tile row). tile.compact packs the chosen tokens after the `q` tokens
+/// still queued from earlier chunks; each full tile of the queue is visited
+/// (`visit(rowToken, dk, dv)`, rowToken as AttentionProgram::gathered takes
+/// it), the rest (fewer than bm tokens, carried as tile rows) waits for the
+/// next chunk, and the last partial tile is visited when the scan ends.
+/// Tokens enter tiles in increasing order, so the sums are deterministic.
+/// Only the tokens in the block's segment [from, to), when set, count.
 std::pair<Value, Value> chosenTokensLoop(
     KeyBlock &kb, int64_t bm, int64_t chunk, std::pair<Value, Value> init,
     function_ref<Value(Value)> hits,
     function_ref<std::pair<Value, Value>(Value, Value, Value)> visit) {
   Emitter &e = kb.e;
   int64_t rows = bm * kb.x.g;
-  Type f32 = e.b.getF32Type(), i32 = e.b.getI32Type();
-  // Counts and ranks are small integers, exact in f32.
-  auto intToFloat = [&](Value x) {
-    return arith::SIToFPOp::create(e.b, e.loc, tensorTy(x).clone(f32), x);
-  };
-  auto floatToInt = [&](Value x) {
-    return arith::FPToSIOp::create(e.b, e.loc, tensorTy(x).clone(i32), x);
-  };
   auto select = [&](Value cond, Value x, Value y) {
     return arith::SelectOp::create(e.b, e.loc, cond, x, y);
   };
@@ -456,10 +447,7 @@ std::pair<Value, Value> chosenTokensLoop(
   Value from = kb.from ? e.max(kb.from, kb.j0) : kb.j0;
   Value hi = kb.from ? e.min(kb.numTokens, kb.to) : kb.numTokens;
   Value first = e.mul(e.divFloor(from, e.index(chunk)), e.index(chunk));
-  Value position = e.range(e.index(0), chunk);    // c
   Value slot = e.range(e.index(0), rows, kb.x.g); // r / G
-  Value noToken = e.splatI32(-1, {rows});
-  Value zeroF = e.constTensor({chunk}, 0.0f);
 
   // One iteration past the last chunk flushes the queue (its hits are all
   // 0), so that the tile visit is emitted once: each emitted product stages
@@ -467,7 +455,7 @@ std::pair<Value, Value> chosenTokensLoop(
   Value chunks = e.ceilDiv(e.max(e.sub(hi, first), e.index(0)), chunk);
   ValueRange r = e.loop(
       e.index(0), e.add(chunks, e.index(1)), e.index(1),
-      {init.first, init.second, noToken, e.index(0)},
+      {init.first, init.second, e.splatI32(-1, {rows}), e.index(0)},
       [&](Value i, ValueRange acc) -> SmallVector<Value> {
         Value c0 = e.add(first, e.mul(i, e.index(chunk)));
         Value flush = e.cmp(arith::CmpIPredicate::eq, i, chunks);
@@ -476,80 +464,41 @@ std::pair<Value, Value> chosenTokensLoop(
                                    e.splat(e.toI32(from), {chunk})),
                              e.cmp(arith::CmpIPredicate::slt, token,
                                    e.splat(e.toI32(hi), {chunk})));
-        Value chosen = select(inRange, hits(token), zeroF);
-        Value count = tensor::ExtractOp::create(
-            e.b, e.loc, rowSum(e, e.perColumn(chosen, 1)),
-            ValueRange{e.index(0)});
-        SmallVector<Value> unchanged(acc);
-        return e.ifElse(
-            arith::OrIOp::create(
-                e.b, e.loc,
-                arith::CmpFOp::create(e.b, e.loc, arith::CmpFPredicate::OGT,
-                                      count, e.f32(0.0f)),
-                flush),
-            [&]() -> SmallVector<Value> {
-              Value queued = acc[3], pending = acc[2];
-              // rank[c] = the chosen tokens among c' <= c (from 1).
-              Value upTo =
-                  e.cmp(arith::CmpIPredicate::sle, e.perColumn(position, chunk),
-                        e.perRow(position, chunk));
-              Value rank =
-                  rowSum(e, select(upTo, e.perColumn(chosen, chunk),
-                                   e.constTensor({chunk, chunk}, 0.0f)));
-              Value isChosen =
-                  arith::CmpFOp::create(e.b, e.loc, arith::CmpFPredicate::OGT,
-                                        e.perColumn(chosen, rows),
-                                        e.constTensor({rows, chunk}, 0.0f));
-              Value next1 = intToFloat(arith::AddIOp::create(
-                  e.b, e.loc, position, e.splatI32(1, {chunk})));
-              // The tokens of queue tile s: position u = s * bm + r / G of
-              // the queue is a queued token when u < q, else the chunk's
-              // token of rank u - q + 1 (-1 past the last).
-              auto queueTile = [&](Value s) -> Value {
-                Value u = arith::AddIOp::create(
-                    e.b, e.loc, slot,
-                    e.splat(e.toI32(e.mul(s, e.index(bm))), {rows}));
-                Value want = intToFloat(arith::SubIOp::create(
-                    e.b, e.loc, u,
-                    e.splat(e.toI32(e.sub(queued, e.index(1))), {rows})));
-                Value match =
-                    andI(arith::CmpFOp::create(
-                             e.b, e.loc, arith::CmpFPredicate::OEQ,
-                             e.perColumn(rank, rows), e.perRow(want, chunk)),
-                         isChosen);
-                // c + 1 of the matching token, 0 if none.
-                Value found = floatToInt(
-                    rowSum(e, select(match, e.perColumn(next1, rows),
-                                     e.constTensor({rows, chunk}, 0.0f))));
-                Value fromChunk =
-                    select(e.cmp(arith::CmpIPredicate::sgt, found,
-                                 e.splatI32(0, {rows})),
-                           arith::AddIOp::create(
-                               e.b, e.loc, found,
-                               e.splat(e.toI32(e.sub(c0, e.index(1))), {rows})),
-                           noToken);
-                return select(e.cmp(arith::CmpIPredicate::slt, u,
-                                    e.splat(e.toI32(queued), {rows})),
-                              pending, fromChunk);
-              };
-              Value total = e.add(queued, e.toIndex(arith::FPToSIOp::create(
-                                              e.b, e.loc, i32, count)));
-              // Full tiles, and when flushing the partial one too.
-              Value all = e.ceilDiv(total, bm);
-              Value whole = e.divFloor(total, e.index(bm));
-              Value full = select(flush, all, whole);
-              ValueRange sums =
-                  e.loop(e.index(0), full, e.index(1), {acc[0], acc[1]},
-                         [&](Value s, ValueRange sums) -> SmallVector<Value> {
-                           auto [dk, dv] =
-                               visit(queueTile(s), sums[0], sums[1]);
-                           return {dk, dv};
-                         });
-              return {
-                  sums[0], sums[1], queueTile(full),
-                  e.max(e.sub(total, e.mul(full, e.index(bm))), e.index(0))};
-            },
-            unchanged);
+        Value chosen = andI(
+            inRange,
+            arith::CmpFOp::create(e.b, e.loc, arith::CmpFPredicate::OGT,
+                                  hits(token), e.constTensor({chunk}, 0.0f)));
+        Value pending = acc[2], queued = acc[3];
+        // The tokens of queue tile s, and the chunk's chosen count: position
+        // u = s * bm + r / G of the queue is a queued token when u < q,
+        // else the chunk's chosen token of rank u - q (-1 past the last).
+        auto queueTile = [&](Value s) -> std::pair<Value, Value> {
+          Value u = arith::AddIOp::create(
+              e.b, e.loc, slot,
+              e.splat(e.toI32(e.mul(s, e.index(bm))), {rows}));
+          auto compact = tile::CompactOp::create(
+              e.b, e.loc, token, chosen,
+              arith::SubIOp::create(e.b, e.loc, u,
+                                    e.splat(e.toI32(queued), {rows})));
+          return {select(e.cmp(arith::CmpIPredicate::slt, u,
+                               e.splat(e.toI32(queued), {rows})),
+                         pending, compact.getResult()),
+                  compact.getCount()};
+        };
+        auto [head, count] = queueTile(e.index(0));
+        Value total = e.add(queued, count);
+        // Full tiles, and when flushing the partial one too. Each visit
+        // compacts the next tile; after the last, that is the queue left.
+        Value full =
+            select(flush, e.ceilDiv(total, bm), e.divFloor(total, e.index(bm)));
+        ValueRange sums =
+            e.loop(e.index(0), full, e.index(1), {acc[0], acc[1], head},
+                   [&](Value s, ValueRange it) -> SmallVector<Value> {
+                     auto [dk, dv] = visit(it[2], it[0], it[1]);
+                     return {dk, dv, queueTile(e.add(s, e.index(1))).first};
+                   });
+        return {sums[0], sums[1], sums[2],
+                e.max(e.sub(total, e.mul(full, e.index(bm))), e.index(0))};
       });
   return {r[0], r[1]};
 }

@@ -434,3 +434,20 @@ LogicalResult TopkMergeOp::verify() {
 LogicalResult TopkFinalizeOp::verify() {
   return checkTopkList(*this, getScores(), getIndices());
 }
+
+LogicalResult CompactOp::verify() {
+  RankedTensorType values = tensorType(getValues()),
+                   mask = tensorType(getMask()), ranks = tensorType(getRanks());
+  if (failed(checkStaticTile(*this, "values", values)) ||
+      failed(checkShape(*this, "values", values, {ShapedType::kDynamic})) ||
+      failed(checkShape(*this, "mask", mask, values.getShape())) ||
+      failed(checkStaticTile(*this, "ranks", ranks)) ||
+      failed(checkShape(*this, "ranks", ranks, {ShapedType::kDynamic})))
+    return failure();
+  if (!values.getElementType().isInteger(32) ||
+      !ranks.getElementType().isInteger(32))
+    return emitOpError("values and ranks must be i32");
+  if (!mask.getElementType().isInteger(1))
+    return emitOpError("mask must be i1");
+  return success();
+}

@@ -385,10 +385,6 @@ struct LowerReduce : OpConversionPattern<ReduceOp> {
 };
 
 //===----------------------------------------------------------------------===//
-// Pass
-//===----------------------------------------------------------------------===//
-
-//===----------------------------------------------------------------------===//
 // Top-n selection
 //===----------------------------------------------------------------------===//
 
@@ -543,6 +539,65 @@ struct LowerTopkFinalize : OpConversionPattern<TopkFinalizeOp> {
   }
 };
 
+//===----------------------------------------------------------------------===//
+// Stream compaction
+//===----------------------------------------------------------------------===//
+
+/// The mask's set elements in order: the k-th of them (count k before it)
+/// fills every result element whose rank is k; the others stay -1.
+struct LowerCompact : OpConversionPattern<CompactOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(CompactOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    RankedTensorType type = tensorType(adaptor.getRanks());
+    Value none = arith::ConstantOp::create(
+        rewriter, loc, DenseElementsAttr::get(type, static_cast<int32_t>(-1)));
+    Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
+    Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
+    auto loop = scf::ForOp::create(
+        rewriter, loc, zero,
+        arith::ConstantIndexOp::create(
+            rewriter, loc, tensorType(adaptor.getValues()).getDimSize(0)),
+        one, ValueRange{none, zero},
+        [&](OpBuilder &b, Location loc, Value c, ValueRange it) {
+          Value set = tensor::ExtractOp::create(b, loc, adaptor.getMask(), c);
+          Value value =
+              tensor::ExtractOp::create(b, loc, adaptor.getValues(), c);
+          Value rank =
+              arith::IndexCastOp::create(b, loc, b.getI32Type(), it[1]);
+          auto fill = scf::ForOp::create(
+              b, loc, zero,
+              arith::ConstantIndexOp::create(b, loc, type.getDimSize(0)), one,
+              ValueRange{it[0]},
+              [&](OpBuilder &b, Location loc, Value r, ValueRange acc) {
+                Value wanted = arith::AndIOp::create(
+                    b, loc, set,
+                    arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                          rank,
+                                          tensor::ExtractOp::create(
+                                              b, loc, adaptor.getRanks(), r)));
+                Value old = tensor::ExtractOp::create(b, loc, acc[0], r);
+                Value picked =
+                    arith::SelectOp::create(b, loc, wanted, value, old);
+                scf::YieldOp::create(b, loc,
+                                     ValueRange{tensor::InsertOp::create(
+                                                    b, loc, picked, acc[0], r)
+                                                    .getResult()});
+              });
+          Value next = arith::AddIOp::create(
+              b, loc, it[1], arith::SelectOp::create(b, loc, set, one, zero));
+          scf::YieldOp::create(b, loc, ValueRange{fill.getResult(0), next});
+        });
+    rewriter.replaceOp(op, loop.getResults());
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Pass
+//===----------------------------------------------------------------------===//
 
 /// A program's outs arguments name its outputs only for tile.store: reading
 /// them would observe other instances' stores in an unspecified order.
@@ -579,7 +634,7 @@ struct ConvertTileToSCF
     RewritePatternSet patterns(ctx);
     patterns.add<LowerProgram, LowerLoad, LowerGather, LowerRange,
                  LowerBroadcast, LowerMaskedFill, LowerDot, LowerReduce,
-                 LowerTopkMerge, LowerTopkFinalize>(ctx);
+                 LowerTopkMerge, LowerTopkFinalize, LowerCompact>(ctx);
     populateDecomposeSoftmaxPatterns(patterns);
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))

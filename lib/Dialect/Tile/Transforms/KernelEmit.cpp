@@ -9,6 +9,8 @@ namespace mlir::nsa::tile::kernel {
 //===----------------------------------------------------------------------===//
 
 LogicalResult KernelEmitter::emitOp(Operation *op) {
+  if (needsLandedCopies(op))
+    landCopies();
   if (failed(emitOpImpl(op)))
     return failure();
   // A tile that tensor.extract reads goes to its region once, not per read.
@@ -73,6 +75,8 @@ LogicalResult KernelEmitter::emitOpImpl(Operation *op) {
     return emitReduce(reduce);
   if (isa<TopkMergeOp, TopkFinalizeOp>(op))
     return emitTopk(op);
+  if (auto compact = dyn_cast<CompactOp>(op))
+    return emitCompact(compact);
   if (auto extract = dyn_cast<tensor::ExtractOp>(op))
     return emitExtract(extract);
   if (isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(op))
@@ -100,6 +104,9 @@ LogicalResult KernelEmitter::emitBlock(Block &block) {
   for (Operation &op : block.without_terminator())
     if (failed(emitOp(&op)))
       return failure();
+  // Copies issued in a block land in it.
+  if (!inFlight.empty())
+    landCopies();
   return success();
 }
 

@@ -19,8 +19,8 @@
 // The emitter's methods live in one file per topic: KernelLayout.cpp (kinds
 // of rank-1 tiles, distributed values, shared and global memory),
 // KernelElementwise.cpp, KernelMemory.cpp (tile.load/gather/store, staging),
-// KernelProducts.cpp, KernelScratch.cpp (reductions, top-n, extract,
-// reshape), KernelControlFlow.cpp, KernelEmit.cpp (dispatch, the
+// KernelProducts.cpp, KernelScratch.cpp (reductions, top-n, compaction,
+// extract, reshape), KernelControlFlow.cpp, KernelEmit.cpp (dispatch, the
 // shared-memory layout and the kernel). ConvertTileToGPU.cpp is the pass.
 //
 //===----------------------------------------------------------------------===//
@@ -249,6 +249,11 @@ private:
   LogicalResult emitRowAccess(Operation *op);
   LogicalResult emitStagedLoad(LoadOp op);
   LogicalResult emitStagedGather(GatherOp op);
+  /// Whether `op` must wait for the staged gathers in flight: it reads one
+  /// of them (directly or widened), has regions, or is a staged load.
+  bool needsLandedCopies(Operation *op);
+  /// Waits for the copies in flight and publishes them (fence, barrier).
+  void landCopies();
   /// cp.async of the [R, C] tile.load or tile.gather `op` into `region`, 16
   /// bytes per chunk (C is a multiple of 8 16-bit elements); no commit.
   /// `indices` has one coordinate per source dimension (a gather's are 0 on
@@ -317,6 +322,7 @@ private:
   LogicalResult emitExactDot(DotOp op);
   LogicalResult emitReduce(ReduceOp op);
   LogicalResult emitTopk(Operation *op);
+  LogicalResult emitCompact(CompactOp op);
   LogicalResult emitExtract(tensor::ExtractOp op);
   LogicalResult emitReshape(Operation *op);
   LogicalResult emitFor(scf::ForOp op);
@@ -366,7 +372,10 @@ private:
   DenseMap<Value, Value> globals;
   DenseMap<Value, Dist> dists;
   IRMapping scalars;
-  DenseMap<Value, bool> columnMemo;
+  /// The rank-1 tiles kept in column form (see wantsColumns), marked on
+  /// first use.
+  llvm::DenseSet<Value> columnForms;
+  bool columnFormsMarked = false;
   /// Rank-3 results of tensor.expand_shape, each collapsed right back (a
   /// tile reshape): the rank-2 tile they expand.
   DenseMap<Value, Value> expanded;
@@ -383,6 +392,8 @@ private:
   /// tile.load and tile.gather results staged in shared memory, and extf's
   /// of them.
   DenseMap<Value, Staged> staged;
+  /// Staged gathers whose copies are issued but not yet waited for.
+  llvm::SmallPtrSet<Value, 4> inFlight;
   int64_t stagedBytes = 0, scratchBytes = 0;
   int64_t constCounter = 0;
 };

@@ -54,33 +54,60 @@ bool columnBlind(ProgramOp program) {
 }
 
 /// A rank-1 tile is kept in column form when some consumer broadcasts it
-/// along the rows (directly or through elementwise ops); row form serves
-/// everything else. The other form is reached through shared memory.
+/// along the rows (directly or through elementwise ops, loops, or as the
+/// ranks of a tile.compact whose result is so used); row form serves
+/// everything else. The other form is reached through shared memory. The
+/// set is the least one closed under these rules, grown to a fixpoint: a
+/// loop-carried tile then has column form wherever a use around its cycle
+/// asks for it, in whatever order the uses come.
 bool KernelEmitter::wantsColumns(Value v) {
-  auto it = columnMemo.find(v);
-  if (it != columnMemo.end())
-    return it->second;
-  columnMemo[v] = false; // loop-carried cycles default to rows
-  bool result = false;
-  for (OpOperand &use : v.getUses()) {
-    Operation *user = use.getOwner();
-    if (auto bc = dyn_cast<BroadcastOp>(user))
-      result |= bc.getDim() == 0;
-    else if (isElementwise(user) &&
-             cast<RankedTensorType>(user->getResult(0).getType()).getRank() ==
-                 1)
-      result |= wantsColumns(user->getResult(0));
-    else if (auto yield = dyn_cast<scf::YieldOp>(user))
-      result |=
-          wantsColumns(yield->getParentOp()->getResult(use.getOperandNumber()));
-    else if (auto loop = dyn_cast<scf::ForOp>(user);
-             loop && use.getOperandNumber() >= 3)
-      result |=
-          wantsColumns(loop.getRegionIterArgs()[use.getOperandNumber() - 3]);
-    if (result)
-      break;
+  if (!columnFormsMarked) {
+    columnFormsMarked = true;
+    SmallVector<Value> tiles;
+    auto addRank1 = [&](ValueRange values) {
+      for (Value x : values)
+        if (auto t = dyn_cast<RankedTensorType>(x.getType());
+            t && t.getRank() == 1)
+          tiles.push_back(x);
+    };
+    program.getBody().walk([&](Operation *op) {
+      addRank1(op->getResults());
+      for (Region &region : op->getRegions())
+        for (Block &block : region)
+          addRank1(block.getArguments());
+    });
+    auto asksForColumns = [&](Value x) {
+      return llvm::any_of(x.getUses(), [&](OpOperand &use) {
+        Operation *user = use.getOwner();
+        unsigned n = use.getOperandNumber();
+        if (auto bc = dyn_cast<BroadcastOp>(user))
+          return bc.getDim() == 0;
+        if (isElementwise(user))
+          return columnForms.contains(user->getResult(0));
+        if (auto compact = dyn_cast<CompactOp>(user))
+          return x == compact.getRanks() &&
+                 columnForms.contains(compact.getResult());
+        if (isa<scf::YieldOp>(user)) {
+          // A loop's next iteration reads it too.
+          auto loop = dyn_cast<scf::ForOp>(user->getParentOp());
+          return columnForms.contains(user->getParentOp()->getResult(n)) ||
+                 (loop && columnForms.contains(loop.getRegionIterArgs()[n]));
+        }
+        if (auto loop = dyn_cast<scf::ForOp>(user); loop && n >= 3)
+          return columnForms.contains(loop.getRegionIterArgs()[n - 3]);
+        return false;
+      });
+    };
+    for (bool grew = true; grew;) {
+      grew = false;
+      for (Value x : tiles)
+        if (!columnForms.contains(x) && asksForColumns(x)) {
+          columnForms.insert(x);
+          grew = true;
+        }
+    }
   }
-  return columnMemo[v] = result;
+  return columnForms.contains(v);
 }
 
 Kind KernelEmitter::kindOf(Value v) {

@@ -191,9 +191,31 @@ LogicalResult KernelEmitter::emitStagedGather(GatherOp op) {
   gpu::BarrierOp::create(b, loc);
   issueCopies(op, indices, sharedPtr(s.offset), rowIndex);
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  // Waited for where the tile is first read (landCopies), so that the ops
+  // in between (the next gathers: a selected d_k/d_v visit gathers q, lse,
+  // d_o and Delta) issue while these copies are in flight.
+  inFlight.insert(op.getResult());
+  return success();
+}
+
+bool KernelEmitter::needsLandedCopies(Operation *op) {
+  if (inFlight.empty())
+    return false;
+  // Regions and staged loads: cp.async groups of their own.
+  if (op->getNumRegions() > 0 ||
+      (isa<LoadOp>(op) && staged.count(op->getResult(0))))
+    return true;
+  return llvm::any_of(op->getOperands(), [&](Value v) {
+    if (auto ext = v.getDefiningOp<arith::ExtFOp>())
+      v = ext.getIn();
+    return inFlight.contains(v);
+  });
+}
+
+void KernelEmitter::landCopies() {
   NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
   publishStaged();
-  return success();
+  inFlight.clear();
 }
 
 void KernelEmitter::issueCopies(Operation *op, ArrayRef<Value> indices,

@@ -134,12 +134,13 @@ func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>,
 // each slot of its idx row (skipping -1), rows of other tokens masked.
 // d_k, d_v: a program per selection block j (64 keys) scans the queries from
 // the block's start in chunks of 64 tokens: one gather of the chunk's idx
-// rows (one per token, not per row) finds the tokens that chose j; when any
-// did, their ranks (a prefix count over the chunk) append them to a queue
-// carried across chunks (its tile rows and its length), each full tile of 8
-// tokens (32 rows with G = 4) is gathered (q, lse, d_o, Delta: the G heads
-// of each token) and visited; one more trip after the last chunk flushes
-// the partial tile left in the queue through the same visit. No stored index, no atomics. The initial block
+// rows (one per token, not per row) finds the tokens that chose j;
+// tile.compact appends them to a queue carried across chunks (its tile rows
+// and its length) and counts them; each full tile of 8 tokens (32 rows with
+// G = 4) is gathered (q, lse, d_o, Delta: the G heads of each token) and
+// visited, and the visit compacts the queue's next tile; one more trip
+// after the last chunk flushes the partial tile left in the queue through
+// the same visit. No stored index, no atomics. The initial block
 // (init = 1) is chosen by every token: the main program leaves it (its query
 // range is empty), a program per (block, segment) of 50 queries stores its f32
 // partials, and the final program adds them for block 0 and takes the main
@@ -172,20 +173,15 @@ func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>,
 // CHECK:     %[[JS:.*]] = tensor.splat %[[JI]] : tensor<64x4xi32>
 // CHECK:     arith.cmpi eq, %[[TCHOSEN]], %[[JS]]
 // CHECK:     %[[PERTOK:.*]] = tile.reduce sum %{{.*}} : tensor<64x4xf32> -> tensor<64xf32>
-// CHECK:     %[[HIT:.*]] = arith.select %{{.*}}, %[[PERTOK]], %{{.*}} : tensor<64xi1>, tensor<64xf32>
-// CHECK:     %[[COUNT:.*]] = tensor.extract %{{.*}}[%c0] : tensor<1xf32>
-// CHECK:     %[[ANY:.*]] = arith.cmpf ogt, %[[COUNT]]
-// CHECK:     %[[GO:.*]] = arith.ori %[[ANY]], %[[FLUSH]]
-// CHECK:     scf.if %[[GO]]
-// CHECK:       %[[BELOW:.*]] = arith.cmpi sle
-// CHECK:       %[[RANK:.*]] = tile.reduce sum %{{.*}} : tensor<64x64xf32> -> tensor<64xf32>
-// CHECK:       %[[TOTAL:.*]] = arith.addi %[[QLEN]], %{{.*}} : index
-// CHECK:       %[[ALL:.*]] = arith.ceildivsi %[[TOTAL]], %c8
-// CHECK:       %[[WHOLE_TILES:.*]] = arith.floordivsi %[[TOTAL]], %c8
-// CHECK:       %[[FULL:.*]] = arith.select %[[FLUSH]], %[[ALL]], %[[WHOLE_TILES]]
-// CHECK:       scf.for %{{.*}} = %c0 to %[[FULL]] step %c1
-// CHECK:         tile.broadcast %[[RANK]] {dim = 0 : i64} : tensor<64xf32> -> tensor<32x64xf32>
-// CHECK:         %[[TILETOK:.*]] = arith.select %{{.*}}, %[[QUEUE]], %{{.*}} : tensor<32xi1>, tensor<32xi32>
+// CHECK:     %[[HIT:.*]] = arith.cmpf ogt, %[[PERTOK]]
+// CHECK:     %[[CHOSEN:.*]] = arith.andi %{{.*}}, %[[HIT]] : tensor<64xi1>
+// CHECK:     %[[HEAD:.*]], %[[COUNT:.*]] = tile.compact %[[TOKS]], %[[CHOSEN]], %{{.*}} : tensor<64xi32>, tensor<64xi1>, tensor<32xi32>
+// CHECK:     %[[TILE0:.*]] = arith.select %{{.*}}, %[[QUEUE]], %[[HEAD]] : tensor<32xi1>, tensor<32xi32>
+// CHECK:     %[[TOTAL:.*]] = arith.addi %[[QLEN]], %[[COUNT]] : index
+// CHECK:     %[[WHOLE_TILES:.*]] = arith.floordivsi %[[TOTAL]], %c8
+// CHECK:     %[[ALL:.*]] = arith.ceildivsi %[[TOTAL]], %c8
+// CHECK:     %[[FULL:.*]] = arith.select %[[FLUSH]], %[[ALL]], %[[WHOLE_TILES]]
+// CHECK:     scf.for %{{.*}} = %c0 to %[[FULL]] step %c1 iter_args(%{{[^ ]+}} = %{{[^ ]+}}, %{{[^ ]+}} = %{{[^ ]+}}, %[[TILETOK:[^ ]+]] = %[[TILE0]])
 // CHECK:         %[[ROWS:.*]] = arith.addi
 // CHECK:         tile.gather %arg0[%{{.*}}, %{{.*}}] rows %[[ROWS]] {row_dims = array<i64: 1, 3>} : tensor<1x100x2x4x32xbf16>, tensor<32xi32> -> tensor<32x32xbf16>
 // CHECK:         tile.gather %arg5[%{{.*}}, %{{.*}}] rows %[[ROWS]] {row_dims = array<i64: 1, 3>} : tensor<1x100x2x4xf32>, tensor<32xi32> -> tensor<32xf32>
@@ -197,6 +193,7 @@ func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>,
 // CHECK:         tile.dot {{.*}} {rhs_transposed} : tensor<64x16xbf16>, tensor<32x16xbf16> -> tensor<64x32xf32>
 // CHECK:         tile.dot {{.*}} : tensor<64x32xf32>, tensor<32x32xf32> -> tensor<64x32xf32>
 // CHECK:         tile.dot {{.*}} : tensor<64x32xf32>, tensor<32x16xf32> -> tensor<64x16xf32>
+// CHECK:         tile.compact %[[TOKS]], %[[CHOSEN]], %{{.*}} : tensor<64xi32>, tensor<64xi1>, tensor<32xi32>
 // CHECK: %[[P:.*]]:2 = tile.program grid(%c1, %c2, %c2) outs(%{{.*}}, %{{.*}} : tensor<1x2x64x2x32xf32>, tensor<1x2x64x2x16xf32>)
 // CHECK:   tile.store {{.*}} {row_dims = array<i64: 2>} : tensor<64x32xf32> into tensor<1x2x64x2x32xf32>
 // CHECK: tile.program grid(%c1, %c2, %c2) outs(%{{.*}}, %{{.*}} : tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>)

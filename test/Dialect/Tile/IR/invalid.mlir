@@ -1529,3 +1529,61 @@ func.func @load_inner_overflow(%x: tensor<1x100x3074457345618258603x3x32xf32>) {
   %t = tile.load %x[%c0, %c0, %c0, %c0, %c0] {row_dims = array<i64: 1, 2, 3>} : tensor<1x100x3074457345618258603x3x32xf32> -> tensor<9x32xf32>
   return
 }
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// tile.compact
+//===----------------------------------------------------------------------===//
+
+// values are a rank-1 tile ...
+func.func @compact_values_rank2(%v: tensor<4x4xi32>, %m: tensor<4x4xi1>, %r: tensor<4xi32>) {
+  // expected-error @+1 {{'tile.compact' op 'values' must have rank 1, got 'tensor<4x4xi32>'}}
+  %p, %n = tile.compact %v, %m, %r : tensor<4x4xi32>, tensor<4x4xi1>, tensor<4xi32>
+  return
+}
+
+// -----
+
+// ... the mask has their shape ...
+func.func @compact_mask_shape(%v: tensor<64xi32>, %m: tensor<32xi1>, %r: tensor<4xi32>) {
+  // expected-error @+1 {{'tile.compact' op 'mask' dimension 0 must be 64, got 'tensor<32xi1>'}}
+  %p, %n = tile.compact %v, %m, %r : tensor<64xi32>, tensor<32xi1>, tensor<4xi32>
+  return
+}
+
+// -----
+
+// ... and is i1 ...
+func.func @compact_mask_i32(%v: tensor<64xi32>, %m: tensor<64xi32>, %r: tensor<4xi32>) {
+  // expected-error @+1 {{'tile.compact' op mask must be i1}}
+  %p, %n = tile.compact %v, %m, %r : tensor<64xi32>, tensor<64xi32>, tensor<4xi32>
+  return
+}
+
+// -----
+
+// ... values and ranks are i32 ...
+func.func @compact_values_f32(%v: tensor<64xf32>, %m: tensor<64xi1>, %r: tensor<4xi32>) {
+  // expected-error @+1 {{'tile.compact' op values and ranks must be i32}}
+  %p, %n = tile.compact %v, %m, %r : tensor<64xf32>, tensor<64xi1>, tensor<4xi32>
+  return
+}
+
+// -----
+
+// ... ranks are static ...
+func.func @compact_ranks_dynamic(%v: tensor<64xi32>, %m: tensor<64xi1>, %r: tensor<?xi32>) {
+  // expected-error @+1 {{'tile.compact' op tile 'ranks' must have a static shape, got 'tensor<?xi32>'}}
+  %p, %n = tile.compact %v, %m, %r : tensor<64xi32>, tensor<64xi1>, tensor<?xi32>
+  return
+}
+
+// -----
+
+// ODS (AllTypesMatch): the result has the ranks' type.
+func.func @compact_result_type(%v: tensor<64xi32>, %m: tensor<64xi1>, %r: tensor<4xi32>) {
+  // expected-error @+1 {{'tile.compact' op failed to verify that all of {ranks, result} have same type}}
+  %p, %n = "tile.compact"(%v, %m, %r) : (tensor<64xi32>, tensor<64xi1>, tensor<4xi32>) -> (tensor<8xi32>, index)
+  return
+}

@@ -52,3 +52,12 @@ func.func @dot_forms(%p: tensor<64x16xbf16>, %q: tensor<64x32xbf16>, %pf: tensor
   %b = tile.dot %pf, %qt {lhs_transposed, rhs_transposed} : tensor<64x16xf32>, tensor<32x64xf32> -> tensor<16x32xf32>
   return %a, %b : tensor<16x32xf32>, tensor<16x32xf32>
 }
+
+// Stream compaction: the chosen values picked by rank, and their count.
+// CHECK-LABEL: func.func @compact
+// CHECK: %{{.*}}, %{{.*}} = tile.compact %{{.*}}, %{{.*}}, %{{.*}} : tensor<64xi32>, tensor<64xi1>, tensor<16xi32>
+func.func @compact(%v: tensor<64xi32>, %m: tensor<64xi1>, %r: tensor<16xi32>)
+    -> (tensor<16xi32>, index) {
+  %p, %n = tile.compact %v, %m, %r : tensor<64xi32>, tensor<64xi1>, tensor<16xi32>
+  return %p, %n : tensor<16xi32>, index
+}

@@ -78,7 +78,8 @@ func.func @attention(%q: tensor<100x32xbf16>, %k: tensor<100x32xbf16>)
 // product as its left operand, is staged too and read K-major (trans-a 0);
 // s comes from registers. v is a gather: its row indices go through
 // scratch, and cp.async copies its rows (only with wgmma; without, it is
-// gathered into registers). Staged copies are published to the async proxy
+// gathered into registers); they are waited for where v is first read, so
+// the first product runs while they are in flight. Staged copies are published to the async proxy
 // (fence.proxy) before the barrier; one fence, commit and wait per product.
 // The first chain starts from zero (scale-d 0); the second accumulates into
 // a, the other operand of its `a + dot` (tied inputs). Without wgmma the
@@ -100,6 +101,9 @@ func.func @attention(%q: tensor<100x32xbf16>, %k: tensor<100x32xbf16>)
 // WGMMA-COUNT-7:     wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}} p, 1, 1, 0, 0;
 // WGMMA:             nvvm.wgmma.commit.group.sync.aligned
 // WGMMA-NEXT:        nvvm.wgmma.wait.group.sync.aligned 0
+// WGMMA:             nvvm.cp.async.wait.group 0
+// WGMMA-NEXT:        nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// WGMMA-NEXT:        gpu.barrier
 // WGMMA:             nvvm.wgmma.fence.aligned
 // WGMMA:             wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}, {$64, $65, $66, $67}, $68, p, 1, 1, 1;\0A}", "=f,{{.*}},=f,r,r,r,r,l,r,0,1,2,{{.*}},63"
 // WGMMA-COUNT-3:     wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}} p, 1, 1, 1;
@@ -192,6 +196,83 @@ func.func @select(%s: tensor<4x16xf32>, %w: tensor<16x16xf32>) -> tensor<4x2xi32
     tile.store %idx into %out[%c0, %c0] {row_dims = array<i64: 0>} : tensor<4x2xi32> into tensor<4x2xi32>
   } {min_resident = 3 : i64}
   return %r : tensor<4x2xi32>
+}
+
+// -----
+
+// tile.compact: values and mask (widened to i32) go through scratch; each
+// warp votes the mask, 32 elements a ballot, and a set element's lane
+// writes its value at its rank (earlier words' popcounts plus the popcount
+// below its lane) into the warp's own list; after a warp sync, an element
+// reads list[rank] when its rank is below the count, else -1.
+// CHECK-LABEL: gpu.func @compact_k0
+// CHECK:         gpu.barrier
+// CHECK:         arith.extui %{{.*}} : i1 to i32
+// CHECK:         gpu.barrier
+// CHECK:         %[[BELOW:.*]] = arith.subi %{{.*}}, %c1_i32{{.*}} : i32
+// CHECK:         %[[W0:.*]] = nvvm.vote.sync  ballot %c-1_i32{{.*}}, %{{.*}} -> i32
+// CHECK:         %[[L0:.*]] = arith.andi %[[W0]], %[[BELOW]] : i32
+// CHECK:         llvm.intr.ctpop(%[[L0]]) : (i32) -> i32
+// CHECK:         llvm.store %{{.*}}, %{{.*}} : i32, !llvm.ptr<3>
+// CHECK:         %[[P0:.*]] = llvm.intr.ctpop(%[[W0]]) : (i32) -> i32
+// CHECK:         %[[N0:.*]] = arith.addi %c0_i32{{.*}}, %[[P0]] : i32
+// CHECK:         %[[W1:.*]] = nvvm.vote.sync  ballot %c-1_i32{{.*}}, %{{.*}} -> i32
+// CHECK:         llvm.store %{{.*}}, %{{.*}} : i32, !llvm.ptr<3>
+// CHECK:         %[[P1:.*]] = llvm.intr.ctpop(%[[W1]]) : (i32) -> i32
+// CHECK:         %[[N:.*]] = arith.addi %[[N0]], %[[P1]] : i32
+// CHECK:         nvvm.bar.warp.sync
+// CHECK-NOT:     gpu.barrier
+// CHECK:         %[[IN:.*]] = arith.cmpi ult, %{{.*}}, %[[N]] : i32
+// CHECK:         %[[V:.*]] = llvm.load %{{.*}} : !llvm.ptr<3> -> i32
+// CHECK:         arith.select %[[IN]], %[[V]], %c-1_i32{{.*}} : i32
+func.func @compact(%m: tensor<64xi32>, %q: tensor<64xi32>) -> tensor<64xi32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %init = tensor.empty() : tensor<64xi32>
+  %r = tile.program grid(%c1) outs(%init : tensor<64xi32>) {
+  ^bb0(%i: index, %out: tensor<64xi32>):
+    %mt = tile.load %m[%c0] {row_dims = array<i64: 0>} : tensor<64xi32> -> tensor<64xi32>
+    %rt = tile.load %q[%c0] {row_dims = array<i64: 0>} : tensor<64xi32> -> tensor<64xi32>
+    %zero = arith.constant dense<0> : tensor<64xi32>
+    %set = arith.cmpi ne, %mt, %zero : tensor<64xi32>
+    %v = tile.range %c0 : tensor<64xi32>
+    %p, %n = tile.compact %v, %set, %rt : tensor<64xi32>, tensor<64xi1>, tensor<64xi32>
+    %nn = arith.index_cast %n : index to i32
+    %ns = tensor.splat %nn : tensor<64xi32>
+    %s = arith.addi %p, %ns : tensor<64xi32>
+    tile.store %s into %out[%c0] {row_dims = array<i64: 0>} : tensor<64xi32> into tensor<64xi32>
+  }
+  return %r : tensor<64xi32>
+}
+
+// -----
+
+// A loop-carried rank-1 tile that the loop body broadcasts along rows keeps
+// column form around the whole cycle, the yielded value included (the next
+// iteration reads it): no form change, so no barrier, inside the loop.
+// CHECK-LABEL: gpu.func @carried_columns_k0
+// CHECK:         scf.for {{.*}} iter_args
+// CHECK-NOT:     gpu.barrier
+// CHECK:         scf.yield
+func.func @carried_columns(%x: tensor<16x64xi32>) -> tensor<16x64xi32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %init = tensor.empty() : tensor<16x64xi32>
+  %r = tile.program grid(%c1) outs(%init : tensor<16x64xi32>) {
+  ^bb0(%i: index, %out: tensor<16x64xi32>):
+    %t0 = tile.range %c0 : tensor<64xi32>
+    %acc0 = tile.load %x[%c0, %c0] {row_dims = array<i64: 0>} : tensor<16x64xi32> -> tensor<16x64xi32>
+    %one = arith.constant dense<1> : tensor<64xi32>
+    %res:2 = scf.for %k = %c0 to %c4 step %c1 iter_args(%t = %t0, %acc = %acc0) -> (tensor<64xi32>, tensor<16x64xi32>) {
+      %b = tile.broadcast %t {dim = 0} : tensor<64xi32> -> tensor<16x64xi32>
+      %a = arith.addi %acc, %b : tensor<16x64xi32>
+      %n = arith.addi %t, %one : tensor<64xi32>
+      scf.yield %n, %a : tensor<64xi32>, tensor<16x64xi32>
+    }
+    tile.store %res#1 into %out[%c0, %c0] {row_dims = array<i64: 0>} : tensor<16x64xi32> into tensor<16x64xi32>
+  }
+  return %r : tensor<16x64xi32>
 }
 
 // -----

@@ -375,4 +375,32 @@ def Tile_TopkFinalizeOp : Tile_Op<"topk_finalize", [Pure,
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Stream compaction
+//===----------------------------------------------------------------------===//
+
+def Tile_CompactOp : Tile_Op<"compact", [Pure,
+    AllTypesMatch<["ranks", "result"]>]> {
+  let summary = "the values a mask keeps, picked by rank";
+  let description = [{
+    Of the elements of `values: i32 [C]` whose `mask: i1 [C]` is set, taken
+    in order, `result[r]` is the one of rank `ranks[r]: i32` (from 0), or
+    -1 when `ranks[r]` is negative or not below `count`, the number of set
+    mask elements (index).
+
+    Stream compaction without a [R, C] comparison: a selected block's
+    d_k/d_v program packs the tokens of a chunk that chose the block into
+    query tiles this way. On the GPU every warp votes the mask into a bit
+    set and finds an element of rank k as the k-th set bit.
+  }];
+  let arguments = (ins Tile_Tensor:$values, Tile_Tensor:$mask,
+                       Tile_Tensor:$ranks);
+  let results = (outs Tile_Tensor:$result, Index:$count);
+  let assemblyFormat = [{
+    $values `,` $mask `,` $ranks attr-dict `:` type($values) `,`
+    type($mask) `,` type($ranks)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // NSA_TILE_OPS_TD
