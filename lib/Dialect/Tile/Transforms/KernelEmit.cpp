@@ -39,19 +39,7 @@ LogicalResult KernelEmitter::emitOpImpl(Operation *op) {
   if (isa<LoadOp, GatherOp, StoreOp>(op))
     return emitRowAccess(op);
   if (auto range = dyn_cast<RangeOp>(op)) {
-    Kind k = kindOf(range.getResult());
-    auto t = range.getResult().getType();
-    Value start = arith::IndexCastOp::create(b, loc, b.getI32Type(),
-                                             scalar(range.getStart()));
-    Dist out{k, {}, Value()};
-    for (int64_t i = 0; i < count(k, t); ++i) {
-      Value pos = k == Kind::Row ? rowOf(i) : colOf(i);
-      pos = arith::IndexCastOp::create(b, loc, b.getI32Type(), pos);
-      if (range.getDivisor() != 1)
-        pos = arith::DivUIOp::create(b, loc, pos, ci32(range.getDivisor()));
-      out.elems.push_back(arith::AddIOp::create(b, loc, start, pos));
-    }
-    dists[range.getResult()] = out;
+    dists[range.getResult()] = emitRange(range, kindOf(range.getResult()));
     return success();
   }
   if (auto bc = dyn_cast<BroadcastOp>(op)) {
@@ -98,6 +86,21 @@ LogicalResult KernelEmitter::emitOpImpl(Operation *op) {
     return success();
   }
   return op->emitOpError("convert-tile-to-gpu: unsupported op in a program");
+}
+
+Dist KernelEmitter::emitRange(RangeOp range, Kind k) {
+  auto t = range.getResult().getType();
+  Value start = arith::IndexCastOp::create(b, loc, b.getI32Type(),
+                                           scalar(range.getStart()));
+  Dist out{k, {}, Value()};
+  for (int64_t i = 0; i < count(k, t); ++i) {
+    Value pos = k == Kind::Row ? rowOf(i) : colOf(i);
+    pos = arith::IndexCastOp::create(b, loc, b.getI32Type(), pos);
+    if (range.getDivisor() != 1)
+      pos = arith::DivUIOp::create(b, loc, pos, ci32(range.getDivisor()));
+    out.elems.push_back(arith::AddIOp::create(b, loc, start, pos));
+  }
+  return out;
 }
 
 LogicalResult KernelEmitter::emitBlock(Block &block) {

@@ -245,6 +245,8 @@ private:
   LogicalResult emitOp(Operation *op);
   LogicalResult emitOpImpl(Operation *op);
   LogicalResult emitConstant(arith::ConstantOp op);
+  /// The positions of tile.range `range` in form `k`.
+  Dist emitRange(RangeOp range, Kind k);
   LogicalResult emitElementwise(Operation *op);
   LogicalResult emitRowAccess(Operation *op);
   LogicalResult emitStagedLoad(LoadOp op);

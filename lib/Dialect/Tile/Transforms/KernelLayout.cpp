@@ -231,6 +231,12 @@ Dist KernelEmitter::get(Value v, Kind k) {
     return Dist{k, {}, d.splat};
   if (d.kind == k)
     return d;
+  // A range is computed again in the other form (a few integer ops) rather
+  // than moved: CSE merges equal ranges whatever forms their users want
+  // (the selected d_k/d_v's row slots r / G, a column-form queue index
+  // outside its visit loop and a row-form gather index inside).
+  if (auto range = v.getDefiningOp<RangeOp>())
+    return emitRange(range, k);
   // Row <-> column form of a rank-1 tile, through shared memory.
   auto t = cast<RankedTensorType>(v.getType());
   Type type = t.getElementType();

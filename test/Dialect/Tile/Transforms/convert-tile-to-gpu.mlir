@@ -277,6 +277,37 @@ func.func @carried_columns(%x: tensor<16x64xi32>) -> tensor<16x64xi32> {
 
 // -----
 
+// A range that a gather in column form (broadcast along rows) and a row
+// broadcast both use is computed in each form (CSE merges equal ranges
+// whatever forms their users want) rather than moved through shared
+// memory: no barrier past the kernel's prologue; the column-form gather
+// loads 16 column slots.
+// CHECK-LABEL: gpu.func @range_forms_k0
+// CHECK:         gpu.barrier
+// CHECK-COUNT-16: llvm.load %{{.*}} : !llvm.ptr<1> -> f32
+// CHECK-NOT:     gpu.barrier
+// CHECK:         gpu.return
+func.func @range_forms(%x: tensor<100xf32>, %y: tensor<64x16xi32>) -> (tensor<16x64xf32>, tensor<64x16xi32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %o0 = tensor.empty() : tensor<16x64xf32>
+  %o1 = tensor.empty() : tensor<64x16xi32>
+  %r:2 = tile.program grid(%c1) outs(%o0, %o1 : tensor<16x64xf32>, tensor<64x16xi32>) {
+  ^bb0(%i: index, %a: tensor<16x64xf32>, %b: tensor<64x16xi32>):
+    %t = tile.range %c0 {divisor = 4} : tensor<64xi32>
+    %g = tile.gather %x[] rows %t {row_dims = array<i64: 0>} : tensor<100xf32>, tensor<64xi32> -> tensor<64xf32>
+    %gc = tile.broadcast %g {dim = 0} : tensor<64xf32> -> tensor<16x64xf32>
+    %tr = tile.broadcast %t {dim = 1} : tensor<64xi32> -> tensor<64x16xi32>
+    %yt = tile.load %y[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x16xi32> -> tensor<64x16xi32>
+    %s = arith.addi %yt, %tr : tensor<64x16xi32>
+    tile.store %gc into %a[%c0, %c0] {row_dims = array<i64: 0>} : tensor<16x64xf32> into tensor<16x64xf32>
+    tile.store %s into %b[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x16xi32> into tensor<64x16xi32>
+  }
+  return %r#0, %r#1 : tensor<16x64xf32>, tensor<64x16xi32>
+}
+
+// -----
+
 // An lhs-transposed product with a bf16 right operand (the backward's
 // p^T . d_o) runs on tensor cores: the f32 left operand is rounded and
 // staged as it is ([K][M]), then read into A fragments by ldmatrix.x4
