@@ -423,8 +423,8 @@ struct TileCompressedAttentionGrad : TilePattern<CompressedAttentionGradOp> {
 /// tokens that chose a block far back). It scans the block's queries
 /// `chunk` tokens at a time: `hits(tokens)` ([chunk] f32) counts the idx
 /// slots of each token (i32 [chunk]) that hold the block, 1 for a token that
-/// chose it (SPEC's idx has no repeats; a repeat would only leave an empty
-/// tile row). tile.compact packs the chosen tokens after the `q` tokens
+/// chose it (SPEC's idx has no repeats; a token counts once whatever its
+/// count). tile.compact packs the chosen tokens after the `q` tokens
 /// still queued from earlier chunks; each full tile of the queue is visited
 /// (`visit(rowToken, dk, dv)`, rowToken as AttentionProgram::gathered takes
 /// it), the rest (fewer than bm tokens, carried as tile rows) waits for the
@@ -489,8 +489,9 @@ std::pair<Value, Value> chosenTokensLoop(
         Value total = e.add(queued, count);
         // Full tiles, and when flushing the partial one too. Each visit
         // compacts the next tile; after the last, that is the queue left.
-        Value full =
-            select(flush, e.ceilDiv(total, bm), e.divFloor(total, e.index(bm)));
+        Value whole = e.divFloor(total, e.index(bm));
+        Value all = e.ceilDiv(total, bm);
+        Value full = select(flush, all, whole);
         ValueRange sums =
             e.loop(e.index(0), full, e.index(1), {acc[0], acc[1], head},
                    [&](Value s, ValueRange it) -> SmallVector<Value> {

@@ -107,9 +107,7 @@ LogicalResult KernelEmitter::emitBlock(Block &block) {
   for (Operation &op : block.without_terminator())
     if (failed(emitOp(&op)))
       return failure();
-  // Copies issued in a block land in it.
-  if (!inFlight.empty())
-    landCopies();
+  landCopiesInFlight();
   return success();
 }
 

@@ -256,6 +256,11 @@ private:
   bool needsLandedCopies(Operation *op);
   /// Waits for the copies in flight and publishes them (fence, barrier).
   void landCopies();
+  /// Ends an emitted block: copies issued in it land in it.
+  void landCopiesInFlight() {
+    if (!inFlight.empty())
+      landCopies();
+  }
   /// cp.async of the [R, C] tile.load or tile.gather `op` into `region`, 16
   /// bytes per chunk (C is a multiple of 8 16-bit elements); no commit.
   /// `indices` has one coordinate per source dimension (a gather's are 0 on

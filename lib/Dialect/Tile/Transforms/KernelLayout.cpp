@@ -56,10 +56,11 @@ bool columnBlind(ProgramOp program) {
 /// A rank-1 tile is kept in column form when some consumer broadcasts it
 /// along the rows (directly or through elementwise ops, loops, or as the
 /// ranks of a tile.compact whose result is so used); row form serves
-/// everything else. The other form is reached through shared memory. The
-/// set is the least one closed under these rules, grown to a fixpoint: a
-/// loop-carried tile then has column form wherever a use around its cycle
-/// asks for it, in whatever order the uses come.
+/// everything else. The other form is reached through shared memory (a
+/// tile.range is computed again in it). The set is the least one closed
+/// under these rules, grown to a fixpoint: a loop-carried tile then has
+/// column form wherever a use around its cycle asks for it, in whatever
+/// order the uses come.
 bool KernelEmitter::wantsColumns(Value v) {
   if (!columnFormsMarked) {
     columnFormsMarked = true;

@@ -182,12 +182,13 @@ LogicalResult KernelEmitter::emitStagedGather(GatherOp op) {
       llvm::map_to_vector(op.getIndices(), [&](Value v) { return scalar(v); });
   SmallVector<Value> indices = op.sourceIndices(fixed, cidx(0));
   auto rowsType = cast<RankedTensorType>(op.getRows().getType());
+  // The rows first: a change of form goes through scratch too.
+  Dist rows = get(op.getRows(), Kind::Row);
   // beginScratch's barrier also ends earlier reads of the region; the slot
   // past the indices takes writeDist's padding slots.
   beginScratch((rowsType.getNumElements() + 1) * 4);
   Value rowIndex = sharedPtr(stagedBytes);
-  writeDist(get(op.getRows(), Kind::Row), rowsType, rowIndex, 1,
-            b.getI32Type());
+  writeDist(rows, rowsType, rowIndex, 1, b.getI32Type());
   gpu::BarrierOp::create(b, loc);
   issueCopies(op, indices, sharedPtr(s.offset), rowIndex);
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
@@ -200,6 +201,9 @@ LogicalResult KernelEmitter::emitStagedGather(GatherOp op) {
 
 bool KernelEmitter::needsLandedCopies(Operation *op) {
   if (inFlight.empty())
+    return false;
+  // The widening of a staged tile emits nothing; its readers wait.
+  if (auto ext = dyn_cast<arith::ExtFOp>(op); ext && staged.count(ext.getIn()))
     return false;
   // Regions and staged loads: cp.async groups of their own.
   if (op->getNumRegions() > 0 ||

@@ -181,7 +181,7 @@ func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>,
 // CHECK:     %[[WHOLE_TILES:.*]] = arith.floordivsi %[[TOTAL]], %c8
 // CHECK:     %[[ALL:.*]] = arith.ceildivsi %[[TOTAL]], %c8
 // CHECK:     %[[FULL:.*]] = arith.select %[[FLUSH]], %[[ALL]], %[[WHOLE_TILES]]
-// CHECK:     scf.for %{{.*}} = %c0 to %[[FULL]] step %c1 iter_args(%{{[^ ]+}} = %{{[^ ]+}}, %{{[^ ]+}} = %{{[^ ]+}}, %[[TILETOK:[^ ]+]] = %[[TILE0]])
+// CHECK:     scf.for %[[S:[^ ]+]] = %c0 to %[[FULL]] step %c1 iter_args(%{{[^ ]+}} = %{{[^ ]+}}, %{{[^ ]+}} = %{{[^ ]+}}, %[[TILETOK:[^ ]+]] = %[[TILE0]])
 // CHECK:         %[[ROWS:.*]] = arith.addi
 // CHECK:         tile.gather %arg0[%{{.*}}, %{{.*}}] rows %[[ROWS]] {row_dims = array<i64: 1, 3>} : tensor<1x100x2x4x32xbf16>, tensor<32xi32> -> tensor<32x32xbf16>
 // CHECK:         tile.gather %arg5[%{{.*}}, %{{.*}}] rows %[[ROWS]] {row_dims = array<i64: 1, 3>} : tensor<1x100x2x4xf32>, tensor<32xi32> -> tensor<32xf32>
@@ -193,7 +193,21 @@ func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>,
 // CHECK:         tile.dot {{.*}} {rhs_transposed} : tensor<64x16xbf16>, tensor<32x16xbf16> -> tensor<64x32xf32>
 // CHECK:         tile.dot {{.*}} : tensor<64x32xf32>, tensor<32x32xf32> -> tensor<64x32xf32>
 // CHECK:         tile.dot {{.*}} : tensor<64x32xf32>, tensor<32x16xf32> -> tensor<64x16xf32>
-// CHECK:         tile.compact %[[TOKS]], %[[CHOSEN]], %{{.*}} : tensor<64xi32>, tensor<64xi1>, tensor<32xi32>
+// The visit compacts the queue's next tile: row slot u = (s + 1) * 8 + r / G
+// takes rank u - queued, or a queued token when u < queued.
+// CHECK:         %[[S1:.*]] = arith.addi %[[S]], %c1 : index
+// CHECK:         arith.muli %[[S1]], %c8 : index
+// CHECK:         %[[U:.*]] = arith.addi %{{.*}}, %{{.*}} : tensor<32xi32>
+// CHECK:         %[[RANKS:.*]] = arith.subi %[[U]], %{{.*}} : tensor<32xi32>
+// CHECK:         %[[NEXTC:.*]], %{{.*}} = tile.compact %[[TOKS]], %[[CHOSEN]], %[[RANKS]] : tensor<64xi32>, tensor<64xi1>, tensor<32xi32>
+// CHECK:         %[[QUEUED:.*]] = arith.cmpi slt, %[[U]], %{{.*}} : tensor<32xi32>
+// CHECK:         %[[NEXT:.*]] = arith.select %[[QUEUED]], %[[QUEUE]], %[[NEXTC]] : tensor<32xi1>, tensor<32xi32>
+// CHECK:         scf.yield %{{.*}}, %{{.*}}, %[[NEXT]] : tensor<64x32xf32>, tensor<64x16xf32>, tensor<32xi32>
+// The queue keeps what the full tiles leave.
+// CHECK:       %[[USED:.*]] = arith.muli %[[FULL]], %c8 : index
+// CHECK:       %[[LEFT:.*]] = arith.subi %[[TOTAL]], %[[USED]] : index
+// CHECK:       %[[QLEFT:.*]] = arith.maxsi %[[LEFT]], %c0 : index
+// CHECK:       scf.yield %{{.*}}#0, %{{.*}}#1, %{{.*}}#2, %[[QLEFT]]
 // CHECK: %[[P:.*]]:2 = tile.program grid(%c1, %c2, %c2) outs(%{{.*}}, %{{.*}} : tensor<1x2x64x2x32xf32>, tensor<1x2x64x2x16xf32>)
 // CHECK:   tile.store {{.*}} {row_dims = array<i64: 2>} : tensor<64x32xf32> into tensor<1x2x64x2x32xf32>
 // CHECK: tile.program grid(%c1, %c2, %c2) outs(%{{.*}}, %{{.*}} : tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>)

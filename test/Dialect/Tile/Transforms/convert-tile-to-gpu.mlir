@@ -284,6 +284,7 @@ func.func @carried_columns(%x: tensor<16x64xi32>) -> tensor<16x64xi32> {
 // loads 16 column slots.
 // CHECK-LABEL: gpu.func @range_forms_k0
 // CHECK:         gpu.barrier
+// CHECK-NOT:     gpu.barrier
 // CHECK-COUNT-16: llvm.load %{{.*}} : !llvm.ptr<1> -> f32
 // CHECK-NOT:     gpu.barrier
 // CHECK:         gpu.return

@@ -390,8 +390,8 @@ def Tile_CompactOp : Tile_Op<"compact", [Pure,
 
     Stream compaction without a [R, C] comparison: a selected block's
     d_k/d_v program packs the tokens of a chunk that chose the block into
-    query tiles this way. On the GPU every warp votes the mask into a bit
-    set and finds an element of rank k as the k-th set bit.
+    query tiles this way. On the GPU every warp votes the mask, and the
+    lane of each set element writes it at its rank into the warp's own list.
   }];
   let arguments = (ins Tile_Tensor:$values, Tile_Tensor:$mask,
                        Tile_Tensor:$ranks);
