@@ -430,6 +430,12 @@ std::pair<Value, Value> insertRanked(
   return {keys ? loop.getResult(2) : Value(), loop.getResult(0)};
 }
 
+/// An i32 tile of -1 (no index), the start of top-n lists and compactions.
+Value minusOnes(OpBuilder &b, Location loc, RankedTensorType type) {
+  return arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(type, static_cast<int32_t>(-1)));
+}
+
 /// Every (row, column) of a rows x cols space, carrying `init`.
 ValueRange forEachElement(
     OpBuilder &b, Location loc, int64_t rows, int64_t cols, ValueRange init,
@@ -502,9 +508,7 @@ struct LowerTopkFinalize : OpConversionPattern<TopkFinalizeOp> {
                   ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     RankedTensorType type = tensorType(adaptor.getIndices());
-    Value none = arith::ConstantOp::create(
-        rewriter, loc,
-        DenseElementsAttr::get(type, static_cast<int32_t>(-1)));
+    Value none = minusOnes(rewriter, loc, type);
     Value negInf = arith::ConstantOp::create(
         rewriter, loc, rewriter.getF32FloatAttr(kNegInf));
     ValueRange sorted = forEachElement(
@@ -552,8 +556,7 @@ struct LowerCompact : OpConversionPattern<CompactOp> {
                   ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     RankedTensorType type = tensorType(adaptor.getRanks());
-    Value none = arith::ConstantOp::create(
-        rewriter, loc, DenseElementsAttr::get(type, static_cast<int32_t>(-1)));
+    Value none = minusOnes(rewriter, loc, type);
     Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
     Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
     auto loop = scf::ForOp::create(
