@@ -469,6 +469,7 @@ std::pair<Value, Value> chosenTokensLoop(
             arith::CmpFOp::create(e.b, e.loc, arith::CmpFPredicate::OGT,
                                   hits(token), e.constTensor({chunk}, 0.0f)));
         Value pending = acc[2], queued = acc[3];
+        Value queuedRows = e.splat(e.toI32(queued), {rows});
         // The tokens of queue tile s, and the chunk's chosen count: position
         // u = s * bm + r / G of the queue is a queued token when u < q,
         // else the chunk's chosen token of rank u - q (-1 past the last).
@@ -478,10 +479,8 @@ std::pair<Value, Value> chosenTokensLoop(
               e.splat(e.toI32(e.mul(s, e.index(bm))), {rows}));
           auto compact = tile::CompactOp::create(
               e.b, e.loc, token, chosen,
-              arith::SubIOp::create(e.b, e.loc, u,
-                                    e.splat(e.toI32(queued), {rows})));
-          return {select(e.cmp(arith::CmpIPredicate::slt, u,
-                               e.splat(e.toI32(queued), {rows})),
+              arith::SubIOp::create(e.b, e.loc, u, queuedRows));
+          return {select(e.cmp(arith::CmpIPredicate::slt, u, queuedRows),
                          pending, compact.getResult()),
                   compact.getCount()};
         };

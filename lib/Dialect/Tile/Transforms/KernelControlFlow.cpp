@@ -149,7 +149,7 @@ LogicalResult KernelEmitter::emitFor(scf::ForOp op) {
             status = failure();
             break;
           }
-        landCopiesInFlight();
+        landCopies();
         SmallVector<Value> yielded;
         auto yield = cast<scf::YieldOp>(op.getBody()->getTerminator());
         for (auto [i, v] : llvm::enumerate(yield.getOperands())) {
@@ -204,7 +204,7 @@ LogicalResult KernelEmitter::emitIf(scf::IfOp op) {
     for (Operation &inner : from.front().without_terminator())
       if (failed(emitOp(&inner)))
         return failure();
-    landCopiesInFlight();
+    landCopies();
     auto yield = cast<scf::YieldOp>(from.front().getTerminator());
     SmallVector<Value> yielded;
     for (auto [i, v] : llvm::enumerate(yield.getOperands())) {

@@ -107,7 +107,7 @@ LogicalResult KernelEmitter::emitBlock(Block &block) {
   for (Operation &op : block.without_terminator())
     if (failed(emitOp(&op)))
       return failure();
-  landCopiesInFlight();
+  landCopies();
   return success();
 }
 
@@ -159,6 +159,7 @@ LogicalResult KernelEmitter::emit() {
   rowBase = arith::AddIOp::create(
       b, loc, arith::MulIOp::create(b, loc, warpId, cidx(16)), groupId);
   wideColumns = columnBlind(program);
+  markColumnForms();
   colBase = arith::MulIOp::create(b, loc, quadLane, cidx(wideColumns ? 8 : 2));
 
   // Grid coordinates: program dimension i is CUDA dimension rank - 1 - i.

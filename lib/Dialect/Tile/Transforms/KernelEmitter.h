@@ -146,6 +146,9 @@ private:
     return arith::ConstantOp::create(b, loc, b.getIntegerAttr(t, (int64_t)v));
   }
   Value zero(Type t) { return cst(t, 0.0); }
+  Value cmpI(arith::CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, p, x, y);
+  }
   Value andOpt(Value a, Value c) {
     if (!a)
       return c;
@@ -194,7 +197,8 @@ private:
     llvm_unreachable("kind");
   }
   Kind kindOf(Value v);
-  bool wantsColumns(Value v);
+  /// Computes columnForms (see KernelLayout.cpp).
+  void markColumnForms();
 
   //---- distributed values ----
   Dist get(Value v, Kind k);
@@ -254,13 +258,10 @@ private:
   /// Whether `op` must wait for the staged gathers in flight: it reads one
   /// of them (directly or widened), has regions, or is a staged load.
   bool needsLandedCopies(Operation *op);
-  /// Waits for the copies in flight and publishes them (fence, barrier).
+  /// Waits for the copies in flight, if any, and publishes them (fence,
+  /// barrier). Also the end of every emitted block: copies issued in a
+  /// block land in it.
   void landCopies();
-  /// Ends an emitted block: copies issued in it land in it.
-  void landCopiesInFlight() {
-    if (!inFlight.empty())
-      landCopies();
-  }
   /// cp.async of the [R, C] tile.load or tile.gather `op` into `region`, 16
   /// bytes per chunk (C is a multiple of 8 16-bit elements); no commit.
   /// `indices` has one coordinate per source dimension (a gather's are 0 on
@@ -379,10 +380,8 @@ private:
   DenseMap<Value, Value> globals;
   DenseMap<Value, Dist> dists;
   IRMapping scalars;
-  /// The rank-1 tiles kept in column form (see wantsColumns), marked on
-  /// first use.
+  /// The rank-1 tiles kept in column form (set in emit()).
   llvm::DenseSet<Value> columnForms;
-  bool columnFormsMarked = false;
   /// Rank-3 results of tensor.expand_shape, each collapsed right back (a
   /// tile reshape): the rank-2 tile they expand.
   DenseMap<Value, Value> expanded;

@@ -61,61 +61,57 @@ bool columnBlind(ProgramOp program) {
 /// under these rules, grown to a fixpoint: a loop-carried tile then has
 /// column form wherever a use around its cycle asks for it, in whatever
 /// order the uses come.
-bool KernelEmitter::wantsColumns(Value v) {
-  if (!columnFormsMarked) {
-    columnFormsMarked = true;
-    SmallVector<Value> tiles;
-    auto addRank1 = [&](ValueRange values) {
-      for (Value x : values)
-        if (auto t = dyn_cast<RankedTensorType>(x.getType());
-            t && t.getRank() == 1)
-          tiles.push_back(x);
-    };
-    program.getBody().walk([&](Operation *op) {
-      addRank1(op->getResults());
-      for (Region &region : op->getRegions())
-        for (Block &block : region)
-          addRank1(block.getArguments());
+void KernelEmitter::markColumnForms() {
+  SmallVector<Value> tiles;
+  auto addRank1 = [&](ValueRange values) {
+    for (Value x : values)
+      if (auto t = dyn_cast<RankedTensorType>(x.getType());
+          t && t.getRank() == 1)
+        tiles.push_back(x);
+  };
+  program.getBody().walk([&](Operation *op) {
+    addRank1(op->getResults());
+    for (Region &region : op->getRegions())
+      for (Block &block : region)
+        addRank1(block.getArguments());
+  });
+  auto asksForColumns = [&](Value x) {
+    return llvm::any_of(x.getUses(), [&](OpOperand &use) {
+      Operation *user = use.getOwner();
+      unsigned n = use.getOperandNumber();
+      if (auto bc = dyn_cast<BroadcastOp>(user))
+        return bc.getDim() == 0;
+      if (isElementwise(user))
+        return columnForms.contains(user->getResult(0));
+      if (auto compact = dyn_cast<CompactOp>(user))
+        return x == compact.getRanks() &&
+               columnForms.contains(compact.getResult());
+      if (isa<scf::YieldOp>(user)) {
+        // A loop's next iteration reads it too.
+        auto loop = dyn_cast<scf::ForOp>(user->getParentOp());
+        return columnForms.contains(user->getParentOp()->getResult(n)) ||
+               (loop && columnForms.contains(loop.getRegionIterArgs()[n]));
+      }
+      if (auto loop = dyn_cast<scf::ForOp>(user); loop && n >= 3)
+        return columnForms.contains(loop.getRegionIterArgs()[n - 3]);
+      return false;
     });
-    auto asksForColumns = [&](Value x) {
-      return llvm::any_of(x.getUses(), [&](OpOperand &use) {
-        Operation *user = use.getOwner();
-        unsigned n = use.getOperandNumber();
-        if (auto bc = dyn_cast<BroadcastOp>(user))
-          return bc.getDim() == 0;
-        if (isElementwise(user))
-          return columnForms.contains(user->getResult(0));
-        if (auto compact = dyn_cast<CompactOp>(user))
-          return x == compact.getRanks() &&
-                 columnForms.contains(compact.getResult());
-        if (isa<scf::YieldOp>(user)) {
-          // A loop's next iteration reads it too.
-          auto loop = dyn_cast<scf::ForOp>(user->getParentOp());
-          return columnForms.contains(user->getParentOp()->getResult(n)) ||
-                 (loop && columnForms.contains(loop.getRegionIterArgs()[n]));
-        }
-        if (auto loop = dyn_cast<scf::ForOp>(user); loop && n >= 3)
-          return columnForms.contains(loop.getRegionIterArgs()[n - 3]);
-        return false;
-      });
-    };
-    for (bool grew = true; grew;) {
-      grew = false;
-      for (Value x : tiles)
-        if (!columnForms.contains(x) && asksForColumns(x)) {
-          columnForms.insert(x);
-          grew = true;
-        }
-    }
+  };
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (Value x : tiles)
+      if (!columnForms.contains(x) && asksForColumns(x)) {
+        columnForms.insert(x);
+        grew = true;
+      }
   }
-  return columnForms.contains(v);
 }
 
 Kind KernelEmitter::kindOf(Value v) {
   auto t = cast<RankedTensorType>(v.getType());
   if (t.getRank() == 2)
     return Kind::Tile;
-  return wantsColumns(v) ? Kind::Col : Kind::Row;
+  return columnForms.contains(v) ? Kind::Col : Kind::Row;
 }
 
 //===----------------------------------------------------------------------===//

@@ -217,6 +217,8 @@ bool KernelEmitter::needsLandedCopies(Operation *op) {
 }
 
 void KernelEmitter::landCopies() {
+  if (inFlight.empty())
+    return;
   NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
   publishStaged();
   inFlight.clear();

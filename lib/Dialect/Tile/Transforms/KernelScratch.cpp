@@ -88,9 +88,6 @@ LogicalResult KernelEmitter::emitTopk(Operation *op) {
   auto load = [&](Value base, Type type, Value at) -> Value {
     return LLVM::LoadOp::create(b, loc, type, elementPtr(base, type, at));
   };
-  auto cmpI = [&](arith::CmpIPredicate p, Value x, Value y) -> Value {
-    return arith::CmpIOp::create(b, loc, p, x, y);
-  };
   if (merge) {
     Value newKeys = sharedPtr(stagedBytes + 2 * listBytes + candBytes);
     Value newIdxs = sharedPtr(stagedBytes + 3 * listBytes + candBytes);
@@ -287,9 +284,6 @@ LogicalResult KernelEmitter::emitCompact(CompactOp op) {
   writeDist(mask, type, maskBase, 1, i32);
   gpu::BarrierOp::create(b, loc);
 
-  auto cmpI = [&](arith::CmpIPredicate p, Value x, Value y) -> Value {
-    return arith::CmpIOp::create(b, loc, p, x, y);
-  };
   Value listBase = arith::MulIOp::create(b, loc, warpId, cidx(size));
   Value below = arith::SubIOp::create(
       b, loc,
