@@ -63,11 +63,14 @@ struct GradTile {
                      Value dO) {
     Emitter &e = p.e;
     GradTile t{p, {}, {}, {}};
-    t.lse2 = e.scaled(t.p.loadRows(lse), static_cast<float>(M_LOG2E));
+    // Every load before any math on them: the GPU lowering waits for a
+    // tile copied by cp.async where it is first read, so the loads are in
+    // flight together.
+    Value lseRows = t.p.loadRows(lse);
     t.dO = t.p.loadRows(dO);
-    t.delta = fromO ? rowSum(e, e.mulF(e.extF32(t.dO),
-                                       e.extF32(t.p.loadRows(oOrDelta))))
-                    : t.p.loadRows(oOrDelta);
+    Value rows = t.p.loadRows(oOrDelta);
+    t.lse2 = e.scaled(lseRows, static_cast<float>(M_LOG2E));
+    t.delta = fromO ? rowSum(e, e.mulF(e.extF32(t.dO), e.extF32(rows))) : rows;
     return t;
   }
 

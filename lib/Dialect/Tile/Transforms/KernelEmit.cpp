@@ -187,28 +187,38 @@ LogicalResult KernelEmitter::emit() {
   });
   stageLeftOperands = carried > 64 * warps * kWarpSize;
 
-  // Regions of the loads (and, with wgmma, gathers) staged in shared memory.
+  // Regions of the loads and gathers staged in shared memory: the operand
+  // tiles of tensor-core products (gathers only with wgmma), and rank-1
+  // tiles of 32-bit elements read in a loop (lse, Delta), which are then
+  // read from shared memory in whichever form each use wants.
   program.walk([&](Operation *op) {
     auto load = dyn_cast<LoadOp>(op);
-    if (!load && !(wgmma && isa<GatherOp>(op)))
+    if (!load && !isa<GatherOp>(op))
       return;
     auto t = cast<RankedTensorType>(op->getResult(0).getType());
     Type elem = t.getElementType();
-    if (t.getRank() != 2 || !(elem.isBF16() || elem.isF16()) ||
-        t.getDimSize(1) % 8 != 0 || !onlyMmaOperand(op->getResult(0)))
+    auto loop = dyn_cast<scf::ForOp>(op->getParentOp());
+    bool vector = t.getRank() == 1 && byteWidth(elem) == 4 && loop;
+    bool operand = t.getRank() == 2 && (elem.isBF16() || elem.isF16()) &&
+                   t.getDimSize(1) % 8 == 0 && (load || wgmma) &&
+                   onlyMmaOperand(op->getResult(0));
+    if (!vector && !operand)
       return;
+    Staged shape =
+        vector ? vectorShape(t) : stagedShape(t, elem, /*rightOperand=*/true);
     // A load straight in a key loop's body, at indices computed from the
     // induction variable, gets two buffers: the next iteration's copy
     // overlaps this iteration's products.
-    auto loop = dyn_cast<scf::ForOp>(op->getParentOp());
-    bool pipeline =
-        load && loop &&
-        roundUp(stagedBytes, 1024) +
-                2 * stagedShape(t, elem, /*rightOperand=*/true).regionBytes() <=
-            kDoubleBufferBudget &&
-        llvm::all_of(load.getIndices(),
-                     [&](Value v) { return isLoopAffine(v, loop); });
-    Staged s = allocateStaged(t, elem, /*rightOperand=*/true, pipeline ? 2 : 1);
+    bool pipeline = load && loop &&
+                    roundUp(stagedBytes, 1024) + 2 * shape.regionBytes() <=
+                        kDoubleBufferBudget &&
+                    llvm::all_of(load.getIndices(), [&](Value v) {
+                      return isLoopAffine(v, loop);
+                    });
+    // A rank-1 load that cannot be copied ahead stays a plain load.
+    if (vector && load && !pipeline)
+      return;
+    Staged s = allocate(shape, pipeline ? 2 : 1);
     if (pipeline) {
       pipelined[load] = loop;
       pipelinedLoads[loop].push_back(load);

@@ -92,9 +92,10 @@ struct Dist {
   Value splat;
 };
 
-/// A dot operand staged in shared memory: rows x cols elements of `type`,
-/// rows and columns beyond the tile's zero-filled up to multiples of 16.
-/// Two layouts:
+/// A tile staged in shared memory: a rank-1 tile (vectorShape: cols and
+/// stride 1, no padding), or a dot operand of rows x cols elements of
+/// `type`, rows and columns beyond the tile's zero-filled up to multiples of
+/// 16. Two layouts of dot operands:
 ///  - padded: row-major, row stride `stride` elements (16 bytes of padding
 ///    put the eight rows a fragment load touches into different banks);
 ///  - swizzled (16-bit right operands whose columns are a multiple of 64):
@@ -263,12 +264,18 @@ private:
   /// block land in it.
   void landCopies();
   /// cp.async of the [R, C] tile.load or tile.gather `op` into `region`, 16
-  /// bytes per chunk (C is a multiple of 8 16-bit elements); no commit.
+  /// bytes per chunk (C is a multiple of 8 16-bit elements), or of a rank-1
+  /// load by issueElementCopies; no commit.
   /// `indices` has one coordinate per source dimension (a gather's are 0 on
   /// its row dimensions); tile row r reads row r of the row dimensions (a
   /// load) or row `rowIndex[r]` (i32 in shared memory: a gather).
   void issueCopies(Operation *op, ArrayRef<Value> indices, Value region,
                    Value rowIndex = Value());
+  /// cp.async of the rank-1 tile.load or tile.gather `op` (32-bit elements)
+  /// into `region`, one element a row slot; `rows` holds a gather's row
+  /// indices in row form. No commit.
+  void issueElementCopies(Operation *op, ArrayRef<Value> indices, Value region,
+                          const Dist *rows);
   /// The indices of pipelined load `op` for the loop iteration `iv`: its
   /// index computation in the loop body, re-emitted with the induction
   /// variable replaced.
@@ -339,6 +346,11 @@ private:
   /// The shared-memory shape of an operand tile `t` staged as `type`:
   /// swizzled when it is a 16-bit right operand that wgmma can read.
   Staged stagedShape(RankedTensorType t, Type type, bool rightOperand);
+  /// The shared-memory shape of a rank-1 tile `t` of 32-bit elements
+  /// staged by cp.async (one element a row, a trash slot past them).
+  Staged vectorShape(RankedTensorType t);
+  /// Allocates `buffers` persistent regions of shape `s`.
+  Staged allocate(Staged s, int64_t buffers = 1);
   /// Allocates `buffers` persistent regions for the operand tile `t`.
   Staged allocateStaged(RankedTensorType t, Type type, bool rightOperand,
                         int64_t buffers = 1);
@@ -396,7 +408,7 @@ private:
   /// `acc + dot` ops whose sum a wgmma product computed (skipped).
   llvm::SmallPtrSet<Operation *, 8> fusedAdds;
   /// tile.load and tile.gather results staged in shared memory, and extf's
-  /// of them.
+  /// of them. A rank-1 one is read from there by get(), in the form asked.
   DenseMap<Value, Staged> staged;
   /// Staged gathers whose copies are issued but not yet waited for.
   llvm::SmallPtrSet<Value, 4> inFlight;

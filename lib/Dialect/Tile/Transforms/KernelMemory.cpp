@@ -181,6 +181,15 @@ LogicalResult KernelEmitter::emitStagedGather(GatherOp op) {
   SmallVector<Value> fixed =
       llvm::map_to_vector(op.getIndices(), [&](Value v) { return scalar(v); });
   SmallVector<Value> indices = op.sourceIndices(fixed, cidx(0));
+  if (op.getType().getRank() == 1) {
+    // The threads that hold the row indices in row form copy the elements.
+    Dist rows = get(op.getRows(), Kind::Row);
+    gpu::BarrierOp::create(b, loc); // earlier readers of the region are done
+    issueElementCopies(op, indices, sharedPtr(s.offset), &rows);
+    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+    inFlight.insert(op.getResult());
+    return success();
+  }
   auto rowsType = cast<RankedTensorType>(op.getRows().getType());
   // The rows first: a change of form goes through scratch too.
   Dist rows = get(op.getRows(), Kind::Row);
@@ -226,6 +235,8 @@ void KernelEmitter::landCopies() {
 
 void KernelEmitter::issueCopies(Operation *op, ArrayRef<Value> indices,
                                 Value region, Value rowIndex) {
+  if (cast<RankedTensorType>(op->getResult(0).getType()).getRank() == 1)
+    return issueElementCopies(op, indices, region, /*rows=*/nullptr);
   Value tile = op->getResult(0), source = op->getOperand(0);
   ArrayRef<int64_t> rowDims = isa<LoadOp>(op) ? cast<LoadOp>(op).getRowDims()
                                               : cast<GatherOp>(op).getRowDims();
@@ -304,12 +315,66 @@ Staged KernelEmitter::stagedShape(RankedTensorType t, Type type,
   return s;
 }
 
-Staged KernelEmitter::allocateStaged(RankedTensorType t, Type type,
-                                     bool rightOperand, int64_t buffers) {
-  Staged s = stagedShape(t, type, rightOperand);
+void KernelEmitter::issueElementCopies(Operation *op, ArrayRef<Value> indices,
+                                       Value region, const Dist *rows) {
+  Value source = op->getOperand(0);
+  ArrayRef<int64_t> rowDims = isa<LoadOp>(op) ? cast<LoadOp>(op).getRowDims()
+                                              : cast<GatherOp>(op).getRowDims();
+  auto srcType = cast<RankedTensorType>(source.getType());
+  Type elem = srcType.getElementType();
+  int64_t size =
+      cast<RankedTensorType>(op->getResult(0).getType()).getDimSize(0);
+  Value ptr = globals.lookup(source);
+  // Row slots are replicated across a quad: its first lane copies.
+  Value owner = cmpI(arith::CmpIPredicate::eq, quadLane, cidx(0));
+  for (int64_t r = 0; r < rowSlots(size); ++r) {
+    auto guard = scf::IfOp::create(b, loc, andOpt(owner, rowValid(r, size)),
+                                   /*withElse=*/false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(guard.thenBlock());
+    Value row = rowOf(r);
+    // A gather's row index (index_cast sign-extends: -1 padding is out of
+    // bounds), or the tile's row.
+    Value sourceRow =
+        rows
+            ? arith::IndexCastOp::create(b, loc, b.getIndexType(), at(*rows, r))
+            : row;
+    SmallVector<Value> coords(indices);
+    locateRow(srcType, rowDims, sourceRow, coords);
+    int64_t first = rowDims.front();
+    Value ok = cmpI(arith::CmpIPredicate::ult, coords[first],
+                    cidx(srcType.getDimSize(first)));
+    Value offset = arith::SelectOp::create(
+        b, loc, ok, linearOffset(srcType, coords), cidx(0));
+    // 4-byte copies exist only through L1 (.ca); 0 source bytes zero-fill.
+    NVVM::CpAsyncOp::create(
+        b, loc, elementPtr(region, elem, row), elementPtr(ptr, elem, offset),
+        b.getI32IntegerAttr(4),
+        NVVM::LoadCacheModifierKindAttr::get(b.getContext(),
+                                             NVVM::LoadCacheModifierKind::CA),
+        arith::SelectOp::create(b, loc, ok, ci32(4), ci32(0)));
+  }
+}
+
+Staged KernelEmitter::vectorShape(RankedTensorType t) {
+  Staged s;
+  s.offset = 0;
+  s.rows = t.getDimSize(0);
+  s.cols = 1;
+  s.stride = 1;
+  s.type = t.getElementType();
+  return s;
+}
+
+Staged KernelEmitter::allocate(Staged s, int64_t buffers) {
   s.offset =
       allocatePersistent(buffers * s.regionBytes(), s.swizzled ? 1024 : 16);
   return s;
+}
+
+Staged KernelEmitter::allocateStaged(RankedTensorType t, Type type,
+                                     bool rightOperand, int64_t buffers) {
+  return allocate(stagedShape(t, type, rightOperand), buffers);
 }
 
 Value KernelEmitter::stagedIndex(const Staged &s, Value row, Value col) {

@@ -20,9 +20,9 @@
 // CHECK: %[[DQ:.*]]:2 = tile.program grid(%c1, %c2, %c13) outs(%{{.*}}, %{{.*}} : tensor<1x100x2x4x32xbf16>, tensor<1x100x2x4xf32>)
 // CHECK:   %[[Q:.*]] = tile.load %arg0{{.*}} {row_dims = array<i64: 1, 3>} : tensor<1x100x2x4x32xbf16> -> tensor<32x32xbf16>
 // CHECK:   %[[LSE:.*]] = tile.load %arg4{{.*}} -> tensor<32xf32>
-// CHECK:   %[[LSE2:.*]] = arith.mulf %[[LSE]], %[[LOG2E]]
 // CHECK:   %[[DO:.*]] = tile.load %arg5{{.*}} -> tensor<32x16xbf16>
 // CHECK:   %[[O:.*]] = tile.load %arg3{{.*}} -> tensor<32x16xbf16>
+// CHECK:   %[[LSE2:.*]] = arith.mulf %[[LSE]], %[[LOG2E]]
 // CHECK:   %[[DELTA:.*]] = tile.reduce sum
 // CHECK:   tile.store %[[DELTA]] into {{.*}} {row_dims = array<i64: 1, 3>} : tensor<32xf32> into tensor<1x100x2x4xf32>
 // CHECK:   %[[ACC:.*]] = scf.for %{{.*}} step %c16 iter_args(%[[IT:.*]] = %{{.*}}) -> (tensor<32x32xf32>)

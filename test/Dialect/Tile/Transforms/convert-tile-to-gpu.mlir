@@ -35,7 +35,7 @@
 // CHECK:             nvvm.ldmatrix
 // CHECK:           nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
 // CHECK:           gpu.shuffle  xor %{{.*}}, %{{.*}}, %{{.*}} : f32
-// CHECK:           llvm.call_intrinsic "llvm.nvvm.ex2.approx.f32"
+// CHECK:           llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f32"
 // CHECK:           gpu.return
 func.func @attention(%q: tensor<100x32xbf16>, %k: tensor<100x32xbf16>)
     -> (tensor<100x32xbf16>, tensor<100xf32>) {
@@ -595,6 +595,60 @@ func.func @gather_column(%lse: tensor<1x100x2x4xf32>, %rows: tensor<64xi32>) -> 
     %t = tile.gather %lse[%c0, %c1] rows %rt {row_dims = array<i64: 1, 3>} : tensor<1x100x2x4xf32>, tensor<64xi32> -> tensor<64xf32>
     %m = tile.broadcast %t {dim = 0 : i64} : tensor<64xf32> -> tensor<64x64xf32>
     tile.store %m into %o[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x64xf32> into tensor<64x64xf32>
+  }
+  return %r : tensor<64x64xf32>
+}
+
+// -----
+
+// Rank-1 tiles of 32-bit elements read in a loop are copied to shared
+// memory by cp.async (4 bytes, through L1), one element per row slot, by
+// the first lane of each quad; each use reads them from there in its own
+// form. A load at loop-affine indices is double buffered like the operand
+// tiles: the prologue copies the first iteration's, each iteration the
+// next one's. A gather issues its copies after a barrier (earlier readers
+// of its region are done) and is waited for where it is first read: here
+// after the load's 16 column-form reads.
+// CHECK-LABEL: gpu.func @staged_vectors_k0
+// CHECK:         gpu.barrier
+// CHECK:         nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 4, cache =  ca, %{{.*}} : !llvm.ptr<3>, !llvm.ptr<1>, i32
+// CHECK:         nvvm.cp.async.commit.group
+// CHECK:         scf.for
+// CHECK:           gpu.barrier
+// CHECK:           scf.if
+// CHECK-COUNT-2:     nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 4, cache =  ca
+// CHECK:           nvvm.cp.async.commit.group
+// CHECK-NEXT:      nvvm.cp.async.wait.group 1
+// CHECK-NEXT:      gpu.barrier
+// CHECK:           gpu.barrier
+// CHECK-COUNT-2:   nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 4, cache =  ca
+// CHECK:           nvvm.cp.async.commit.group
+// CHECK-NOT:       llvm.load %{{.*}} : !llvm.ptr<1> -> f32
+// CHECK-COUNT-16:  llvm.load %{{.*}} : !llvm.ptr<3> -> f32
+// CHECK-NEXT:      nvvm.cp.async.wait.group 0
+// CHECK-NEXT:      gpu.barrier
+// CHECK-COUNT-2:   llvm.load %{{.*}} : !llvm.ptr<3> -> f32
+// CHECK:           scf.yield
+func.func @staged_vectors(%lse: tensor<256xf32>, %delta: tensor<1x100x2x4xf32>, %rows: tensor<64xi32>) -> tensor<64x64xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c64 = arith.constant 64 : index
+  %c256 = arith.constant 256 : index
+  %zero = arith.constant dense<0.0> : tensor<64x64xf32>
+  %o0 = tensor.empty() : tensor<64x64xf32>
+  %r = tile.program grid(%c1) outs(%o0 : tensor<64x64xf32>) {
+  ^bb0(%i: index, %o: tensor<64x64xf32>):
+    %rt = tile.load %rows[%c0] {row_dims = array<i64: 0>} : tensor<64xi32> -> tensor<64xi32>
+    %acc = scf.for %j = %c0 to %c256 step %c64 iter_args(%a = %zero) -> (tensor<64x64xf32>) {
+      %l = tile.load %lse[%j] {row_dims = array<i64: 0>} : tensor<256xf32> -> tensor<64xf32>
+      %d = tile.gather %delta[%c0, %c1] rows %rt {row_dims = array<i64: 1, 3>} : tensor<1x100x2x4xf32>, tensor<64xi32> -> tensor<64xf32>
+      %lb = tile.broadcast %l {dim = 0 : i64} : tensor<64xf32> -> tensor<64x64xf32>
+      %db = tile.broadcast %d {dim = 1 : i64} : tensor<64xf32> -> tensor<64x64xf32>
+      %s = arith.addf %lb, %db : tensor<64x64xf32>
+      %n = arith.addf %a, %s : tensor<64x64xf32>
+      scf.yield %n : tensor<64x64xf32>
+    }
+    tile.store %acc into %o[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x64xf32> into tensor<64x64xf32>
   }
   return %r : tensor<64x64xf32>
 }
