@@ -105,10 +105,11 @@ LogicalResult KernelEmitter::emitTopk(Operation *op) {
           arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, key, myKey),
           tie);
     };
+    // Counts are i32: index (i64) adds are two instructions each.
     auto addIf = [&](Value count, Value cond) -> Value {
       return arith::AddIOp::create(
           b, loc, count,
-          arith::SelectOp::create(b, loc, cond, cidx(1), cidx(0)));
+          arith::SelectOp::create(b, loc, cond, ci32(1), ci32(0)));
     };
     int64_t per = n + cands, total = rows * per, threads = warps * kWarpSize;
     forLoop(
@@ -156,15 +157,17 @@ LogicalResult KernelEmitter::emitTopk(Operation *op) {
           b.setInsertionPointToStart(counted.thenBlock());
           // Listed entries before a listed one: exactly the earlier slots;
           // a candidate counts them (only its lanes run the loop).
-          auto fromList = scf::IfOp::create(b, loc, TypeRange{b.getIndexType()},
-                                            listed, /*withElseRegion=*/true);
+          auto fromList = scf::IfOp::create(b, loc, TypeRange{i32}, listed,
+                                            /*withElseRegion=*/true);
           {
             OpBuilder::InsertionGuard g2(b);
             b.setInsertionPointToStart(fromList.thenBlock());
-            scf::YieldOp::create(b, loc, e);
+            scf::YieldOp::create(b, loc,
+                                 arith::IndexCastOp::create(b, loc, i32, e)
+                                     .getResult());
             b.setInsertionPointToStart(fromList.elseBlock());
             Value before0 =
-                forLoop(0, n, ValueRange{cidx(0)},
+                forLoop(0, n, ValueRange{ci32(0)},
                         [&](Value s, ValueRange it) -> SmallVector<Value> {
                           return {
                               addIf(it[0], listedBefore(arith::AddIOp::create(
@@ -187,9 +190,11 @@ LogicalResult KernelEmitter::emitTopk(Operation *op) {
                   })
                   .getResult(0);
           auto keep = scf::IfOp::create(
-              b, loc, cmpI(arith::CmpIPredicate::ult, count, cidx(n)), false);
+              b, loc, cmpI(arith::CmpIPredicate::ult, count, ci32(n)), false);
           b.setInsertionPointToStart(keep.thenBlock());
-          Value at = arith::AddIOp::create(b, loc, listBase, count);
+          Value at = arith::AddIOp::create(
+              b, loc, listBase,
+              arith::IndexCastOp::create(b, loc, b.getIndexType(), count));
           LLVM::StoreOp::create(b, loc, myKey, elementPtr(newKeys, f32, at));
           LLVM::StoreOp::create(b, loc, myIndex, elementPtr(newIdxs, i32, at));
           return {};

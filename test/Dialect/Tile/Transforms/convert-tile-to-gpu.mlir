@@ -144,7 +144,8 @@ func.func @warpgroup(%q: tensor<64x128xbf16>, %k: tensor<64x128xbf16>, %v: tenso
 // 4 rows x (2 listed + 16 candidates) = 72 elements gets a thread (3 rounds
 // of the warp's 32), counts the listed entries and the candidates ranked
 // before it (larger score, then smaller index) and writes itself to that
-// slot when it is below n = 2. A candidate behind the row's last listed
+// slot when it is below n = 2 (counts are i32: index adds are two
+// instructions). A candidate behind the row's last listed
 // entry skips the counting; only candidates count listed entries.
 // Finalizing (ascending indices) stays one thread per row. A program whose
 // tiles have 4 rows runs on one warp; its occupancy hint becomes
@@ -165,14 +166,15 @@ func.func @warpgroup(%q: tensor<64x128xbf16>, %k: tensor<64x128xbf16>, %v: tenso
 // CHECK:               %[[MISS:.*]] = arith.xori %[[BEHIND]], %true
 // CHECK:               %[[MAY:.*]] = arith.ori %[[LISTED]], %[[MISS]]
 // CHECK:               scf.if %[[MAY]] {
-// CHECK:                 %[[FIRST:.*]] = scf.if %[[LISTED]] -> (index) {
-// CHECK:                   scf.yield %[[E]]
+// CHECK:                 %[[FIRST:.*]] = scf.if %[[LISTED]] -> (i32) {
+// CHECK:                   %[[E32:.*]] = arith.index_cast %[[E]] : index to i32
+// CHECK:                   scf.yield %[[E32]]
 // CHECK:                 } else {
-// CHECK:                   scf.for %{{.*}} = %{{.*}} to %c2{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (index)
+// CHECK:                   scf.for %{{.*}} = %{{.*}} to %c2{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (i32)
 // CHECK:                     arith.cmpf oeq
 // CHECK:                     arith.cmpf ogt
-// CHECK:                 %[[COUNT:.*]] = scf.for %{{.*}} = %{{.*}} to %c16{{.*}} step %{{.*}} iter_args(%{{.*}} = %[[FIRST]]) -> (index)
-// CHECK:                 %[[KEEP:.*]] = arith.cmpi ult, %[[COUNT]], %c2
+// CHECK:                 %[[COUNT:.*]] = scf.for %{{.*}} = %{{.*}} to %c16{{.*}} step %{{.*}} iter_args(%{{.*}} = %[[FIRST]]) -> (i32)
+// CHECK:                 %[[KEEP:.*]] = arith.cmpi ult, %[[COUNT]], %c2{{.*}} : i32
 // CHECK:                 scf.if %[[KEEP]]
 // CHECK:                   llvm.store %{{.*}} : f32, !llvm.ptr<3>
 // CHECK:                   llvm.store %{{.*}} : i32, !llvm.ptr<3>
