@@ -44,13 +44,15 @@ from nsa.build_kernels import grad_output_names, grad_shapes  # noqa: E402,F401
 ROOT = bk.ROOT
 _cfg = bk._cfg
 
-# The backward correctness matrix. T stays modest (backward_check.py builds a
-# float32 autograd reference of the whole layer) and ragged, from below l to
-# just above 2048; most configurations have more selection blocks than n
+# The backward correctness matrix. T is ragged, from below l to just below
+# 65536 (backward_check.py builds a float32 autograd reference of the whole
+# layer in chunks of query rows: every gradient needs every row, so no row is
+# sampled); most configurations have more selection blocks than n
 # (T > n * l_sel, or smaller blocks), so that selection is a real top-n.
 # G in {1, 4, 16}; Dk in {64, 128, 192} with Dv in {64, 128}; bf16 and fp16;
 # linear + PE, linear, mean; shared and per-branch K/V; non-default block
-# sizes and scale; paper-d128 just above T = 2048.
+# sizes and scale; paper-d128 just above T = 2048 and 16384 and just below
+# 65536.
 TEST_SET = [
     # T < l: no compressed token, so d_k_cmp, d_v_cmp, d_w and d_pe are exact
     # zeros that a kernel with an empty grid could leave unwritten.
@@ -75,6 +77,8 @@ TEST_SET = [
          dtype="f16", pe=False, kv="shared", l=32, d=32, l_sel=32, n=24, init=0, local=1,
          w=1000),
     _cfg("paper-d128-t2113", T=2113, **bk.PAPER_D128),
+    _cfg("paper-d128-t16411", T=16411, **bk.PAPER_D128),
+    _cfg("paper-d128-t65531", T=65531, **bk.PAPER_D128),
 ]
 
 SETS = {"test": TEST_SET}
