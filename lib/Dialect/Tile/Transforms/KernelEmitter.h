@@ -210,6 +210,10 @@ private:
 
   //---- shared memory ----
   Value sharedPtr(int64_t byteOffset);
+  /// The current buffer of staged region `s`.
+  Value stagedBase(const Staged &s) {
+    return s.base ? s.base : sharedPtr(s.offset);
+  }
   Value elementPtr(Value base, Type type, Value index);
   /// Starts a scratch phase: a barrier (earlier readers are done), then the
   /// scratch region's base for `bytes` bytes.
@@ -241,9 +245,10 @@ private:
   Value linearOffset(RankedTensorType t, ArrayRef<Value> coords);
   /// Row `row` of `rowDims` (row-major, times `stride`) from `coords`: sets
   /// the inner row dimensions' coordinates (covered whole: remainders,
-  /// innermost first) and adds the rest to the first's.
-  void locateRow(RankedTensorType t, ArrayRef<int64_t> rowDims, Value row,
-                 SmallVectorImpl<Value> &coords, int64_t stride = 1);
+  /// innermost first) and adds the rest to the first's. Returns whether the
+  /// row is inside the tensor (its first row dimension is in bounds).
+  Value locateRow(RankedTensorType t, ArrayRef<int64_t> rowDims, Value row,
+                  SmallVectorImpl<Value> &coords, int64_t stride = 1);
 
   //---- ops ----
   LogicalResult emitBlock(Block &block);
@@ -423,6 +428,7 @@ std::pair<Value, Type> narrowSource(Value v); // KernelProducts.cpp
 bool isBF16Constant(Value v);                 // KernelProducts.cpp
 Type splitType(DotOp op);                     // KernelProducts.cpp
 bool isLoopAffine(Value v, scf::ForOp loop);  // KernelControlFlow.cpp
+ArrayRef<int64_t> rowDimsOf(Operation *op);   // KernelMemory.cpp
 
 } // namespace mlir::nsa::tile::kernel
 

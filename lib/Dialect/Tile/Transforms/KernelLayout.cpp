@@ -239,8 +239,7 @@ Dist KernelEmitter::get(Value v, Kind k) {
   // A staged rank-1 tile is read from its region at each use, in that use's
   // form (a few shared loads: nothing is kept in registers between uses).
   if (auto it = staged.find(v); it != staged.end() && t.getRank() == 1) {
-    const Staged &s = it->second;
-    return readDist(k, t, s.base ? s.base : sharedPtr(s.offset), 1, type);
+    return readDist(k, t, stagedBase(it->second), 1, type);
   }
   // Row <-> column form of a rank-1 tile, through shared memory.
   int64_t bytes = t.getDimSize(0) * byteWidth(type);

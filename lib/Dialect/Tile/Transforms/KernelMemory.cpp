@@ -8,9 +8,17 @@ namespace mlir::nsa::tile::kernel {
 // Ops: global memory (tile.load, tile.gather, tile.store)
 //===----------------------------------------------------------------------===//
 
-void KernelEmitter::locateRow(RankedTensorType t, ArrayRef<int64_t> rowDims,
-                              Value row, SmallVectorImpl<Value> &coords,
-                              int64_t stride) {
+ArrayRef<int64_t> rowDimsOf(Operation *op) {
+  if (auto load = dyn_cast<LoadOp>(op))
+    return load.getRowDims();
+  if (auto gather = dyn_cast<GatherOp>(op))
+    return gather.getRowDims();
+  return cast<StoreOp>(op).getRowDims();
+}
+
+Value KernelEmitter::locateRow(RankedTensorType t, ArrayRef<int64_t> rowDims,
+                               Value row, SmallVectorImpl<Value> &coords,
+                               int64_t stride) {
   for (int64_t d : llvm::reverse(rowDims.drop_front())) {
     coords[d] = arith::RemUIOp::create(b, loc, row, cidx(t.getDimSize(d)));
     row = arith::DivUIOp::create(b, loc, row, cidx(t.getDimSize(d)));
@@ -19,6 +27,8 @@ void KernelEmitter::locateRow(RankedTensorType t, ArrayRef<int64_t> rowDims,
     row = arith::MulIOp::create(b, loc, row, cidx(stride));
   int64_t first = rowDims.front();
   coords[first] = arith::AddIOp::create(b, loc, coords[first], row);
+  return cmpI(arith::CmpIPredicate::ult, coords[first],
+              cidx(t.getDimSize(first)));
 }
 
 /// tile.load, tile.gather and tile.store: one global access per element the
@@ -43,9 +53,7 @@ LogicalResult KernelEmitter::emitRowAccess(Operation *op) {
   // A gather's row index counts from 0 on every row dimension.
   if (gather)
     indices = gather.sourceIndices(indices, cidx(0));
-  ArrayRef<int64_t> rowDims = load     ? load.getRowDims()
-                              : gather ? gather.getRowDims()
-                                       : store.getRowDims();
+  ArrayRef<int64_t> rowDims = rowDimsOf(op);
   auto srcType = cast<RankedTensorType>(tensor.getType());
   auto tileType = cast<RankedTensorType>(tileValue.getType());
   Type elem = srcType.getElementType();
@@ -88,11 +96,8 @@ LogicalResult KernelEmitter::emitRowAccess(Operation *op) {
     Value rest = gather ? arith::IndexCastOp::create(b, loc, b.getIndexType(),
                                                      at(rowsDist, r))
                         : row;
-    locateRow(srcType, rowDims, rest, coords, store ? store.getRowStride() : 1);
-    int64_t first = rowDims.front();
-    Value inBounds =
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, coords[first],
-                              cidx(srcType.getDimSize(first)));
+    Value inBounds = locateRow(srcType, rowDims, rest, coords,
+                               store ? store.getRowStride() : 1);
     if (rank2)
       coords.back() = Value();
     Value rowOffset = linearOffset(srcType, coords);
@@ -181,9 +186,10 @@ LogicalResult KernelEmitter::emitStagedGather(GatherOp op) {
   SmallVector<Value> fixed =
       llvm::map_to_vector(op.getIndices(), [&](Value v) { return scalar(v); });
   SmallVector<Value> indices = op.sourceIndices(fixed, cidx(0));
+  // The rows first: a change of form goes through scratch too.
+  Dist rows = get(op.getRows(), Kind::Row);
   if (op.getType().getRank() == 1) {
     // The threads that hold the row indices in row form copy the elements.
-    Dist rows = get(op.getRows(), Kind::Row);
     gpu::BarrierOp::create(b, loc); // earlier readers of the region are done
     issueElementCopies(op, indices, sharedPtr(s.offset), &rows);
     NVVM::CpAsyncCommitGroupOp::create(b, loc);
@@ -191,8 +197,6 @@ LogicalResult KernelEmitter::emitStagedGather(GatherOp op) {
     return success();
   }
   auto rowsType = cast<RankedTensorType>(op.getRows().getType());
-  // The rows first: a change of form goes through scratch too.
-  Dist rows = get(op.getRows(), Kind::Row);
   // beginScratch's barrier also ends earlier reads of the region; the slot
   // past the indices takes writeDist's padding slots.
   beginScratch((rowsType.getNumElements() + 1) * 4);
@@ -238,8 +242,7 @@ void KernelEmitter::issueCopies(Operation *op, ArrayRef<Value> indices,
   if (cast<RankedTensorType>(op->getResult(0).getType()).getRank() == 1)
     return issueElementCopies(op, indices, region, /*rows=*/nullptr);
   Value tile = op->getResult(0), source = op->getOperand(0);
-  ArrayRef<int64_t> rowDims = isa<LoadOp>(op) ? cast<LoadOp>(op).getRowDims()
-                                              : cast<GatherOp>(op).getRowDims();
+  ArrayRef<int64_t> rowDims = rowDimsOf(op);
   Staged s = staged.lookup(tile);
   auto srcType = cast<RankedTensorType>(source.getType());
   auto tileType = cast<RankedTensorType>(tile.getType());
@@ -272,19 +275,14 @@ void KernelEmitter::issueCopies(Operation *op, ArrayRef<Value> indices,
                                elementPtr(rowIndex, b.getI32Type(), slot)));
     }
     SmallVector<Value> coords(indices);
-    locateRow(srcType, rowDims, sourceRow, coords);
-    int64_t first = rowDims.front();
+    Value inBounds = locateRow(srcType, rowDims, sourceRow, coords);
     coords.back() = col;
     Value ok = arith::AndIOp::create(
         b, loc,
-        arith::AndIOp::create(
-            b, loc,
-            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, row,
-                                  cidx(rows)),
-            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, col,
-                                  cidx(cols))),
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, coords[first],
-                              cidx(srcType.getDimSize(first))));
+        arith::AndIOp::create(b, loc,
+                              cmpI(arith::CmpIPredicate::ult, row, cidx(rows)),
+                              cmpI(arith::CmpIPredicate::ult, col, cidx(cols))),
+        inBounds);
     Value offset = arith::SelectOp::create(
         b, loc, ok, linearOffset(srcType, coords), cidx(0));
     Value dst = stagedIndex(s, row, col);
@@ -318,8 +316,7 @@ Staged KernelEmitter::stagedShape(RankedTensorType t, Type type,
 void KernelEmitter::issueElementCopies(Operation *op, ArrayRef<Value> indices,
                                        Value region, const Dist *rows) {
   Value source = op->getOperand(0);
-  ArrayRef<int64_t> rowDims = isa<LoadOp>(op) ? cast<LoadOp>(op).getRowDims()
-                                              : cast<GatherOp>(op).getRowDims();
+  ArrayRef<int64_t> rowDims = rowDimsOf(op);
   auto srcType = cast<RankedTensorType>(source.getType());
   Type elem = srcType.getElementType();
   int64_t size =
@@ -340,10 +337,7 @@ void KernelEmitter::issueElementCopies(Operation *op, ArrayRef<Value> indices,
             ? arith::IndexCastOp::create(b, loc, b.getIndexType(), at(*rows, r))
             : row;
     SmallVector<Value> coords(indices);
-    locateRow(srcType, rowDims, sourceRow, coords);
-    int64_t first = rowDims.front();
-    Value ok = cmpI(arith::CmpIPredicate::ult, coords[first],
-                    cidx(srcType.getDimSize(first)));
+    Value ok = locateRow(srcType, rowDims, sourceRow, coords);
     Value offset = arith::SelectOp::create(
         b, loc, ok, linearOffset(srcType, coords), cidx(0));
     // 4-byte copies exist only through L1 (.ca); 0 source bytes zero-fill.

@@ -216,7 +216,7 @@ Dist KernelEmitter::mmaProduct(const Dist &a, int64_t m, int64_t k,
                                const Staged &s, int64_t n, bool transposed,
                                Type type, const Staged *aStaged,
                                const Dist *init, bool aKMajor) {
-  Value base = s.base ? s.base : sharedPtr(s.offset);
+  Value base = stagedBase(s);
   int64_t aCols = colSlots(k);
   MLIRContext *ctx = b.getContext();
   Type f32 = b.getF32Type();
@@ -435,7 +435,7 @@ SmallVector<Value> KernelEmitter::wgmmaRowBlock(
   // leading offset unused. MN-major ([K][N]): 8-row (K) groups 1024 bytes
   // apart, 64-column blocks `blockBytes` apart.
   auto descriptorOf = [&](const Staged &r, bool kMajor) -> Value {
-    Value base = r.base ? r.base : sharedPtr(r.offset);
+    Value base = stagedBase(r);
     Value address = LLVM::PtrToIntOp::create(b, loc, i64, base);
     Value start = arith::AndIOp::create(
         b, loc, arith::ShRUIOp::create(b, loc, address, c64(4)), c64(0x3fff));
