@@ -41,10 +41,21 @@ struct TileSizes {
   int64_t queryTokensFor(int64_t g) const {
     return queryTokens ? queryTokens : std::max<int64_t>(1, minRows / g);
   }
+  /// Tokens per program of the gated combination and its gradient, whose
+  /// rows are tokens x all HQ heads (row dimensions kTokenHeadRows of
+  /// [B, T, HQ, C]): a token's rows are then one contiguous stretch of
+  /// HQ * C elements, which DRAM streams far better than one head's rows,
+  /// HQ * C elements apart.
+  int64_t headTokensFor(int64_t hq) const {
+    return std::max<int64_t>(1, queryTokensFor(1) / hq);
+  }
   int64_t selectedGradTokensFor(int64_t g) const {
     return selectedGradTokens ? selectedGradTokens : queryTokensFor(g);
   }
 };
+
+/// The row dimensions (T, HQ) of the tiles of TileSizes::headTokensFor.
+inline constexpr int64_t kTokenHeadRows[] = {1, 2};
 
 inline RankedTensorType tensorTy(Value v) {
   return cast<RankedTensorType>(v.getType());
@@ -98,16 +109,21 @@ struct Emitter {
     auto type = RankedTensorType::get(shape, b.getF32Type());
     return arith::ConstantOp::create(b, loc, DenseElementsAttr::get(type, v));
   }
-  /// An f32 matrix with `entry(i, j)` at [i, j].
-  Value constMatrix(int64_t rows, int64_t cols,
+  /// A matrix of `elt` with `entry(i, j)` (rounded to `elt`) at [i, j].
+  Value constMatrix(int64_t rows, int64_t cols, FloatType elt,
                     function_ref<float(int64_t, int64_t)> entry) {
-    SmallVector<float> values;
+    SmallVector<APFloat> values;
     for (int64_t i = 0; i < rows; ++i)
-      for (int64_t j = 0; j < cols; ++j)
-        values.push_back(entry(i, j));
-    auto type = RankedTensorType::get({rows, cols}, b.getF32Type());
-    return arith::ConstantOp::create(
-        b, loc, DenseElementsAttr::get(type, ArrayRef<float>(values)));
+      for (int64_t j = 0; j < cols; ++j) {
+        APFloat x(entry(i, j));
+        bool losesInfo = false;
+        x.convert(elt.getFloatSemantics(), APFloat::rmNearestTiesToEven,
+                  &losesInfo);
+        values.push_back(x);
+      }
+    auto type = RankedTensorType::get({rows, cols}, elt);
+    return arith::ConstantOp::create(b, loc,
+                                     DenseElementsAttr::get(type, values));
   }
   Value splatI32(int64_t v, ArrayRef<int64_t> shape) {
     auto type = RankedTensorType::get(shape, b.getI32Type());

@@ -739,14 +739,16 @@ struct TileCompressGrad : TilePattern<CompressGradOp> {
 
 /// Per token tile of one query head: d_gates[c] = rowsum(d_o * o_c) and
 /// d_c = g_c * d_o for the three branches c.
+/// One program per TileSizes::headTokensFor tokens, all their heads as rows.
 struct TileCombineGrad : TilePattern<CombineGradOp> {
   using TilePattern::TilePattern;
   LogicalResult matchAndRewrite(CombineGradOp op,
                                 PatternRewriter &rewriter) const override {
     auto oType = tensorTy(op.getDO());
-    int64_t dv = oType.getDimSize(3), bm = sizes.queryTokensFor(1);
-    if (ShapedType::isDynamic(dv))
-      return rewriter.notifyMatchFailure(op, "tiles need a static Dv");
+    int64_t hq = oType.getDimSize(2), dv = oType.getDimSize(3);
+    if (ShapedType::isDynamic(hq) || ShapedType::isDynamic(dv))
+      return rewriter.notifyMatchFailure(op, "tiles need static HQ and Dv");
+    int64_t tokens = sizes.headTokensFor(hq), rows = tokens * hq;
     Location loc = op.getLoc();
     Emitter outer{rewriter, loc};
     Value gates = op.getGates();
@@ -756,29 +758,31 @@ struct TileCombineGrad : TilePattern<CombineGradOp> {
                      emptyLike(rewriter, loc, oType, dyn),
                      emptyLike(rewriter, loc, oType, dyn),
                      emptyLike(rewriter, loc, oType, dyn)};
-    Value grid[3] = {batch, outer.dim(gates, 2), outer.ceilDiv(t, bm)};
+    Value grid[2] = {batch, outer.ceilDiv(t, tokens)};
     Value branches[3] = {op.getCmp(), op.getSlc(), op.getWin()};
     Type elt = oType.getElementType();
 
     auto program = buildProgram(
         rewriter, op, grid, outs,
         [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
-          Value b = ids[0], hq = ids[1], zero = e.index(0);
-          Value t0 = e.mul(ids[2], e.index(bm));
-          Value dO =
-              e.extF32(e.load(op.getDO(), {b, t0, hq, zero}, {1}, {bm, dv}));
+          Value b = ids[0], zero = e.index(0);
+          Value t0 = e.mul(ids[1], e.index(tokens));
+          Value dO = e.extF32(e.load(op.getDO(), {b, t0, zero, zero},
+                                     kTokenHeadRows, {rows, dv}));
           for (auto [c, branch] : llvm::enumerate(branches)) {
             Value column = e.index(static_cast<int64_t>(c));
-            Value gate = e.load(gates, {b, t0, hq, column}, {1}, {bm});
-            Value o = e.load(branch, {b, t0, hq, zero}, {1}, {bm, dv});
+            Value gate =
+                e.load(gates, {b, t0, zero, column}, kTokenHeadRows, {rows});
+            Value o =
+                e.load(branch, {b, t0, zero, zero}, kTokenHeadRows, {rows, dv});
             Value dGate = rowSum(e, e.mulF(dO, e.extF32(o)));
             tile::StoreOp::create(e.b, e.loc, e.truncTo(dGate, elt), outArgs[0],
-                                  ValueRange{b, t0, hq, column},
-                                  ArrayRef<int64_t>{1});
+                                  ValueRange{b, t0, zero, column},
+                                  kTokenHeadRows);
             Value dBranch = e.mulF(e.extF32(e.perRow(gate, dv)), dO);
             tile::StoreOp::create(e.b, e.loc, e.truncTo(dBranch, elt),
-                                  outArgs[1 + c], ValueRange{b, t0, hq, zero},
-                                  ArrayRef<int64_t>{1});
+                                  outArgs[1 + c], ValueRange{b, t0, zero, zero},
+                                  kTokenHeadRows);
           }
         });
     rewriter.replaceOp(op, program.getResults());

@@ -1,5 +1,4 @@
-//===- TileCombine.cpp - nsa.combine -> programs
-//----------------------------===//
+//===- TileCombine.cpp - nsa.combine -> programs --------------------------===//
 
 #include "ProgramBuilder.h"
 
@@ -9,32 +8,36 @@ using namespace mlir::nsa::tiling;
 
 namespace {
 
+/// One program per TileSizes::headTokensFor tokens, all their heads as rows.
 struct TileCombine : TilePattern<CombineOp> {
   using TilePattern::TilePattern;
   LogicalResult matchAndRewrite(CombineOp op,
                                 PatternRewriter &rewriter) const override {
     auto outType = tensorTy(op.getO());
-    int64_t dv = outType.getDimSize(3), bm = sizes.queryTokensFor(1);
-    if (ShapedType::isDynamic(dv))
-      return rewriter.notifyMatchFailure(op, "tiles need a static Dv");
+    int64_t hq = outType.getDimSize(2), dv = outType.getDimSize(3);
+    if (ShapedType::isDynamic(hq) || ShapedType::isDynamic(dv))
+      return rewriter.notifyMatchFailure(op, "tiles need static HQ and Dv");
+    int64_t tokens = sizes.headTokensFor(hq);
+    int64_t rows = tokens * hq;
     Location loc = op.getLoc();
     Emitter outer{rewriter, loc};
     Value batch = outer.dim(op.getGates(), 0), t = outer.dim(op.getGates(), 1);
     Value init = emptyLike(rewriter, loc, outType, {{0, batch}, {1, t}});
-    Value grid[3] = {batch, outer.dim(op.getGates(), 2), outer.ceilDiv(t, bm)};
+    Value grid[2] = {batch, outer.ceilDiv(t, tokens)};
     Value branches[3] = {op.getCmp(), op.getSlc(), op.getWin()};
 
     auto program = buildProgram(
         rewriter, op, grid, init,
         [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
-          Value b = ids[0], hq = ids[1], zero = e.index(0);
-          Value t0 = e.mul(ids[2], e.index(bm));
-          Value acc = e.constTensor({bm, dv}, 0.0f);
+          Value b = ids[0], zero = e.index(0);
+          Value t0 = e.mul(ids[1], e.index(tokens));
+          Value acc = e.constTensor({rows, dv}, 0.0f);
           for (auto [c, branch] : llvm::enumerate(branches)) {
             Value gate = e.load(op.getGates(),
-                                {b, t0, hq, e.index(static_cast<int64_t>(c))},
-                                {1}, {bm});
-            Value o = e.load(branch, {b, t0, hq, zero}, {1}, {bm, dv});
+                                {b, t0, zero, e.index(static_cast<int64_t>(c))},
+                                kTokenHeadRows, {rows});
+            Value o =
+                e.load(branch, {b, t0, zero, zero}, kTokenHeadRows, {rows, dv});
             acc = arith::AddFOp::create(
                 e.b, e.loc, acc,
                 arith::MulFOp::create(e.b, e.loc, e.extF32(e.perRow(gate, dv)),
@@ -42,7 +45,7 @@ struct TileCombine : TilePattern<CombineOp> {
           }
           tile::StoreOp::create(
               e.b, e.loc, e.truncTo(acc, outType.getElementType()), outArgs[0],
-              ValueRange{b, t0, hq, zero}, ArrayRef<int64_t>{1});
+              ValueRange{b, t0, zero, zero}, kTokenHeadRows);
         });
     rewriter.replaceOp(op, program.getResults());
     return success();

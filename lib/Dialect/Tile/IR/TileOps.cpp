@@ -361,6 +361,24 @@ LogicalResult ReduceOp::verify() {
   return success();
 }
 
+LogicalResult GroupSumOp::verify() {
+  RankedTensorType in = tensorType(getValue()), out = tensorType(getResult());
+  if (failed(checkFloatTile(*this, "value", in)) ||
+      failed(checkStaticTile(*this, "result", out)) ||
+      failed(checkShape(*this, "value", in,
+                        {ShapedType::kDynamic, ShapedType::kDynamic})) ||
+      failed(checkShape(*this, "result", out,
+                        {ShapedType::kDynamic, in.getDimSize(1)})))
+    return failure();
+  if (in.getElementType() != out.getElementType())
+    return emitOpError("result must have the element type of 'value'");
+  if (out.getDimSize(0) == 0 || in.getDimSize(0) % out.getDimSize(0) != 0)
+    return emitOpError() << "result rows (" << out.getDimSize(0)
+                         << ") must divide the value's rows ("
+                         << in.getDimSize(0) << ") into equal groups";
+  return success();
+}
+
 /// max/sum [M] f32 and acc [M, Dv] f32: the streaming-softmax state.
 static LogicalResult checkSoftmaxState(Operation *op, Value max, Value acc) {
   RankedTensorType m = tensorType(max), a = tensorType(acc);

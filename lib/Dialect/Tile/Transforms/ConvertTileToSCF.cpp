@@ -384,6 +384,40 @@ struct LowerReduce : OpConversionPattern<ReduceOp> {
   }
 };
 
+/// group_sum: the rows as [R/G, G, C], reduced over the middle dimension.
+struct LowerGroupSum : OpConversionPattern<GroupSumOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(GroupSumOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    RankedTensorType type = op.getType();
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    int64_t groups = type.getDimSize(0), cols = type.getDimSize(1);
+    int64_t group = op.getValue().getType().getDimSize(0) / groups;
+    Value grouped = tensor::ExpandShapeOp::create(
+        rewriter, loc,
+        RankedTensorType::get({groups, group, cols}, type.getElementType()),
+        adaptor.getValue(), ArrayRef<ReassociationIndices>{{0, 1}, {2}});
+    AffineMap in = AffineMap::getMultiDimIdentityMap(3, ctx);
+    AffineMap out = AffineMap::get(
+        3, 0, {getAffineDimExpr(0, ctx), getAffineDimExpr(2, ctx)}, ctx);
+    SmallVector<utils::IteratorType> iterators = {
+        utils::IteratorType::parallel, utils::IteratorType::reduction,
+        utils::IteratorType::parallel};
+    rewriter.replaceOpWithNewOp<linalg::GenericOp>(
+        op, type, grouped, filled(rewriter, loc, type, 0.0),
+        ArrayRef<AffineMap>{in, out}, iterators,
+        [&](OpBuilder &b, Location loc, ValueRange args) {
+          linalg::YieldOp::create(
+              b, loc,
+              arith::AddFOp::create(b, loc, args[0], args[1]).getResult());
+        });
+    return success();
+  }
+};
+
 //===----------------------------------------------------------------------===//
 // Top-n selection
 //===----------------------------------------------------------------------===//
@@ -635,9 +669,10 @@ struct ConvertTileToSCF
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
 
     RewritePatternSet patterns(ctx);
-    patterns.add<LowerProgram, LowerLoad, LowerGather, LowerRange,
-                 LowerBroadcast, LowerMaskedFill, LowerDot, LowerReduce,
-                 LowerTopkMerge, LowerTopkFinalize, LowerCompact>(ctx);
+    patterns
+        .add<LowerProgram, LowerLoad, LowerGather, LowerRange, LowerBroadcast,
+             LowerMaskedFill, LowerDot, LowerReduce, LowerGroupSum,
+             LowerTopkMerge, LowerTopkFinalize, LowerCompact>(ctx);
     populateDecomposeSoftmaxPatterns(patterns);
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))

@@ -61,6 +61,8 @@ LogicalResult KernelEmitter::emitOpImpl(Operation *op) {
     return emitDot(dot);
   if (auto reduce = dyn_cast<ReduceOp>(op))
     return emitReduce(reduce);
+  if (auto groupSum = dyn_cast<GroupSumOp>(op))
+    return emitGroupSum(groupSum);
   if (isa<TopkMergeOp, TopkFinalizeOp>(op))
     return emitTopk(op);
   if (auto compact = dyn_cast<CompactOp>(op))
@@ -229,14 +231,18 @@ LogicalResult KernelEmitter::emit() {
         staged[ext.getOut()] = s;
   });
 
-  // bf16-exact constant right operands of f32 products: staged once.
+  // Constant right operands of tensor-core products (16-bit ones, and
+  // bf16-exact ones of f32 products): staged once.
   SmallVector<Value> stagedConstants;
   program.walk([&](DotOp dot) {
     Value rhs = dot.getRhs();
-    if (!splitType(dot) || !isBF16Constant(rhs) || staged.count(rhs))
+    Type type = splitType(dot) && isBF16Constant(rhs)
+                    ? b.getBF16Type()
+                    : narrowSource(rhs).second;
+    if (!type || !matchPattern(rhs, m_Constant()) || staged.count(rhs))
       return;
-    staged[rhs] = allocateStaged(cast<RankedTensorType>(rhs.getType()),
-                                 b.getBF16Type(), /*rightOperand=*/true);
+    staged[rhs] = allocateStaged(cast<RankedTensorType>(rhs.getType()), type,
+                                 /*rightOperand=*/true);
     stagedConstants.push_back(rhs);
   });
 

@@ -341,6 +341,7 @@ private:
   LogicalResult emitTransposedMmaDot(DotOp op, Value rhs, Type type);
   LogicalResult emitExactDot(DotOp op);
   LogicalResult emitReduce(ReduceOp op);
+  LogicalResult emitGroupSum(GroupSumOp op);
   LogicalResult emitTopk(Operation *op);
   LogicalResult emitCompact(CompactOp op);
   LogicalResult emitExtract(tensor::ExtractOp op);

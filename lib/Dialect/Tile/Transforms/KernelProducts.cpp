@@ -37,7 +37,8 @@ bool isBF16Constant(Value v) {
 /// 16 bits of mantissa, selection's scores stay at f32 accuracy): bf16, or
 /// null when the product must stay on the CUDA cores.
 Type splitType(DotOp op) {
-  if (op.getLhsTransposed())
+  if (op.getLhsTransposed() ||
+      !getElementTypeOrSelf(op.getLhs().getType()).isF32())
     return Type();
   bool lhsConst = isBF16Constant(op.getLhs());
   bool rhsConst = isBF16Constant(op.getRhs());

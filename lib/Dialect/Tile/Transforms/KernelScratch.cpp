@@ -42,6 +42,98 @@ LogicalResult KernelEmitter::emitReduce(ReduceOp op) {
   return success();
 }
 
+/// group_sum through scratch: the result's rows are other warps' (and
+/// lanes') than the rows they sum. When a group's G rows are rows of one
+/// warp (G a power of two up to 16: row slot pairs hold rows g and g + 8 of
+/// 16, g = lane / 4), the warp sums them itself, the two slots of a pair
+/// (G = 16) and then over the lane bits of g by shuffles, and each lane
+/// writes its group's sums (lanes of one group write equal values to the
+/// same words). Other G: the whole tile is written and each result element
+/// sums its G rows from scratch. One barrier, and the result is read back.
+LogicalResult KernelEmitter::emitGroupSum(GroupSumOp op) {
+  auto inType = cast<RankedTensorType>(op.getValue().getType());
+  RankedTensorType outType = op.getType();
+  int64_t groups = outType.getDimSize(0), cols = outType.getDimSize(1);
+  int64_t group = inType.getDimSize(0) / groups;
+  Type f32 = b.getF32Type();
+  Dist in = get(op.getValue(), Kind::Tile);
+  bool inWarp = group <= 16 && 16 % group == 0;
+  int64_t sumBytes = roundUp(groups * cols * 4 + 4, 16);
+  beginScratch(sumBytes +
+               (inWarp ? 0 : roundUp(inType.getNumElements() * 4 + 4, 16)));
+  Value sums = sharedPtr(stagedBytes);
+  if (inWarp) {
+    Dist summed = in;
+    if (!in.splat) {
+      int64_t cSlots = colSlots(cols);
+      for (int64_t rs = 0; rs < rowSlots(inType.getDimSize(0)); rs += 2)
+        for (int64_t cs = 0; cs < cSlots; ++cs) {
+          Value &top = summed.elems[rs * cSlots + cs];
+          Value &bottom = summed.elems[(rs + 1) * cSlots + cs];
+          auto overLanes = [&](Value v) {
+            for (int64_t offset = 4; offset < 4 * std::min<int64_t>(group, 8);
+                 offset *= 2)
+              v = arith::AddFOp::create(
+                  b, loc, v,
+                  gpu::ShuffleOp::create(b, loc, v, ci32(offset),
+                                         ci32(kWarpSize), gpu::ShuffleMode::XOR)
+                      .getShuffleResult());
+            return v;
+          };
+          if (group == 16) {
+            top = bottom =
+                overLanes(arith::AddFOp::create(b, loc, top, bottom));
+          } else {
+            top = overLanes(top);
+            bottom = overLanes(bottom);
+          }
+        }
+    } else {
+      summed.splat = arith::MulFOp::create(
+          b, loc, in.splat,
+          cst(in.splat.getType(), static_cast<double>(group)));
+    }
+    writeElements(summed, inType, sums, f32, groups * cols,
+                  [&](Value row, Value col) -> Value {
+                    return arith::AddIOp::create(
+                        b, loc,
+                        arith::MulIOp::create(
+                            b, loc,
+                            arith::DivUIOp::create(b, loc, row, cidx(group)),
+                            cidx(cols)),
+                        col);
+                  });
+    gpu::BarrierOp::create(b, loc);
+    dists[op.getResult()] = readDist(Kind::Tile, outType, sums, cols, f32);
+    return success();
+  }
+  Value whole = sharedPtr(stagedBytes + sumBytes);
+  writeDist(in, inType, whole, cols, f32);
+  gpu::BarrierOp::create(b, loc);
+  // Each thread sums its result elements' rows; padding elements read row 0.
+  Dist out{Kind::Tile, {}, Value()};
+  int64_t cSlots = colSlots(cols);
+  for (int64_t i = 0; i < count(Kind::Tile, outType); ++i) {
+    int64_t rs = i / cSlots, cs = i % cSlots;
+    Value valid = andOpt(rowValid(rs, groups), colValid(cs, cols));
+    Value first = arith::MulIOp::create(b, loc, rowOf(rs), cidx(group * cols));
+    Value at = arith::AddIOp::create(b, loc, first, colOf(cs));
+    if (valid)
+      at = arith::SelectOp::create(b, loc, valid, at, cidx(0));
+    Value acc = zero(f32);
+    for (int64_t r = 0; r < group; ++r)
+      acc = arith::AddFOp::create(
+          b, loc, acc,
+          LLVM::LoadOp::create(
+              b, loc, f32,
+              elementPtr(whole, f32,
+                         arith::AddIOp::create(b, loc, at, cidx(r * cols)))));
+    out.elems.push_back(acc);
+  }
+  dists[op.getResult()] = out;
+  return success();
+}
+
 /// topk_merge and topk_finalize through shared memory, with the CPU
 /// lowering's order: a larger score first, then a smaller index (finalize:
 /// ascending indices, -1 last).

@@ -305,17 +305,19 @@ func.func @compress_mean(%k: tensor<1x100x2x16xf16>, %dkc: tensor<1x5x2x16xf16>)
 
 // -----
 
-// Combine: per (b, query head, 8 tokens), d_gates[c] = rowsum(d_o * o_c)
-// (a rank-1 tile stored into column c) and d_c = g_c * d_o.
+// Combine: per (b, 8 / HQ = 1 token with its HQ = 8 heads as rows),
+// d_gates[c] = rowsum(d_o * o_c) (a rank-1 tile stored into column c) and
+// d_c = g_c * d_o.
 // CHECK-LABEL: func.func @combine
-// CHECK: tile.program grid(%c1, %c8, %c13) outs(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<1x100x8x3xbf16>, tensor<1x100x8x16xbf16>, tensor<1x100x8x16xbf16>, tensor<1x100x8x16xbf16>)
-// CHECK: ^bb0(%{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %[[DG:.*]]: tensor<1x100x8x3xbf16>, %[[D0:.*]]: tensor<1x100x8x16xbf16>, %[[D1:.*]]: tensor<1x100x8x16xbf16>, %[[D2:.*]]: tensor<1x100x8x16xbf16>):
+// CHECK: tile.program grid(%c1, %c100) outs(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<1x100x8x3xbf16>, tensor<1x100x8x16xbf16>, tensor<1x100x8x16xbf16>, tensor<1x100x8x16xbf16>)
+// CHECK: ^bb0(%{{.*}}: index, %{{.*}}: index, %[[DG:.*]]: tensor<1x100x8x3xbf16>, %[[D0:.*]]: tensor<1x100x8x16xbf16>, %[[D1:.*]]: tensor<1x100x8x16xbf16>, %[[D2:.*]]: tensor<1x100x8x16xbf16>):
+// CHECK:   tile.load {{.*}} {row_dims = array<i64: 1, 2>} : tensor<1x100x8x16xbf16> -> tensor<8x16xbf16>
 // CHECK:   tile.reduce sum %{{.*}} : tensor<8x16xf32> -> tensor<8xf32>
-// CHECK:   tile.store %{{.*}} into %[[DG]][%{{.*}}, %{{.*}}, %{{.*}}, %c0] {row_dims = array<i64: 1>} : tensor<8xbf16> into tensor<1x100x8x3xbf16>
+// CHECK:   tile.store %{{.*}} into %[[DG]][%{{.*}}, %{{.*}}, %c0, %c0] {row_dims = array<i64: 1, 2>} : tensor<8xbf16> into tensor<1x100x8x3xbf16>
 // CHECK:   tile.store %{{.*}} into %[[D0]]
-// CHECK:   tile.store %{{.*}} into %[[DG]][%{{.*}}, %{{.*}}, %{{.*}}, %c1]
+// CHECK:   tile.store %{{.*}} into %[[DG]][%{{.*}}, %{{.*}}, %c0, %c1]
 // CHECK:   tile.store %{{.*}} into %[[D1]]
-// CHECK:   tile.store %{{.*}} into %[[DG]][%{{.*}}, %{{.*}}, %{{.*}}, %c2]
+// CHECK:   tile.store %{{.*}} into %[[DG]][%{{.*}}, %{{.*}}, %c0, %c2]
 // CHECK:   tile.store %{{.*}} into %[[D2]]
 // CHECK: } {label = "combine_grad"}
 func.func @combine(%g: tensor<1x100x8x3xbf16>, %a: tensor<1x100x8x16xbf16>, %b: tensor<1x100x8x16xbf16>,

@@ -94,18 +94,24 @@ func.func @selected(%q: tensor<1x100x2x2x32xbf16>, %k: tensor<1x100x2x32xbf16>, 
 // -----
 
 // Selection: 2 blocks per step overlap 4*2 + 1 = 9 compressed tokens
-// (l=32, d=16, l_sel=64); the overlap matrix holds SPEC's 1,2,2,2,1 weights
-// and maps each row's p to blocks; a 0/1 matrix then sums the G = 2 rows of
-// each token; top-n is merged per step.
+// (l=32, d=16, l_sel=64); the overlap matrix (f16, exact) holds SPEC's
+// 1,2,2,2,1 weights and maps each row's p (rounded to f16) to blocks;
+// tile.group_sum then sums the G = 2 rows of each token; top-n is merged per
+// step. With init = 1 and local = 2 every compressed token the mask would
+// drop weighs only on forced or future blocks, so p is only kept finite
+// (min(., 0) before exp2) and no mask is built.
 // CHECK-LABEL: func.func @select
-// CHECK-DAG: arith.constant dense<{{\[}}[1.000000e+00, 0.000000e+00], [2.000000e+00, 0.000000e+00], [2.000000e+00, 0.000000e+00], [2.000000e+00, 0.000000e+00], [1.000000e+00, 1.000000e+00], [0.000000e+00, 2.000000e+00], [0.000000e+00, 2.000000e+00], [0.000000e+00, 2.000000e+00], [0.000000e+00, 1.000000e+00]]> : tensor<9x2xf32>
+// CHECK-DAG: %[[W:.*]] = arith.constant dense<{{\[}}[1.000000e+00, 0.000000e+00], [2.000000e+00, 0.000000e+00], [2.000000e+00, 0.000000e+00], [2.000000e+00, 0.000000e+00], [1.000000e+00, 1.000000e+00], [0.000000e+00, 2.000000e+00], [0.000000e+00, 2.000000e+00], [0.000000e+00, 2.000000e+00], [0.000000e+00, 1.000000e+00]]> : tensor<9x2xf16>
 // CHECK: tile.program grid
 // CHECK: tile.load {{.*}} -> tensor<16xf32>
 // CHECK: scf.for {{.*}} step %c2
 // CHECK:   tile.load {{.*}} -> tensor<9x32xbf16>
-// CHECK:   math.exp2
-// CHECK:   tile.dot {{.*}} : tensor<16x9xf32>, tensor<9x2xf32> -> tensor<16x2xf32>
-// CHECK:   tile.dot {{.*}} : tensor<8x16xf32>, tensor<16x2xf32> -> tensor<8x2xf32>
+// CHECK:   %[[LOGP:.*]] = arith.minnumf
+// CHECK:   %[[P:.*]] = math.exp2 %[[LOGP]]
+// CHECK-NOT: tile.masked_fill
+// CHECK:   %[[P16:.*]] = arith.truncf %[[P]] : tensor<16x9xf32> to tensor<16x9xf16>
+// CHECK:   %[[ROWS:.*]] = tile.dot %[[P16]], %[[W]] : tensor<16x9xf16>, tensor<9x2xf16> -> tensor<16x2xf32>
+// CHECK:   tile.group_sum %[[ROWS]] : tensor<16x2xf32> -> tensor<8x2xf32>
 // CHECK:   tile.topk_merge
 // CHECK: %[[IDX:.*]] = tile.topk_finalize
 // CHECK: tile.store %[[IDX]] into {{.*}} : tensor<8x16xi32> into tensor<1x100x2x16xi32>
@@ -116,6 +122,22 @@ func.func @selected(%q: tensor<1x100x2x2x32xbf16>, %k: tensor<1x100x2x32xbf16>, 
 func.func @select(%q: tensor<1x100x2x2x32xbf16>, %kc: tensor<1x5x2x32xbf16>, %lse: tensor<1x100x2x2xf32>)
     -> tensor<1x100x2x16xi32> {
   %idx = nsa.select_blocks %q, %kc, %lse config <>
+      : (tensor<1x100x2x2x32xbf16>, tensor<1x5x2x32xbf16>, tensor<1x100x2x2xf32>) -> tensor<1x100x2x16xi32>
+  return %idx : tensor<1x100x2x16xi32>
+}
+
+// -----
+
+// With local = 1 the compressed tokens of t's own block that are not yet
+// complete overlap block floor(t/l') - 1, a candidate: p is masked.
+// CHECK-LABEL: func.func @select_local1
+// CHECK:   %[[P:.*]] = math.exp2
+// CHECK:   %[[MASKED:.*]] = tile.masked_fill %[[P]]
+// CHECK:   arith.truncf %[[MASKED]]
+// CHECK:   tile.group_sum
+func.func @select_local1(%q: tensor<1x100x2x2x32xbf16>, %kc: tensor<1x5x2x32xbf16>, %lse: tensor<1x100x2x2xf32>)
+    -> tensor<1x100x2x16xi32> {
+  %idx = nsa.select_blocks %q, %kc, %lse config <local = 1>
       : (tensor<1x100x2x2x32xbf16>, tensor<1x5x2x32xbf16>, tensor<1x100x2x2xf32>) -> tensor<1x100x2x16xi32>
   return %idx : tensor<1x100x2x16xi32>
 }
@@ -156,11 +178,17 @@ func.func @compress_mean(%k: tensor<1x?x2x16xbf16>) -> tensor<1x?x2x16xbf16> {
 
 // -----
 
-// Combine: gates column c of the tile's 8 tokens times branch c's rows.
+// Combine: gates column c times branch c, on tiles whose rows are 8 / HQ = 2
+// tokens with all their HQ = 4 heads (row dimensions T and HQ: a token's
+// rows are contiguous in memory).
 // CHECK-LABEL: func.func @combine
-// CHECK: tile.program grid(%c1, %c4, %c13)
-// CHECK-COUNT-3: tile.load %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] {row_dims = array<i64: 1>} : tensor<1x100x4x3xbf16> -> tensor<8xbf16>
-// CHECK: tile.store {{.*}} : tensor<8x16xbf16> into tensor<1x100x4x16xbf16>
+// CHECK: tile.program grid(%c1, %c50)
+// CHECK: %[[T0:.*]] = arith.muli %{{.*}}, %c2
+// CHECK: tile.load %{{.*}}[%{{.*}}, %[[T0]], %c0, %c0] {row_dims = array<i64: 1, 2>} : tensor<1x100x4x3xbf16> -> tensor<8xbf16>
+// CHECK: tile.load %{{.*}}[%{{.*}}, %[[T0]], %c0, %c0] {row_dims = array<i64: 1, 2>} : tensor<1x100x4x16xbf16> -> tensor<8x16xbf16>
+// CHECK: tile.load %{{.*}}[%{{.*}}, %[[T0]], %c0, %c1] {row_dims = array<i64: 1, 2>} : tensor<1x100x4x3xbf16> -> tensor<8xbf16>
+// CHECK: tile.load %{{.*}}[%{{.*}}, %[[T0]], %c0, %c2] {row_dims = array<i64: 1, 2>} : tensor<1x100x4x3xbf16> -> tensor<8xbf16>
+// CHECK: tile.store {{.*}} {row_dims = array<i64: 1, 2>} : tensor<8x16xbf16> into tensor<1x100x4x16xbf16>
 // CHECK: } {label = "combine"}
 func.func @combine(%g: tensor<1x100x4x3xbf16>, %a: tensor<1x100x4x16xbf16>, %b: tensor<1x100x4x16xbf16>,
     %c: tensor<1x100x4x16xbf16>) -> tensor<1x100x4x16xbf16> {

@@ -1128,6 +1128,46 @@ func.func @reduce_kind(%s: tensor<64x16xf32>) -> tensor<64xf32> {
 // -----
 
 //===----------------------------------------------------------------------===//
+// tile.group_sum
+//===----------------------------------------------------------------------===//
+
+// The groups are equal: the result's rows divide the value's.
+func.func @group_sum_uneven(%s: tensor<64x16xf32>) -> tensor<5x16xf32> {
+  // expected-error @+1 {{'tile.group_sum' op result rows (5) must divide the value's rows (64) into equal groups}}
+  %r = tile.group_sum %s : tensor<64x16xf32> -> tensor<5x16xf32>
+  return %r : tensor<5x16xf32>
+}
+
+// -----
+
+// Columns are kept.
+func.func @group_sum_columns(%s: tensor<64x16xf32>) -> tensor<4x8xf32> {
+  // expected-error @+1 {{'tile.group_sum' op 'result' dimension 1 must be 16, got 'tensor<4x8xf32>'}}
+  %r = tile.group_sum %s : tensor<64x16xf32> -> tensor<4x8xf32>
+  return %r : tensor<4x8xf32>
+}
+
+// -----
+
+// Floats only.
+func.func @group_sum_int(%s: tensor<64x16xi32>) -> tensor<4x16xi32> {
+  // expected-error @+1 {{'tile.group_sum' op tile 'value' must hold floats, got 'tensor<64x16xi32>'}}
+  %r = tile.group_sum %s : tensor<64x16xi32> -> tensor<4x16xi32>
+  return %r : tensor<4x16xi32>
+}
+
+// -----
+
+// The result has the value's element type.
+func.func @group_sum_element_type(%s: tensor<64x16xf32>) -> tensor<4x16xbf16> {
+  // expected-error @+1 {{'tile.group_sum' op result must have the element type of 'value'}}
+  %r = tile.group_sum %s : tensor<64x16xf32> -> tensor<4x16xbf16>
+  return %r : tensor<4x16xbf16>
+}
+
+// -----
+
+//===----------------------------------------------------------------------===//
 // tile.online_softmax
 //===----------------------------------------------------------------------===//
 

@@ -11,6 +11,7 @@
 // CHECK: tile.online_softmax
 // CHECK: tile.softmax_finalize
 // CHECK: tile.reduce max
+// CHECK: tile.group_sum
 // CHECK: tile.store
 // CHECK: } {min_resident = 2 : i64}
 func.func @p(%q: tensor<1x100x2x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v: tensor<1x100x2x16xbf16>, %o0: tensor<1x100x2x4x16xbf16>) -> tensor<1x100x2x4x16xbf16> {
@@ -37,6 +38,7 @@ func.func @p(%q: tensor<1x100x2x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v: ten
     %m1, %l1, %a1 = tile.online_softmax %sm, %vt, %m0, %l0, %a0 : tensor<64x16xf32>, tensor<16x16xbf16>, tensor<64xf32>, tensor<64x16xf32>
     %ot, %lse = tile.softmax_finalize %m1, %l1, %a1 : tensor<64xf32>, tensor<64x16xf32> -> tensor<64x16xbf16>
     %mx = tile.reduce max %s : tensor<64x16xf32> -> tensor<64xf32>
+    %gs = tile.group_sum %s : tensor<64x16xf32> -> tensor<16x16xf32>
     tile.store %ot into %out[%b, %m, %h, %c0, %c0] {row_dims = array<i64: 1, 3>} : tensor<64x16xbf16> into tensor<1x100x2x4x16xbf16>
   } {min_resident = 2 : i64}
   return %r : tensor<1x100x2x4x16xbf16>

@@ -317,6 +317,25 @@ func.func @reduce(%s: tensor<64x16xf32>) -> (tensor<64xf32>, tensor<64xf32>) {
 
 // -----
 
+// group_sum: the rows as [groups, G, C], summed over G.
+// CHECK-DAG:   #[[IN:.*]] = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+// CHECK-DAG:   #[[OUT:.*]] = affine_map<(d0, d1, d2) -> (d0, d2)>
+// CHECK-LABEL: func.func @group_sum
+// CHECK:         %[[G:.*]] = tensor.expand_shape %{{.*}} {{\[\[}}0, 1], [2]] output_shape [4, 16, 8] : tensor<64x8xf32> into tensor<4x16x8xf32>
+// CHECK:         %[[INIT:.*]] = linalg.fill
+// CHECK:         %[[SUM:.*]] = linalg.generic {indexing_maps = [#[[IN]], #[[OUT]]], iterator_types = ["parallel", "reduction", "parallel"]}
+// CHECK-SAME:      ins(%[[G]] : tensor<4x16x8xf32>) outs(%[[INIT]] : tensor<4x8xf32>)
+// CHECK-NEXT:    ^bb0(%[[X:.*]]: f32, %[[S:.*]]: f32):
+// CHECK-NEXT:      %[[T:.*]] = arith.addf %[[X]], %[[S]] : f32
+// CHECK-NEXT:      linalg.yield %[[T]] : f32
+// CHECK:         return %[[SUM]]
+func.func @group_sum(%s: tensor<64x8xf32>) -> tensor<4x8xf32> {
+  %r = tile.group_sum %s : tensor<64x8xf32> -> tensor<4x8xf32>
+  return %r : tensor<4x8xf32>
+}
+
+// -----
+
 // max' = max(max, rowmax); a row with max' = -inf subtracts 0 instead (its
 // scores are all -inf, so p = 0) and gets c = 1; the values are widened to
 // f32 for p . V.

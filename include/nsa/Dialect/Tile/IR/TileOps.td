@@ -287,6 +287,20 @@ def Tile_ReduceOp : Tile_Op<"reduce", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Tile_GroupSumOp : Tile_Op<"group_sum", [Pure]> {
+  let summary = "sums of consecutive groups of rows of a rank-2 tile";
+  let description = [{
+    `result[i, j] = sum_{r < G} value[i * G + r, j]` with `G` the ratio of
+    the row counts: selection's GQA sum (SPEC Eq. 10), whose G rows of one
+    query token are consecutive. Each group's sum is its own: a NaN in one
+    group stays there (a 0/1 product matrix would spread it).
+  }];
+  let arguments = (ins Tile_Tensor:$value);
+  let results = (outs Tile_Tensor:$result);
+  let assemblyFormat = "$value attr-dict `:` type($value) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 def Tile_OnlineSoftmaxOp : Tile_Op<"online_softmax", [Pure,
     AllTypesMatch<["max", "sum", "new_max", "new_sum"]>,
     AllTypesMatch<["acc", "new_acc"]>]> {
