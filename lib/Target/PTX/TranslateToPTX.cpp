@@ -50,6 +50,22 @@ void nsa::registerPTXDialects(DialectRegistry &registry) {
   NVVM::registerNVVMTargetInterfaceExternalModels(registry);
 }
 
+/// The kernels' index width: 32 bits when the module launches them and
+/// every tensor a launch passes is static with at most 2^30 elements, so
+/// that an offset, even of a tile row past a tensor's end, fits in 31 bits;
+/// else 64. The kernels' address arithmetic and bounds checks then take one
+/// instruction each instead of two.
+static unsigned kernelIndexBitwidth(ModuleOp module) {
+  bool launches = false, small = true;
+  module.walk([&](nsa::tile::LaunchOp launch) {
+    launches = true;
+    for (Type type : launch->getOperandTypes())
+      if (auto t = dyn_cast<RankedTensorType>(type))
+        small &= t.hasStaticShape() && t.getNumElements() <= (int64_t(1) << 30);
+  });
+  return launches && small ? 32 : 64;
+}
+
 LogicalResult nsa::translateToPTX(ModuleOp module, const PTXOptions &options,
                                   std::string &ptx) {
   auto gpuModules = llvm::to_vector(module.getOps<gpu::GPUModuleOp>());
@@ -70,6 +86,7 @@ LogicalResult nsa::translateToPTX(ModuleOp module, const PTXOptions &options,
   pm.addNestedPass<gpu::GPUModuleOp>(createSCFToControlFlowPass());
   ConvertGpuOpsToNVVMOpsOptions toNVVM;
   toNVVM.useBarePtrCallConv = true;
+  toNVVM.indexBitwidth = kernelIndexBitwidth(module);
   pm.addNestedPass<gpu::GPUModuleOp>(createConvertGpuOpsToNVVMOps(toNVVM));
   pm.addPass(createReconcileUnrealizedCastsPass());
   GpuNVVMAttachTargetOptions target;

@@ -241,10 +241,22 @@ LogicalResult KernelEmitter::emitTopk(Operation *op) {
           // the first steps, most candidates are).
           Value behindList = listedBefore(
               arith::AddIOp::create(b, loc, listBase, cidx(n - 1)));
-          Value mayEnter = arith::OrIOp::create(
-              b, loc, listed,
-              arith::XOrIOp::create(b, loc, behindList,
-                                    cst(behindList.getType(), 1)));
+          Value missesList = arith::XOrIOp::create(
+              b, loc, behindList, cst(behindList.getType(), 1));
+          Value mayEnter = arith::OrIOp::create(b, loc, listed, missesList);
+          // When a row is one warp (n + candidates = 32), a vote tells its
+          // listed entries whether any candidate may enter; when none may,
+          // they keep their slots without counting (late in the scan, most
+          // steps change no list).
+          Value someEnter;
+          if (per == kWarpSize)
+            someEnter = NVVM::VoteSyncOp::create(
+                b, loc, b.getI1Type(), ci32(-1),
+                arith::AndIOp::create(
+                    b, loc, missesList,
+                    arith::XOrIOp::create(b, loc, listed,
+                                          cst(listed.getType(), 1))),
+                NVVM::VoteSyncKind::any);
           auto counted = scf::IfOp::create(b, loc, mayEnter, false);
           b.setInsertionPointToStart(counted.thenBlock());
           // Listed entries before a listed one: exactly the earlier slots;
@@ -269,18 +281,33 @@ LogicalResult KernelEmitter::emitTopk(Operation *op) {
             scf::YieldOp::create(b, loc, before0);
           }
           Value count = fromList.getResult(0);
-          count =
-              forLoop(
-                  0, cands, ValueRange{count},
-                  [&](Value k, ValueRange it) -> SmallVector<Value> {
-                    Value key = load(
-                        cand, f32, arith::AddIOp::create(b, loc, candBase, k));
-                    Value index = arith::AddIOp::create(
-                        b, loc, start,
-                        arith::IndexCastOp::create(b, loc, i32, k));
-                    return {addIf(it[0], before(key, index, myKey, myIndex))};
-                  })
-                  .getResult(0);
+          auto countCandidates = [&]() -> Value {
+            return forLoop(
+                       0, cands, ValueRange{count},
+                       [&](Value k, ValueRange it) -> SmallVector<Value> {
+                         Value key =
+                             load(cand, f32,
+                                  arith::AddIOp::create(b, loc, candBase, k));
+                         Value index = arith::AddIOp::create(
+                             b, loc, start,
+                             arith::IndexCastOp::create(b, loc, i32, k));
+                         return {
+                             addIf(it[0], before(key, index, myKey, myIndex))};
+                       })
+                .getResult(0);
+          };
+          if (someEnter) {
+            auto maybe = scf::IfOp::create(b, loc, TypeRange{i32}, someEnter,
+                                           /*withElseRegion=*/true);
+            OpBuilder::InsertionGuard g2(b);
+            b.setInsertionPointToStart(maybe.thenBlock());
+            scf::YieldOp::create(b, loc, countCandidates());
+            b.setInsertionPointToStart(maybe.elseBlock());
+            scf::YieldOp::create(b, loc, count);
+            count = maybe.getResult(0);
+          } else {
+            count = countCandidates();
+          }
           auto keep = scf::IfOp::create(
               b, loc, cmpI(arith::CmpIPredicate::ult, count, ci32(n)), false);
           b.setInsertionPointToStart(keep.thenBlock());
