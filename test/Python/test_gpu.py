@@ -709,3 +709,50 @@ def test_gpu_layer_inference(tmp_path, monkeypatch):
     assert _rel_l2(y, expected) < 2e-2
     with pytest.raises(nsa.GPUBackendUnavailable, match=r"^backward on the GPU backend"):
         m(x)
+
+
+# --------------------------------------------------------------------------
+# The plan's streams (no GPU: the schedule alone)
+# --------------------------------------------------------------------------
+
+def _launch(*args):
+    return {"kernel": "k", "args": list(args)}
+
+
+def test_schedule_runs_independent_launches_beside_the_chain():
+    # The forward's shape: compress k, compress v, compressed attention,
+    # selection, selected attention, window attention, combine.
+    launches = [_launch("x", "kc"), _launch("x", "vc"), _launch("q", "kc", "vc", "oc", "lse"),
+                _launch("q", "lse", "kc", "idx"), _launch("q", "idx", "os"),
+                _launch("q", "ow"), _launch("g", "oc", "os", "ow", "o")]
+    buffers = ["kc", "vc", "oc", "lse", "idx", "os", "ow", "o"]
+    schedule = _runtime.plan_schedule(launches, buffers, 3)
+    streams = [s for s, _ in schedule]
+    # The chain stays on one stream; the window goes beside it and starts
+    # with the selected attention (after the selection, two places before).
+    assert streams[2] == streams[3] == streams[4]
+    assert streams[5] != streams[4]
+    assert schedule[5][1] == [3]
+    # The combine waits for every branch that is not on its stream.
+    s6, waits6 = schedule[6]
+    assert {2, 4, 5} <= set(waits6) | {i for i in (2, 4, 5) if streams[i] == s6}
+    # The inputs' launches never depend on each other; buffers order the rest.
+    assert schedule[0] == (0, [])
+
+
+def test_schedule_with_one_stream_is_plan_order():
+    launches = [_launch("x", "a"), _launch("x", "b"), _launch("a", "b", "c")]
+    assert _runtime.plan_schedule(launches, ["a", "b", "c"], 1) == [(0, []), (0, []), (0, [])]
+
+
+def test_schedule_keeps_launches_that_share_a_buffer_ordered():
+    # Reads and writes are not told apart: two readers of one buffer are
+    # ordered too, on one stream or through a wait.
+    launches = [_launch("x", "a"), _launch("a", "b"), _launch("a", "c"), _launch("b", "c", "d")]
+    schedule = _runtime.plan_schedule(launches, ["a", "b", "c", "d"], 3)
+    for j, (s, waits) in enumerate(schedule):
+        for i in range(j):
+            shared = set(launches[i]["args"]) & set(launches[j]["args"]) & {"a", "b", "c", "d"}
+            if shared:
+                same_stream_before = schedule[i][0] == s
+                assert same_stream_before or i in waits, (i, j)

@@ -3,6 +3,7 @@
 #include "AttentionProgram.h"
 
 #include <cmath>
+#include <limits>
 
 using namespace mlir;
 using namespace mlir::nsa;
@@ -68,10 +69,13 @@ std::pair<Value, Value> AttentionProgram::loadKV(Value start, int64_t n) {
           e.load(x.v, {b, start, h, zero}, {1}, {n, x.dv})};
 }
 
+Value AttentionProgram::products(Value kTile, bool keyMajor) {
+  return keyMajor ? e.dot(kTile, qTile, /*rhsTransposed=*/true)
+                  : e.dot(qTile, kTile, /*rhsTransposed=*/true);
+}
+
 Value AttentionProgram::scores(Value kTile, bool keyMajor) {
-  Value s = keyMajor ? e.dot(kTile, qTile, /*rhsTransposed=*/true)
-                     : e.dot(qTile, kTile, /*rhsTransposed=*/true);
-  return e.scaled(s, static_cast<float>(x.scale * M_LOG2E));
+  return e.scaled(products(kTile, keyMajor), log2Scale());
 }
 
 std::pair<Value, Value> AttentionProgram::positions(Value keyStart, int64_t n,
@@ -81,41 +85,48 @@ std::pair<Value, Value> AttentionProgram::positions(Value keyStart, int64_t n,
   return {e.perRow(rowToken, n), e.perColumn(e.range(keyStart, n), rows)};
 }
 
+// The masks compare each element once: whatever depends on its row or its
+// column alone is folded into a per-row or per-column value first (the
+// kernels compute those once per row or column slot). Keys past the end
+// need no test of their own: a real row (t < T) cannot see them by
+// causality, and rows past T read zeros and are never stored.
+
 Value AttentionProgram::windowMask(Value keyStart, int64_t n, int64_t w,
                                    bool keyMajor) {
   auto [row, col] = positions(keyStart, n, keyMajor);
   ArrayRef<int64_t> shape = tensorTy(row).getShape();
-  Value lowest = e.sub(row, e.splatI32(w - 1, shape));
-  return e.orI(e.orI(e.cmp(arith::CmpIPredicate::sgt, col, row),
-                     e.cmp(arith::CmpIPredicate::slt, col, lowest)),
-               e.cmp(arith::CmpIPredicate::sge, col,
-                     e.splat(e.toI32(numTokens), shape)));
+  // t - w < u <= t as one unsigned range test: u - t + w - 1 in [0, w).
+  Value shifted = arith::SubIOp::create(
+      e.b, e.loc,
+      arith::AddIOp::create(e.b, e.loc, col, e.splatI32(w - 1, shape)), row);
+  return e.cmp(arith::CmpIPredicate::ugt, shifted, e.splatI32(w - 1, shape));
 }
 
 Value AttentionProgram::compressedMask(Value keyStart, int64_t n, int64_t l,
-                                       int64_t d, Value numCompressed,
-                                       bool keyMajor) {
+                                       int64_t d, bool keyMajor) {
   auto [row, col] = positions(keyStart, n, keyMajor);
   ArrayRef<int64_t> shape = tensorTy(row).getShape();
-  Value lastCovered = arith::AddIOp::create(
-      e.b, e.loc, arith::MulIOp::create(e.b, e.loc, col, e.splatI32(d, shape)),
-      e.splatI32(l - 1, shape));
-  // Selection's token windows start before token 0 (block 0's overlap).
-  Value outside =
-      e.orI(e.cmp(arith::CmpIPredicate::slt, col, e.splatI32(0, shape)),
-            e.cmp(arith::CmpIPredicate::sge, col,
-                  e.splat(e.toI32(numCompressed), shape)));
-  return e.orI(e.cmp(arith::CmpIPredicate::sgt, lastCovered, row), outside);
+  // Compressed token i is complete at t when i*d + l - 1 <= t. Selection's
+  // token windows start before token 0 (block 0's overlap): those never are.
+  Value lastCovered = arith::SelectOp::create(
+      e.b, e.loc, e.cmp(arith::CmpIPredicate::slt, col, e.splatI32(0, shape)),
+      e.splatI32(std::numeric_limits<int32_t>::max(), shape),
+      arith::AddIOp::create(
+          e.b, e.loc,
+          arith::MulIOp::create(e.b, e.loc, col, e.splatI32(d, shape)),
+          e.splatI32(l - 1, shape)));
+  return e.cmp(arith::CmpIPredicate::sgt, lastCovered, row);
 }
 
 Value AttentionProgram::selectedMask(Value keyStart, int64_t n,
                                      Value otherRows, bool keyMajor) {
-  auto [row, col] = positions(keyStart, n, keyMajor);
-  ArrayRef<int64_t> shape = tensorTy(row).getShape();
-  return e.orI(e.orI(e.cmp(arith::CmpIPredicate::sgt, col, row),
-                     e.cmp(arith::CmpIPredicate::sge, col,
-                           e.splat(e.toI32(numTokens), shape))),
-               perQuery(otherRows, n, keyMajor));
+  // An excluded row sees no key (u > -1 for every key u).
+  Value lastSeen = arith::SelectOp::create(
+      e.b, e.loc, otherRows, e.splatI32(-1, {rows}), rowToken);
+  Value row = perQuery(lastSeen, n, keyMajor);
+  Value col = keyMajor ? e.perRow(e.range(keyStart, n), rows)
+                       : e.perColumn(e.range(keyStart, n), rows);
+  return e.cmp(arith::CmpIPredicate::sgt, col, row);
 }
 
 std::pair<Value, Value> tiling::windowKeyRange(Emitter &e, Value t0,

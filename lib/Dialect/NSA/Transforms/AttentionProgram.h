@@ -83,20 +83,26 @@ struct AttentionProgram {
 
   /// `n` key and value rows from key `start` of k and v.
   std::pair<Value, Value> loadKV(Value start, int64_t n);
-  /// Base-2 scores `scale * log2(e) * q . k^T` of a key tile: f32
-  /// [rows, n], unmasked; `keyMajor`: their transpose `k . q^T`, [n, rows].
+  /// `q . k^T` of a key tile: f32 [rows, n]; `keyMajor`: its transpose
+  /// `k . q^T`, [n, rows].
+  Value products(Value kTile, bool keyMajor = false);
+  /// The factor of base-2 scores: softmax scale * log2(e).
+  float log2Scale() const { return static_cast<float>(x.scale * M_LOG2E); }
+  /// Base-2 scores `log2Scale() * q . k^T` of a key tile, unmasked (the
+  /// layout of `products`).
   Value scores(Value kTile, bool keyMajor = false);
 
   /// Which of the `n` keys from `keyStart` each row does not see (i1
   /// [rows, n], true = excluded; `keyMajor`: [n, rows], the transpose),
   /// one function per branch (SPEC.md 2, 4, 5).
-  /// Keys past the end are excluded (and, for the compressed branch, whose
-  /// mask selection reuses, keys before 0); rows past T are not special:
-  /// their tiles read zeros, so they carry no gradient either.
+  /// A row before T never sees a key past the end (causality), and the
+  /// compressed branch's mask, which selection reuses, excludes keys before
+  /// 0; rows past T are not special: their tiles read zeros (finite scores,
+  /// no gradient) and their outputs are not stored.
   Value windowMask(Value keyStart, int64_t n, int64_t w,
                    bool keyMajor = false);
   Value compressedMask(Value keyStart, int64_t n, int64_t l, int64_t d,
-                       Value numCompressed, bool keyMajor = false);
+                       bool keyMajor = false);
   /// `otherRows` (i1 [rows]) excludes whole rows: the rows of other query
   /// tokens (forward: the block is one token's choice) or the rows whose
   /// token did not choose the block (backward).

@@ -22,6 +22,7 @@ void mlir::nsa::buildNSAToGPUPipeline(OpPassManager &pm,
   NSATileOptions tile;
   tile.target = "sm90a";
   tile.queryTokens = options.queryTokens;
+  tile.scanRows = options.scanRows;
   tile.keyTokens = options.keyTokens;
   tile.selectedQueryTokens = options.selectedQueryTokens;
   tile.selectBlocks = options.selectBlocks;

@@ -28,6 +28,9 @@ struct TileSizes {
   /// Query tokens per program, or 0 for as many as make `minRows` tile rows
   /// (rows = tokens * G), so the rows fill an MMA's M dimension whatever G.
   int64_t queryTokens, minRows;
+  /// Tile rows (at least) of the forward programs that scan every
+  /// compressed token (compressed attention, selection).
+  int64_t scanRows;
   int64_t keyTokens, selectedQueryTokens, compressTokens, selectBlocks;
   /// tile.program min_resident of the select_blocks programs (0: none).
   int64_t selectResident;
@@ -40,6 +43,9 @@ struct TileSizes {
 
   int64_t queryTokensFor(int64_t g) const {
     return queryTokens ? queryTokens : std::max<int64_t>(1, minRows / g);
+  }
+  int64_t scanTokensFor(int64_t g) const {
+    return queryTokens ? queryTokens : std::max<int64_t>(1, scanRows / g);
   }
   /// Tokens per program of the gated combination and its gradient, whose
   /// rows are tokens x all HQ heads (row dimensions kTokenHeadRows of

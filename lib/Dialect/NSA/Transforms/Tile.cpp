@@ -37,6 +37,7 @@ struct NSATile : nsa::impl::NSATileBase<NSATile> {
     }
     for (auto [name, value] :
          {std::pair<StringRef, int64_t>{"query-tokens", queryTokens},
+          {"scan-rows", scanRows},
           {"key-tokens", keyTokens},
           {"selected-query-tokens", selectedQueryTokens},
           {"compress-tokens", compressTokens},
@@ -56,6 +57,10 @@ struct NSATile : nsa::impl::NSATileBase<NSATile> {
     };
     return TileSizes{/*queryTokens=*/cpu ? pick(queryTokens, 16) : queryTokens,
                      /*minRows=*/64,
+                     // sm90a: 128 rows (8 tokens at G = 16) share each
+                     // compressed key tile; the window's short loop and the
+                     // backward gain nothing and spill (performance.md v16).
+                     /*scanRows=*/pick(scanRows, cpu ? 64 : 128),
                      pick(keyTokens, cpu ? 32 : 64),
                      pick(selectedQueryTokens, 1),
                      pick(compressTokens, cpu ? 16 : 64),

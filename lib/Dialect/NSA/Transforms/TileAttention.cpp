@@ -18,16 +18,17 @@ struct SoftmaxState {
   static SoftmaxState of(ValueRange v) { return {v[0], v[1], v[2]}; }
 };
 
-/// One key block: masked scores (mask true = excluded), online softmax.
+/// One key block: masked products q . k (mask true = excluded), online
+/// softmax, which scales them to base-2 scores inside its exponent.
 SoftmaxState step(AttentionProgram &p, Value kTile, Value vTile, Value mask,
                   SoftmaxState s) {
   Emitter &e = p.e;
-  Value scores = tile::MaskedFillOp::create(
-      e.b, e.loc, p.scores(kTile), mask,
+  Value products = tile::MaskedFillOp::create(
+      e.b, e.loc, p.products(kTile), mask,
       e.f32(-std::numeric_limits<float>::infinity()));
   auto update = tile::OnlineSoftmaxOp::create(
-      e.b, e.loc, s.max.getType(), s.sum.getType(), s.acc.getType(), scores,
-      vTile, s.max, s.sum, s.acc);
+      e.b, e.loc, s.max.getType(), s.sum.getType(), s.acc.getType(), products,
+      vTile, s.max, s.sum, s.acc, e.b.getF32FloatAttr(p.log2Scale()));
   return {update.getNewMax(), update.getNewSum(), update.getNewAcc()};
 }
 
@@ -109,7 +110,7 @@ struct TileCompressedAttention : TilePattern<CompressedAttentionOp> {
     int64_t l = op.getConfig().getL(), d = op.getConfig().getD();
     int64_t bn = sizes.keyTokens;
     return tileAttention(
-        op, rewriter, sizes.queryTokensFor(AttentionOperands::groupSize(op)),
+        op, rewriter, sizes.scanTokensFor(AttentionOperands::groupSize(op)),
         [&](AttentionProgram &p, SoftmaxState init) {
           Emitter &e = p.e;
           Value numCompressed = e.dim(op.getK(), 1);
@@ -118,7 +119,7 @@ struct TileCompressedAttention : TilePattern<CompressedAttentionOp> {
           return loop(
               e, lo, hi, e.index(bn), init, [&](Value i0, SoftmaxState s) {
                 auto [kTile, vTile] = p.loadKV(i0, bn);
-                Value mask = p.compressedMask(i0, bn, l, d, numCompressed);
+                Value mask = p.compressedMask(i0, bn, l, d);
                 return step(p, kTile, vTile, mask, s);
               });
         });

@@ -399,21 +399,18 @@ struct TileCompressedAttentionGrad : TilePattern<CompressedAttentionGradOp> {
           return e.loop(lo, hi, e.index(bn), dq,
                         [&](Value i0, ValueRange acc) -> SmallVector<Value> {
                           auto [kTile, vTile] = t.p.loadKV(i0, bn);
-                          Value mask =
-                              t.p.compressedMask(i0, bn, l, d, numCompressed);
+                          Value mask = t.p.compressedMask(i0, bn, l, d);
                           return {t.addDq(acc[0], kTile, vTile, mask)};
                         })[0];
         },
         [&](KeyBlock &kb, Value dk, Value dv) {
-          Value numCompressed = kb.e.dim(kc, 1);
           auto [lo, hi] =
               compressedQueryRange(kb.e, kb.j0, kb.numTokens, l, d, bm);
           return kb.loop(lo, hi, bm, {dk, dv},
                          [&](Value t0, Value dk, Value dv) {
                            GradTile t = kb.queryTile(t0, bm);
-                           Value mask = t.p.compressedMask(kb.j0, kb.n, l, d,
-                                                           numCompressed,
-                                                           /*keyMajor=*/true);
+                           Value mask = t.p.compressedMask(
+                               kb.j0, kb.n, l, d, /*keyMajor=*/true);
                            return t.addDkv(dk, dv, kb.kTile, kb.vTile, mask);
                          });
         });

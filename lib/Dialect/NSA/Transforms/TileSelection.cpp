@@ -69,7 +69,7 @@ struct TileSelectBlocks : TilePattern<SelectBlocksOp> {
     // [perBlock*j0 - (perToken-1), perBlock*(j0+nb)): `width` of them.
     int64_t perBlock = lSel / d, perToken = l / d, nb = sizes.selectBlocks;
     int64_t width = perBlock * nb + perToken - 1;
-    int64_t bm = sizes.queryTokensFor(g), rows = bm * g;
+    int64_t bm = sizes.scanTokensFor(g), rows = bm * g;
     float log2e = static_cast<float>(M_LOG2E);
     float inf = std::numeric_limits<float>::infinity();
 
@@ -105,7 +105,6 @@ struct TileSelectBlocks : TilePattern<SelectBlocksOp> {
               });
           bool unmasked =
               maskOnlyHitsOverwrittenBlocks(l, d, lSel, init, local);
-          Value numCompressed = e.dim(kc, 1);
           Value end = e.min(numTokens, e.add(t0, e.index(bm)));
           Value numBlocks = e.add(
               e.divFloor(e.sub(end, e.index(1)), e.index(lSel)), e.index(1));
@@ -132,7 +131,7 @@ struct TileSelectBlocks : TilePattern<SelectBlocksOp> {
                   // (also replaces the NaN of rows whose lse is -inf).
                   p = tile::MaskedFillOp::create(
                       e.b, e.loc, math::Exp2Op::create(e.b, e.loc, logP),
-                      cmp.compressedMask(cStart, width, l, d, numCompressed),
+                      cmp.compressedMask(cStart, width, l, d),
                       e.f32(0.0f));
                 }
                 // Block scores per row first, then the group's sum: both

@@ -2,6 +2,8 @@
 
 #include "nsa/Dialect/Tile/IR/TileDialect.h"
 
+#include <cmath>
+
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/IR/TypeUtilities.h"
@@ -406,6 +408,9 @@ LogicalResult OnlineSoftmaxOp::verify() {
     return failure();
   if (!s.getElementType().isF32())
     return emitOpError("scores must be f32");
+  float scale = getScale().convertToFloat();
+  if (!(scale > 0.0f) || std::isinf(scale))
+    return emitOpError() << "scale must be positive and finite, got " << scale;
   return success();
 }
 

@@ -71,8 +71,19 @@ struct DecomposeOnlineSoftmax : OpConversionPattern<OnlineSoftmaxOp> {
           sum = adaptor.getSum(), acc = adaptor.getAcc();
     RankedTensorType rowType = tensorType(max);
 
-    Value rowMax =
-        ReduceOp::create(rewriter, loc, rowType, ReduceKind::Max, scores);
+    // The scale multiplies the row maxima and, in p's exponent, each score
+    // (one fused multiply-add with the shift): the scores themselves are
+    // never scaled.
+    float scaleValue = op.getScale().convertToFloat();
+    auto inBase2 = [&](Value x) -> Value {
+      if (scaleValue == 1.0f)
+        return x;
+      return arith::MulFOp::create(
+          rewriter, loc, x,
+          splat(rewriter, loc, tensorType(x), static_cast<double>(scaleValue)));
+    };
+    Value rowMax = inBase2(
+        ReduceOp::create(rewriter, loc, rowType, ReduceKind::Max, scores));
     Value newMax = arith::MaximumFOp::create(rewriter, loc, max, rowMax);
     // A row that has seen no finite score (max' = -inf) must not compute
     // -inf - -inf = NaN: subtract 0 instead. Its scores are all -inf, so p is
@@ -84,7 +95,7 @@ struct DecomposeOnlineSoftmax : OpConversionPattern<OnlineSoftmaxOp> {
         rewriter, loc, unseen, splat(rewriter, loc, rowType, 0.0), newMax);
     Value p = math::Exp2Op::create(
         rewriter, loc,
-        arith::SubFOp::create(rewriter, loc, scores,
+        arith::SubFOp::create(rewriter, loc, inBase2(scores),
                               broadcastRows(rewriter, loc, shift, scores)));
     Value c = arith::SelectOp::create(
         rewriter, loc, unseen, splat(rewriter, loc, rowType, 1.0),

@@ -28,10 +28,7 @@
 // CHECK:   %[[ACC:.*]] = scf.for %{{.*}} step %c16 iter_args(%[[IT:.*]] = %{{.*}}) -> (tensor<32x32xf32>)
 // CHECK:     %[[K:.*]] = tile.load %arg1
 // CHECK:     %[[V:.*]] = tile.load %arg2
-// CHECK-DAG:     arith.cmpi sgt, %[[COL:.*]], %[[ROW:[^ ]*]] : tensor<32x16xi32>
-// CHECK-DAG:     arith.cmpi slt, %[[COL]], %{{.*}} : tensor<32x16xi32>
-// CHECK-DAG:     arith.cmpi sge, %[[COL]], %{{.*}} : tensor<32x16xi32>
-// CHECK:     %[[MASK:.*]] = arith.ori %{{.*}}, %{{.*}} : tensor<32x16xi1>
+// CHECK:     %[[MASK:.*]] = arith.cmpi ugt, %{{.*}}, %{{.*}} : tensor<32x16xi32>
 // CHECK:     %[[S:.*]] = tile.dot %[[Q]], %[[K]] {rhs_transposed}
 // CHECK:     %[[S2:.*]] = arith.subf
 // CHECK:     %[[E:.*]] = math.exp2 %[[S2]]
@@ -75,7 +72,7 @@ func.func @window(%q: tensor<1x100x2x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v
 
 // Compressed (paper config, Nc = 5): d_q visits compressed tokens
 // [0, min(Nc, (min(T, t0 + 8) - l)/d + 1)) with the forward's mask
-// (i*d + l - 1 > t or i >= Nc). Every key block is seen by all later
+// (i*d + l - 1 > t). Every key block is seen by all later
 // queries, so its queries are split into grad-segments = 2 (the cpu
 // default) ranges of 50 tokens: the program of (block from i0, segment s)
 // visits the query tiles from (i0*d + l - 1) rounded down to 8, starting in
@@ -90,7 +87,8 @@ func.func @window(%q: tensor<1x100x2x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v
 // CHECK:     %[[COL:.*]] = tile.broadcast %{{.*}} {dim = 0 : i64} : tensor<16xi32> -> tensor<32x16xi32>
 // CHECK:     %[[MUL:.*]] = arith.muli %[[COL]], %[[D]]
 // CHECK:     %[[LAST:.*]] = arith.addi %[[MUL]], %[[LM1]]
-// CHECK:     arith.cmpi sgt, %[[LAST]], %{{.*}}
+// CHECK:     %[[COVER:.*]] = arith.select %{{.*}}, %{{.*}}, %[[LAST]]
+// CHECK:     arith.cmpi sgt, %[[COVER]], %{{.*}}
 // CHECK: %[[P:.*]]:2 = tile.program grid(%c1, %c2, %c2) outs(%{{.*}}, %{{.*}} : tensor<1x2x5x2x32xf32>, tensor<1x2x5x2x16xf32>)
 // CHECK:   %[[S:.*]] = arith.remsi %{{.*}}, %c2
 // CHECK:   %[[BLK:.*]] = arith.floordivsi %{{.*}}, %c2
@@ -154,7 +152,8 @@ func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>,
 // CHECK:       tensor.extract %[[IDX]]
 // CHECK:       scf.if
 // CHECK:         tile.load %arg1{{.*}} -> tensor<64x32xbf16>
-// CHECK:         tile.broadcast %[[OTHER]] {dim = 1 : i64} : tensor<4xi1> -> tensor<4x64xi1>
+// CHECK:         %[[SEEN:.*]] = arith.select %[[OTHER]], %{{.*}}, %{{.*}} : tensor<4xi1>, tensor<4xi32>
+// CHECK:         tile.broadcast %[[SEEN]] {dim = 1 : i64} : tensor<4xi32> -> tensor<4x64xi32>
 // CHECK:         tile.dot {{.*}} : tensor<4x64xf32>, tensor<64x32xf32> -> tensor<4x32xf32>
 // CHECK: %[[MAIN:.*]]:2 = tile.program grid(%c1, %c2, %c2) outs(%{{.*}}, %{{.*}} : tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>)
 // CHECK:   %[[J0:.*]] = arith.muli %[[BLK:.*]], %c64
@@ -188,7 +187,8 @@ func.func @compressed(%q: tensor<1x100x2x4x32xbf16>, %kc: tensor<1x5x2x32xbf16>,
 // CHECK:         tile.gather %arg6[%{{.*}}, %{{.*}}] rows %[[ROWS]] {row_dims = array<i64: 1, 3>} : tensor<1x100x2x4x16xbf16>, tensor<32xi32> -> tensor<32x16xbf16>
 // Key-major: s^T = k . q^T and dp^T = v . d_o^T ([keys, rows]), so d_v and
 // d_k are plain products of p^T and ds^T.
-// CHECK:         tile.broadcast %[[TILETOK]] {dim = 0 : i64} : tensor<32xi32> -> tensor<64x32xi32>
+// CHECK:         %[[SEEN:.*]] = arith.select %{{.*}}, %{{.*}}, %[[TILETOK]] : tensor<32xi1>, tensor<32xi32>
+// CHECK:         tile.broadcast %[[SEEN]] {dim = 0 : i64} : tensor<32xi32> -> tensor<64x32xi32>
 // CHECK:         tile.dot {{.*}} {rhs_transposed} : tensor<64x32xbf16>, tensor<32x32xbf16> -> tensor<64x32xf32>
 // CHECK:         tile.dot {{.*}} {rhs_transposed} : tensor<64x16xbf16>, tensor<32x16xbf16> -> tensor<64x32xf32>
 // CHECK:         tile.dot {{.*}} : tensor<64x32xf32>, tensor<32x32xf32> -> tensor<64x32xf32>

@@ -7,18 +7,21 @@
 // NEGATIVE: error: nsa-tile: key-tokens must be >= 0 (0: the target's), got -1
 
 // On sm90a a query tile has at least 64 rows whatever G (here 16 tokens x
-// G = 4) and a step covers 64 keys.
+// G = 4) and a step covers 64 keys; the programs that scan every compressed
+// token (compressed attention, selection) take 128 rows (scan-rows).
 // SM90-LABEL: func.func @window
 // SM90: tile.load {{.*}} {row_dims = array<i64: 1, 3>} : tensor<1x100x2x4x32xbf16> -> tensor<64x32xbf16>
 // SM90: tile.load {{.*}} : tensor<1x100x2x32xbf16> -> tensor<64x32xbf16>
 // SM90-LABEL: func.func @compressed
-// SM90: tile.load {{.*}} {row_dims = array<i64: 1, 3>} : tensor<1x100x2x1x32xf16> -> tensor<64x32xf16>
+// SM90: tile.load {{.*}} {row_dims = array<i64: 1, 3>} : tensor<1x100x2x1x32xf16> -> tensor<128x32xf16>
 
 // Window: one program per (b, KV head, 8 tokens); tile rows are the 8 tokens
 // times G = 4 heads; keys from max(0, t0 - w + 1) rounded down to 16 up to
-// min(T, t0 + 8); masks u > t, u < t - w + 1 and u >= T.
+// min(T, t0 + 8); the mask t - w < u <= t as one unsigned test,
+// u + (w - 1) - t >u w - 1. The masked products go to online_softmax with
+// the base-2 scale (32^-0.5 * log2 e).
 // CHECK-LABEL: func.func @window
-// CHECK-DAG: %[[SCALE:.*]] = arith.constant dense<0.255034864> : tensor<32x16xf32>
+// CHECK-DAG: %[[W1:.*]] = arith.constant dense<39> : tensor<32x16xi32>
 // CHECK-DAG: %[[NINF:.*]] = arith.constant 0xFF800000 : f32
 // CHECK: %{{.*}}:2 = tile.program grid(%c1, %c2, %c13) outs(%{{.*}}, %{{.*}} : tensor<1x100x2x4x16xbf16>, tensor<1x100x2x4xf32>)
 // CHECK: ^bb0(%[[B:.*]]: index, %[[H:.*]]: index, %[[M:.*]]: index, %[[O:.*]]: tensor<1x100x2x4x16xbf16>, %[[L:.*]]: tensor<1x100x2x4xf32>):
@@ -28,10 +31,12 @@
 // CHECK: scf.for %[[J:.*]] = %{{.*}} to %{{.*}} step %c16 iter_args
 // CHECK:   %[[K:.*]] = tile.load %{{.*}}[%[[B]], %[[J]], %[[H]], %c0] {row_dims = array<i64: 1>} : tensor<1x100x2x32xbf16> -> tensor<16x32xbf16>
 // CHECK:   %[[V:.*]] = tile.load {{.*}} -> tensor<16x16xbf16>
+// CHECK:   %[[SHIFTED:.*]] = arith.addi %{{.*}}, %[[W1]]
+// CHECK:   %[[REL:.*]] = arith.subi %[[SHIFTED]], %{{.*}}
+// CHECK:   %[[MASK:.*]] = arith.cmpi ugt, %[[REL]], %[[W1]]
 // CHECK:   %[[S:.*]] = tile.dot %[[Q]], %[[K]] {rhs_transposed}
-// CHECK:   %[[S2:.*]] = arith.mulf %[[S]], %[[SCALE]]
-// CHECK:   %[[S3:.*]] = tile.masked_fill %[[S2]], %{{.*}}, %[[NINF]]
-// CHECK:   tile.online_softmax %[[S3]], %[[V]]
+// CHECK:   %[[S2:.*]] = tile.masked_fill %[[S]], %[[MASK]], %[[NINF]]
+// CHECK:   tile.online_softmax %[[S2]], %[[V]], {{.*}} {scale = 0.255034864 : f32}
 // CHECK: %[[OUT:.*]], %[[LSE:.*]] = tile.softmax_finalize
 // CHECK: tile.store %[[OUT]] into %[[O]][%[[B]], %[[T0]], %[[H]], %c0, %c0] {row_dims = array<i64: 1, 3>}
 // CHECK: tile.store %[[LSE]] into %[[L]][%[[B]], %[[T0]], %[[H]], %c0] {row_dims = array<i64: 1, 3>}
@@ -49,16 +54,20 @@ func.func @window(%q: tensor<1x100x2x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v
 // -----
 
 // Compressed: keys are compressed tokens; token i is hidden from row t when
-// i*d + l - 1 > t or i >= Nc.
+// i*d + l - 1 > t (or i < 0: selection's windows); i >= Nc needs no test of
+// its own (causality).
 // CHECK-LABEL: func.func @compressed
 // CHECK-DAG: %[[D:.*]] = arith.constant dense<16> : tensor<8x16xi32>
 // CHECK-DAG: %[[LM1:.*]] = arith.constant dense<31> : tensor<8x16xi32>
+// CHECK-DAG: %[[NEVER:.*]] = arith.constant dense<2147483647> : tensor<8x16xi32>
 // CHECK: tile.program grid
 // CHECK: scf.for %[[I:.*]] = %c0 to %{{.*}} step %c16
 // CHECK:   %[[COL:.*]] = tile.broadcast %{{.*}} {dim = 0 : i64}
 // CHECK:   %[[MUL:.*]] = arith.muli %[[COL]], %[[D]]
 // CHECK:   %[[LAST:.*]] = arith.addi %[[MUL]], %[[LM1]]
-// CHECK:   arith.cmpi sgt, %[[LAST]], %{{.*}}
+// CHECK:   %[[BEFORE:.*]] = arith.cmpi slt, %[[COL]], %{{.*}}
+// CHECK:   %[[COVER:.*]] = arith.select %[[BEFORE]], %[[NEVER]], %[[LAST]]
+// CHECK:   arith.cmpi sgt, %[[COVER]], %{{.*}}
 // CHECK:   tile.online_softmax
 // CHECK: } {label = "compressed_attention"}
 func.func @compressed(%q: tensor<1x100x2x1x32xf16>, %kc: tensor<1x5x2x32xf16>, %vc: tensor<1x5x2x16xf16>)

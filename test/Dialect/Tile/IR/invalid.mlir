@@ -1171,6 +1171,15 @@ func.func @group_sum_element_type(%s: tensor<64x16xf32>) -> tensor<4x16xbf16> {
 // tile.online_softmax
 //===----------------------------------------------------------------------===//
 
+// The scale is positive.
+func.func @online_softmax_scale(%s: tensor<64x16xf32>, %v: tensor<16x32xbf16>, %m: tensor<64xf32>, %l: tensor<64xf32>, %a: tensor<64x32xf32>) {
+  // expected-error @+1 {{'tile.online_softmax' op scale must be positive and finite, got 0}}
+  %m1, %l1, %a1 = tile.online_softmax %s, %v, %m, %l, %a {scale = 0.0 : f32} : tensor<64x16xf32>, tensor<16x32xbf16>, tensor<64xf32>, tensor<64x32xf32>
+  return
+}
+
+// -----
+
 // The accumulator is statically shaped ...
 func.func @online_softmax_dynamic_acc(%s: tensor<64x16xf32>, %v: tensor<16x32xbf16>, %m: tensor<64xf32>, %l: tensor<64xf32>, %a: tensor<64x?xf32>) {
   // expected-error @+1 {{'tile.online_softmax' op tile 'acc' must have a static shape, got 'tensor<64x?xf32>'}}

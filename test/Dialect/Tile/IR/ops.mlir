@@ -8,7 +8,7 @@
 // CHECK: tile.range {{.*}} {divisor = 4 : i64}
 // CHECK: tile.broadcast
 // CHECK: tile.masked_fill
-// CHECK: tile.online_softmax
+// CHECK: tile.online_softmax {{.*}} {scale = 1.250000e-01 : f32}
 // CHECK: tile.softmax_finalize
 // CHECK: tile.reduce max
 // CHECK: tile.group_sum
@@ -35,7 +35,7 @@ func.func @p(%q: tensor<1x100x2x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v: ten
     %m0 = arith.constant dense<0xFF800000> : tensor<64xf32>
     %l0 = arith.constant dense<0.0> : tensor<64xf32>
     %a0 = arith.constant dense<0.0> : tensor<64x16xf32>
-    %m1, %l1, %a1 = tile.online_softmax %sm, %vt, %m0, %l0, %a0 : tensor<64x16xf32>, tensor<16x16xbf16>, tensor<64xf32>, tensor<64x16xf32>
+    %m1, %l1, %a1 = tile.online_softmax %sm, %vt, %m0, %l0, %a0 {scale = 1.250000e-01 : f32} : tensor<64x16xf32>, tensor<16x16xbf16>, tensor<64xf32>, tensor<64x16xf32>
     %ot, %lse = tile.softmax_finalize %m1, %l1, %a1 : tensor<64xf32>, tensor<64x16xf32> -> tensor<64x16xbf16>
     %mx = tile.reduce max %s : tensor<64x16xf32> -> tensor<64xf32>
     %gs = tile.group_sum %s : tensor<64x16xf32> -> tensor<16x16xf32>

@@ -202,6 +202,91 @@ func.func @select(%s: tensor<4x16xf32>, %w: tensor<16x16xf32>) -> tensor<4x2xi32
 
 // -----
 
+// With n = 16 listed entries and 16 candidates a row's 32 elements are one
+// warp: a vote over "a candidate not behind the list" lets the listed
+// entries keep their slots without counting when no candidate may enter.
+// CHECK-LABEL: gpu.func @select_warp_rows_k0
+// CHECK:         %[[ANY:.*]] = nvvm.vote.sync  any %{{.*}}, %{{.*}} -> i1
+// CHECK:         scf.if
+// CHECK:           %[[FIRST:.*]] = scf.if %{{.*}} -> (i32) {
+// CHECK:           scf.if %[[ANY]] -> (i32) {
+// CHECK:             scf.for {{.*}} iter_args(%{{.*}} = %[[FIRST]]) -> (i32)
+// CHECK:           } else {
+// CHECK-NEXT:        scf.yield %[[FIRST]] : i32
+func.func @select_warp_rows(%s: tensor<4x16xf32>) -> tensor<4x16xi32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %bs = arith.constant dense<0xFF800000> : tensor<4x16xf32>
+  %bi = arith.constant dense<-1> : tensor<4x16xi32>
+  %init = tensor.empty() : tensor<4x16xi32>
+  %r = tile.program grid(%c1) outs(%init : tensor<4x16xi32>) {
+  ^bb0(%i: index, %out: tensor<4x16xi32>):
+    %st = tile.load %s[%c0, %c0] {row_dims = array<i64: 0>} : tensor<4x16xf32> -> tensor<4x16xf32>
+    %ns, %ni = tile.topk_merge %bs, %bi, %st, %c0 : tensor<4x16xf32>, tensor<4x16xi32>, tensor<4x16xf32>
+    tile.store %ni into %out[%c0, %c0] {row_dims = array<i64: 0>} : tensor<4x16xi32> into tensor<4x16xi32>
+  }
+  return %r : tensor<4x16xi32>
+}
+
+// -----
+
+// tile.group_sum with G = 16 (a token's heads): a warp's row block is one
+// group, so each lane adds its two row slots (rows g and g + 8), three
+// butterfly shuffles (lanes 4, 8, 16 apart) sum over g = lane / 4, and every
+// lane writes its group's sums to scratch (equal values to the same words);
+// one barrier, and the [4, 16] result is read back.
+// CHECK-LABEL: gpu.func @group_sum_k0
+// CHECK:         gpu.barrier
+// CHECK:         gpu.barrier
+// CHECK:         %[[PAIR:.*]] = arith.addf
+// CHECK:         %[[S4:.*]], %{{.*}} = gpu.shuffle  xor %[[PAIR]], %c4_i32
+// CHECK-NEXT:    %[[A4:.*]] = arith.addf %[[PAIR]], %[[S4]]
+// CHECK:         %[[S8:.*]], %{{.*}} = gpu.shuffle  xor %[[A4]], %c8_i32
+// CHECK-NEXT:    %[[A8:.*]] = arith.addf %[[A4]], %[[S8]]
+// CHECK:         %[[S16:.*]], %{{.*}} = gpu.shuffle  xor %[[A8]], %c16_i32
+// CHECK-NEXT:    arith.addf %[[A8]], %[[S16]]
+// CHECK-NOT:     gpu.barrier
+// CHECK:         llvm.store %{{.*}} : f32, !llvm.ptr<3>
+// CHECK:         gpu.barrier
+// CHECK:         llvm.load %{{.*}} : !llvm.ptr<3> -> f32
+func.func @group_sum(%s: tensor<64x16xf32>) -> tensor<4x16xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %init = tensor.empty() : tensor<4x16xf32>
+  %r = tile.program grid(%c1) outs(%init : tensor<4x16xf32>) {
+  ^bb0(%i: index, %out: tensor<4x16xf32>):
+    %st = tile.load %s[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x16xf32> -> tensor<64x16xf32>
+    %g = tile.group_sum %st : tensor<64x16xf32> -> tensor<4x16xf32>
+    tile.store %g into %out[%c0, %c0] {row_dims = array<i64: 0>} : tensor<4x16xf32> into tensor<4x16xf32>
+  }
+  return %r : tensor<4x16xf32>
+}
+
+// -----
+
+// Groups larger than a warp's row block (G = 32): the tile goes through
+// scratch whole and each result element sums its 32 rows there.
+// CHECK-LABEL: gpu.func @group_sum_rows_k0
+// CHECK-NOT:     gpu.shuffle
+// CHECK:         gpu.barrier
+// CHECK:         llvm.store %{{.*}} : f32, !llvm.ptr<3>
+// CHECK:         gpu.barrier
+// CHECK-COUNT-32: llvm.load %{{.*}} : !llvm.ptr<3> -> f32
+func.func @group_sum_rows(%s: tensor<64x16xf32>) -> tensor<2x16xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %init = tensor.empty() : tensor<2x16xf32>
+  %r = tile.program grid(%c1) outs(%init : tensor<2x16xf32>) {
+  ^bb0(%i: index, %out: tensor<2x16xf32>):
+    %st = tile.load %s[%c0, %c0] {row_dims = array<i64: 0>} : tensor<64x16xf32> -> tensor<64x16xf32>
+    %g = tile.group_sum %st : tensor<64x16xf32> -> tensor<2x16xf32>
+    tile.store %g into %out[%c0, %c0] {row_dims = array<i64: 0>} : tensor<2x16xf32> into tensor<2x16xf32>
+  }
+  return %r : tensor<2x16xf32>
+}
+
+// -----
+
 // tile.compact: values and mask (widened to i32) go through scratch; each
 // warp votes the mask, 32 elements a ballot, and a set element's lane
 // writes its value at its rank (earlier words' popcounts plus the popcount

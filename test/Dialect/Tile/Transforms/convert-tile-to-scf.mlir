@@ -376,6 +376,25 @@ func.func @online_softmax(%s: tensor<64x16xf32>, %v: tensor<16x32xbf16>, %m: ten
 
 // -----
 
+// With a scale, the row maxima and, in p's exponent, the scores are
+// multiplied by it (the scores are otherwise used as given).
+// CHECK-LABEL: func.func @online_softmax_scaled
+// CHECK-SAME:    (%[[S:.*]]: tensor<64x16xf32>
+// CHECK:         %[[ROWMAX:.*]] = linalg.generic
+// CHECK:         %[[SC:.*]] = arith.constant dense<5.000000e-01> : tensor<64xf32>
+// CHECK:         %[[SCALED:.*]] = arith.mulf %[[ROWMAX]], %[[SC]] : tensor<64xf32>
+// CHECK:         arith.maximumf %{{.*}}, %[[SCALED]] : tensor<64xf32>
+// CHECK:         %[[SC2:.*]] = arith.constant dense<5.000000e-01> : tensor<64x16xf32>
+// CHECK:         %[[SS:.*]] = arith.mulf %[[S]], %[[SC2]] : tensor<64x16xf32>
+// CHECK:         %[[D:.*]] = arith.subf %[[SS]], %{{.*}} : tensor<64x16xf32>
+// CHECK:         math.exp2 %[[D]] : tensor<64x16xf32>
+func.func @online_softmax_scaled(%s: tensor<64x16xf32>, %v: tensor<16x32xbf16>, %m: tensor<64xf32>, %l: tensor<64xf32>, %a: tensor<64x32xf32>) -> (tensor<64xf32>, tensor<64xf32>, tensor<64x32xf32>) {
+  %m1, %l1, %a1 = tile.online_softmax %s, %v, %m, %l, %a {scale = 5.000000e-01 : f32} : tensor<64x16xf32>, tensor<16x32xbf16>, tensor<64xf32>, tensor<64x32xf32>
+  return %m1, %l1, %a1 : tensor<64xf32>, tensor<64xf32>, tensor<64x32xf32>
+}
+
+// -----
+
 // A row with sum = 0 divides by 1 and takes log2(1), then out = 0 and
 // lse = -inf are selected.
 // CHECK-LABEL: func.func @softmax_finalize

@@ -21,6 +21,9 @@ struct NSAToGPUOptions : public PassPipelineOptions<NSAToGPUOptions> {
   Option<int64_t> queryTokens{*this, "query-tokens",
                               llvm::cl::desc("nsa-tile query-tokens"),
                               llvm::cl::init(0)};
+  Option<int64_t> scanRows{*this, "scan-rows",
+                            llvm::cl::desc("nsa-tile scan-rows"),
+                            llvm::cl::init(0)};
   Option<int64_t> keyTokens{*this, "key-tokens",
                             llvm::cl::desc("nsa-tile key-tokens"),
                             llvm::cl::init(0)};

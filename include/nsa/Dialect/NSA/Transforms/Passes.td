@@ -83,6 +83,11 @@ def NSATile : Pass<"nsa-tile"> {
     Option<"queryTokens", "query-tokens", "int64_t", /*default=*/"0",
            "query tokens per program (tile rows = tokens * G); 0: the "
            "target's (cpu: 16; sm90a: enough for 64 rows)">,
+    Option<"scanRows", "scan-rows", "int64_t", /*default=*/"0",
+           "tile rows (at least) of the forward programs that scan every "
+           "compressed token, compressed attention and nsa.select_blocks "
+           "(their key tiles then serve more rows; query-tokens, when set, "
+           "applies instead); 0: the target's (cpu: 64; sm90a: 128)">,
     Option<"keyTokens", "key-tokens", "int64_t", /*default=*/"0",
            "keys per step of the compressed and window branches; 0: the "
            "target's (cpu: 32; sm90a: 64)">,

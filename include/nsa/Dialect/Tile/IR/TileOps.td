@@ -306,12 +306,14 @@ def Tile_OnlineSoftmaxOp : Tile_Op<"online_softmax", [Pure,
     AllTypesMatch<["acc", "new_acc"]>]> {
   let summary = "one key block's update of a streaming softmax . V";
   let description = [{
-    `scores: f32 [M, N]` are already in base 2 (`scale * log2(e) * q.k`)
-    with masked entries `-inf`; `values: [N, Dv]`; the running state is
-    `max: f32 [M]`, `sum: f32 [M]` and `acc: f32 [M, Dv]`. Computes
+    `scale * scores: f32 [M, N]` are the scores in base 2 (`scale` is
+    `softmax scale * log2(e)` when `scores = q.k`; default 1) with masked
+    entries `-inf`; `scale` is positive; `values: [N, Dv]`; the running
+    state is `max: f32 [M]`, `sum: f32 [M]` and `acc: f32 [M, Dv]`.
+    Computes
 
-        max' = max(max, rowmax(scores))
-        p    = exp2(scores - max')        (0 where max' = -inf)
+        max' = max(max, scale * rowmax(scores))
+        p    = exp2(scale * scores - max')        (0 where max' = -inf)
         c    = exp2(max - max')           (1 where max' = -inf)
         sum' = sum * c + rowsum(p)
         acc' = acc * c + p . values
@@ -320,7 +322,8 @@ def Tile_OnlineSoftmaxOp : Tile_Op<"online_softmax", [Pure,
     Start from `max = -inf`, `sum = 0`, `acc = 0`.
   }];
   let arguments = (ins Tile_Tensor:$scores, Tile_Tensor:$values,
-                       Tile_Tensor:$max, Tile_Tensor:$sum, Tile_Tensor:$acc);
+                       Tile_Tensor:$max, Tile_Tensor:$sum, Tile_Tensor:$acc,
+                       DefaultValuedAttr<F32Attr, "1.0">:$scale);
   let results = (outs Tile_Tensor:$new_max, Tile_Tensor:$new_sum,
                       Tile_Tensor:$new_acc);
   let assemblyFormat = [{
