@@ -335,48 +335,6 @@ class Manifest:
 # A host plan
 # --------------------------------------------------------------------------
 
-#: Streams a plan's launches may use at once (the caller's and side
-#: streams); NSA_PLAN_STREAMS=1 runs every launch in order on the caller's.
-PLAN_STREAMS_ENV = "NSA_PLAN_STREAMS"
-DEFAULT_PLAN_STREAMS = 3
-
-
-def plan_schedule(launches: Sequence[dict], buffers: Sequence[str], streams: int):
-    """Which stream each launch goes to and which earlier launches it waits for.
-
-    Launch j depends on an earlier launch i when they share a buffer (reads
-    and writes are not told apart, so the order of any two launches that
-    touch a common buffer is kept; inputs are only read). A launch continues
-    the stream whose last launch it depends on (the latest such), else takes
-    the side stream idle longest; it then waits for its dependencies on other
-    streams and, so that plan order stays the order of starts, for the
-    launch two places before it (it may overlap its predecessor and anything
-    after). Returns ``[(stream, waits)]`` with ``waits`` a sorted list of
-    launch indices; stream 0 is the caller's.
-    """
-    buffer_set = set(buffers)
-    touched = [set(a for a in launch["args"] if a in buffer_set) for launch in launches]
-    tails = [None] * max(1, streams)  # the last launch on each stream
-    schedule = []
-    for j, mine in enumerate(touched):
-        deps = {i for i in range(j) if touched[i] & mine}
-        continuing = [s for s, tail in enumerate(tails) if tail is not None and tail in deps]
-        if j == 0:
-            stream = 0
-        elif continuing:
-            stream = max(continuing, key=lambda s: tails[s])
-        else:
-            stream = min(range(len(tails)),
-                         key=lambda s: -1 if tails[s] is None else tails[s])
-        waits = set(deps)
-        if j >= 2:
-            waits.add(j - 2)
-        # The stream orders its own launches: no event needed for those.
-        schedule.append((stream, sorted(i for i in waits if schedule[i][0] != stream)))
-        tails[stream] = j
-    return schedule
-
-
 def _poison(t):
     """Fills ``t`` with NaN (floating) or INT_POISON (integer)."""
     t.fill_(float("nan") if t.is_floating_point() else INT_POISON)
@@ -407,7 +365,6 @@ class Plan:
         self.outputs: List[str] = plan["outputs"]
         self.values: Dict[str, dict] = {v["name"]: v for v in self.inputs + self.buffers}
         self._tensors: Optional[Dict[str, object]] = None
-        self._streams: Optional[List[object]] = None
         self._check_structure()
 
     def _check_structure(self):
@@ -498,42 +455,12 @@ class Plan:
         return values
 
     def launch(self, values: Mapping, stream=None, config: Optional[Mapping] = None):
-        """Only the launches on ``values`` (every input and buffer by name).
-
-        Launches that share no buffer run on side streams beside the caller's
-        (:func:`plan_schedule`; events order the rest), so that, e.g., window
-        attention overlaps the selected branch; everything is joined back into
-        ``stream`` before this returns. With NSA_PLAN_STREAMS=1, or a raw
-        CUstream, the launches run in plan order on ``stream`` alone.
-        """
+        """Only the launches, in order, on ``values`` (every input and buffer by name)."""
         if stream is None:
             stream = torch.cuda.current_stream()
-        streams = int(os.environ.get(PLAN_STREAMS_ENV, DEFAULT_PLAN_STREAMS))
-        if streams <= 1 or not isinstance(stream, torch.cuda.Stream):
-            for launch in self.launches:
-                self.manifest.launch(launch["kernel"], self._launch_tensors(launch, values),
-                                     stream, config)
-            return
-        schedule = plan_schedule(self.launches, [b["name"] for b in self.buffers], streams)
-        if self._streams is None or len(self._streams) < streams - 1:
-            self._streams = [torch.cuda.Stream(device=stream.device) for _ in range(streams - 1)]
-        lanes = [stream] + self._streams[:streams - 1]
-        started = set()
-        done = []
-        for j, (launch, (s, waits)) in enumerate(zip(self.launches, schedule)):
-            lane = lanes[s]
-            if s != 0 and s not in started:
-                lane.wait_stream(stream)  # the inputs come from the caller's stream
-                started.add(s)
-            for i in waits:
-                lane.wait_event(done[i])
+        for launch in self.launches:
             self.manifest.launch(launch["kernel"], self._launch_tensors(launch, values),
-                                 lane, config)
-            event = torch.cuda.Event()
-            event.record(lane)
-            done.append(event)
-        for s in started:
-            stream.wait_stream(lanes[s])
+                                 stream, config)
 
     def validate(self, config: Optional[Mapping] = None) -> List[dict]:
         """Runs the runtime's checks on every launch with placeholder tensors.
