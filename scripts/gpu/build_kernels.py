@@ -46,7 +46,7 @@ def _cfg(name, **fields):
 
 
 # The correctness matrix (kernels are specialised per shape, so it stays
-# small): ragged T from below l (no compressed token) to 64K, G in {1, 4, 16},
+# small): ragged T from below l (no compressed token) to 64K, G in {1, 4, 16, 32},
 # Dk in {64, 128, 192} with Dv in {64, 128}, bf16 and fp16, each compressor
 # form, shared and per-branch K/V, and non-default block sizes and scale.
 TEST_SET = [
@@ -68,6 +68,9 @@ TEST_SET = [
     _cfg("t4001-g4-dk64-dv128-f16-lin-shared-blocks", T=4001, HQ=16, HKV=4, Dk=64, Dv=128,
          dtype="f16", pe=False, kv="shared", l=32, d=32, l_sel=32, n=24, init=0, local=1,
          w=1000),
+    # G = 32: a token's heads fill two warps' row blocks, so selection's
+    # group sum goes through scratch (tile.group_sum's general path).
+    _cfg("t1000-g32-d64-bf16-linpe-branch", T=1000, HQ=64, HKV=2, Dk=64, Dv=64),
     _cfg("paper-d128-t8191", T=8191, **PAPER_D128),
     # Large T: forward_check.py samples query rows above --full-max-T.
     _cfg("t16411-g4-d128-f16-mean-shared", T=16411, HQ=32, HKV=8, Dk=128, Dv=128, dtype="f16",
