@@ -230,6 +230,37 @@ func.func @select_warp_rows(%s: tensor<4x16xf32>) -> tensor<4x16xi32> {
 
 // -----
 
+// Staged loads outside a pipelined loop are waited for where a product
+// first reads them: K's and V's copies (two cp.async groups) are in flight
+// together, and one wait lands both before the first fragment load.
+// CHECK-LABEL: gpu.func @staged_in_flight_k0
+// CHECK:         nvvm.cp.async.shared.global
+// CHECK:         nvvm.cp.async.commit.group
+// CHECK-NOT:     nvvm.cp.async.wait.group
+// CHECK:         nvvm.cp.async.shared.global
+// CHECK:         nvvm.cp.async.commit.group
+// CHECK-NEXT:    nvvm.cp.async.wait.group 0
+// CHECK-NEXT:    gpu.barrier
+// CHECK:         nvvm.ldmatrix
+func.func @staged_in_flight(%qs: tensor<16x32xbf16>, %ks: tensor<16x32xbf16>, %vs: tensor<16x32xbf16>) -> tensor<16x32xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %init = tensor.empty() : tensor<16x32xf32>
+  %r = tile.program grid(%c1) outs(%init : tensor<16x32xf32>) {
+  ^bb0(%i: index, %out: tensor<16x32xf32>):
+    %q = tile.load %qs[%c0, %c0] {row_dims = array<i64: 0>} : tensor<16x32xbf16> -> tensor<16x32xbf16>
+    %k = tile.load %ks[%c0, %c0] {row_dims = array<i64: 0>} : tensor<16x32xbf16> -> tensor<16x32xbf16>
+    %v = tile.load %vs[%c0, %c0] {row_dims = array<i64: 0>} : tensor<16x32xbf16> -> tensor<16x32xbf16>
+    %s = tile.dot %q, %k {rhs_transposed} : tensor<16x32xbf16>, tensor<16x32xbf16> -> tensor<16x16xf32>
+    %p = arith.truncf %s : tensor<16x16xf32> to tensor<16x16xbf16>
+    %o = tile.dot %p, %v : tensor<16x16xbf16>, tensor<16x32xbf16> -> tensor<16x32xf32>
+    tile.store %o into %out[%c0, %c0] {row_dims = array<i64: 0>} : tensor<16x32xf32> into tensor<16x32xf32>
+  }
+  return %r : tensor<16x32xf32>
+}
+
+// -----
+
 // tile.group_sum with G = 16 (a token's heads): a warp's row block is one
 // group, so each lane adds its two row slots (rows g and g + 8), three
 // butterfly shuffles (lanes 4, 8, 16 apart) sum over g = lane / 4, and every
