@@ -78,11 +78,12 @@ Value AttentionProgram::scores(Value kTile, bool keyMajor) {
   return e.scaled(products(kTile, keyMajor), log2Scale());
 }
 
-std::pair<Value, Value> AttentionProgram::positions(Value keyStart, int64_t n,
+std::pair<Value, Value> AttentionProgram::positions(Value queries,
+                                                    Value keyStart, int64_t n,
                                                     bool keyMajor) {
   if (keyMajor)
-    return {e.perColumn(rowToken, n), e.perRow(e.range(keyStart, n), rows)};
-  return {e.perRow(rowToken, n), e.perColumn(e.range(keyStart, n), rows)};
+    return {e.perColumn(queries, n), e.perRow(e.range(keyStart, n), rows)};
+  return {e.perRow(queries, n), e.perColumn(e.range(keyStart, n), rows)};
 }
 
 // The masks compare each element once: whatever depends on its row or its
@@ -123,9 +124,7 @@ Value AttentionProgram::selectedMask(Value keyStart, int64_t n,
   // An excluded row sees no key (u > -1 for every key u).
   Value lastSeen = arith::SelectOp::create(
       e.b, e.loc, otherRows, e.splatI32(-1, {rows}), rowToken);
-  Value row = perQuery(lastSeen, n, keyMajor);
-  Value col = keyMajor ? e.perRow(e.range(keyStart, n), rows)
-                       : e.perColumn(e.range(keyStart, n), rows);
+  auto [row, col] = positions(lastSeen, keyStart, n, keyMajor);
   return e.cmp(arith::CmpIPredicate::sgt, col, row);
 }
 

@@ -109,9 +109,14 @@ struct AttentionProgram {
   Value selectedMask(Value keyStart, int64_t n, Value otherRows,
                      bool keyMajor = false);
 
-  /// Matrices of each element's query token and key position: [rows, n],
-  /// or [n, rows] when `keyMajor`.
-  std::pair<Value, Value> positions(Value keyStart, int64_t n, bool keyMajor);
+  /// Matrices of each element's query token (or its row's value of
+  /// `queries`, [rows] i32) and key position: [rows, n], or [n, rows] when
+  /// `keyMajor`.
+  std::pair<Value, Value> positions(Value keyStart, int64_t n, bool keyMajor) {
+    return positions(rowToken, keyStart, n, keyMajor);
+  }
+  std::pair<Value, Value> positions(Value queries, Value keyStart, int64_t n,
+                                    bool keyMajor);
   /// `x` ([rows] per query row) spread over the n keys like the scores.
   Value perQuery(Value x, int64_t n, bool keyMajor) {
     return keyMajor ? e.perColumn(x, n) : e.perRow(x, n);

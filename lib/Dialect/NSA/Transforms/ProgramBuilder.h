@@ -41,12 +41,13 @@ struct TileSizes {
   /// queryTokensFor(g).
   int64_t selectedGradTokens;
 
-  int64_t queryTokensFor(int64_t g) const {
-    return queryTokens ? queryTokens : std::max<int64_t>(1, minRows / g);
+  /// Query tokens per program: queryTokens when set, else enough for
+  /// `atLeastRows` tile rows.
+  int64_t tokensFor(int64_t g, int64_t atLeastRows) const {
+    return queryTokens ? queryTokens : std::max<int64_t>(1, atLeastRows / g);
   }
-  int64_t scanTokensFor(int64_t g) const {
-    return queryTokens ? queryTokens : std::max<int64_t>(1, scanRows / g);
-  }
+  int64_t queryTokensFor(int64_t g) const { return tokensFor(g, minRows); }
+  int64_t scanTokensFor(int64_t g) const { return tokensFor(g, scanRows); }
   /// Tokens per program of the gated combination and its gradient, whose
   /// rows are tokens x all HQ heads (row dimensions kTokenHeadRows of
   /// [B, T, HQ, C]): a token's rows are then one contiguous stretch of

@@ -126,9 +126,10 @@ struct TileSelectBlocks : TilePattern<SelectBlocksOp> {
                       arith::MinNumFOp::create(
                           e.b, e.loc, logP, e.constTensor({rows, width}, 0)));
                 } else {
-                  // The compressed branch's mask: tokens outside [0, Nc) or
-                  // not yet complete at the row's token contribute nothing
-                  // (also replaces the NaN of rows whose lse is -inf).
+                  // The compressed branch's mask: tokens before 0 or not yet
+                  // complete at the row's token (those past Nc included)
+                  // contribute nothing (also replaces the NaN of rows whose
+                  // lse is -inf).
                   p = tile::MaskedFillOp::create(
                       e.b, e.loc, math::Exp2Op::create(e.b, e.loc, logP),
                       cmp.compressedMask(cStart, width, l, d),
