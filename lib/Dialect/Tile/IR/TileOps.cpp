@@ -350,30 +350,35 @@ LogicalResult MaskedFillOp::verify() {
   return success();
 }
 
-LogicalResult ReduceOp::verify() {
-  RankedTensorType in = tensorType(getValue()), out = tensorType(getResult());
-  if (failed(checkFloatTile(*this, "value", in)) ||
-      failed(checkStaticTile(*this, "result", out)) ||
-      failed(checkShape(*this, "value", in,
+/// A reduction of the float rank-2 tile `value` into a static `result` of
+/// the value's element type and shape `resultShape(value)`.
+static LogicalResult checkReduction(
+    Operation *op, RankedTensorType in, RankedTensorType out,
+    function_ref<SmallVector<int64_t>(RankedTensorType)> resultShape) {
+  if (failed(checkFloatTile(op, "value", in)) ||
+      failed(checkStaticTile(op, "result", out)) ||
+      failed(checkShape(op, "value", in,
                         {ShapedType::kDynamic, ShapedType::kDynamic})) ||
-      failed(checkShape(*this, "result", out, {in.getDimSize(0)})))
+      failed(checkShape(op, "result", out, resultShape(in))))
     return failure();
   if (in.getElementType() != out.getElementType())
-    return emitOpError("result must have the element type of 'value'");
+    return op->emitOpError("result must have the element type of 'value'");
   return success();
+}
+
+LogicalResult ReduceOp::verify() {
+  return checkReduction(*this, tensorType(getValue()), tensorType(getResult()),
+                        [](RankedTensorType in) {
+                          return SmallVector<int64_t>{in.getDimSize(0)};
+                        });
 }
 
 LogicalResult GroupSumOp::verify() {
   RankedTensorType in = tensorType(getValue()), out = tensorType(getResult());
-  if (failed(checkFloatTile(*this, "value", in)) ||
-      failed(checkStaticTile(*this, "result", out)) ||
-      failed(checkShape(*this, "value", in,
-                        {ShapedType::kDynamic, ShapedType::kDynamic})) ||
-      failed(checkShape(*this, "result", out,
-                        {ShapedType::kDynamic, in.getDimSize(1)})))
+  if (failed(checkReduction(*this, in, out, [](RankedTensorType in) {
+        return SmallVector<int64_t>{ShapedType::kDynamic, in.getDimSize(1)};
+      })))
     return failure();
-  if (in.getElementType() != out.getElementType())
-    return emitOpError("result must have the element type of 'value'");
   if (out.getDimSize(0) == 0 || in.getDimSize(0) % out.getDimSize(0) != 0)
     return emitOpError() << "result rows (" << out.getDimSize(0)
                          << ") must divide the value's rows ("
