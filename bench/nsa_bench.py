@@ -13,9 +13,12 @@ rules rather than asymptotically), per launch label:
   compress (k), compress (v)  linear: 2 * B*Nc*HKV * (l*D) * D      (mean: B*Nc*HKV*l*D)
   compressed_attention        2 * B*HQ * P_cmp * (Dk + Dv)
   select_blocks               2 * B*HQ * P_cmp * Dk   (recomputes the compressed scores)
-  selected_attention          2 * B*HQ * P_slc * (Dk + Dv)
   window_attention            2 * B*HQ * P_win * (Dk + Dv)
+  selected_attention          2 * B*HQ * P_slc * (Dk + Dv)
   combine                     5 * B*T*HQ*Dv          (3 multiplies, 2 adds)
+
+(the compiler runs the combination in the selected launch, labelled
+"selected_attention + combine", which counts both),
 
 with P_* the (query, key) pairs each branch attends to: P_cmp counts compressed
 token i for query t iff i*d + l - 1 <= t; P_slc the tokens u <= t of the n
@@ -49,9 +52,16 @@ CONFIGS = {
 # A build is a benchmark configuration's when these match too (SPEC.md defaults).
 BENCH_DEFAULTS = dict(dtype="bf16", l=32, d=16, l_sel=64, n=16, init=1, local=2, w=512)
 
-#: The breakdown's rows, in launch order.
+#: The work model's pieces (flop_model's keys).
+PIECES = ("compress (k)", "compress (v)", "compressed_attention", "select_blocks",
+          "window_attention", "selected_attention", "combine")
+#: The breakdown's rows, in launch order: nsa-tile computes the combination in
+#: the program of the branch that runs last, the selected one.
 LABELS = ("compress (k)", "compress (v)", "compressed_attention", "select_blocks",
-          "selected_attention", "window_attention", "combine")
+          "window_attention", "selected_attention + combine")
+#: Forward branch launches; one that writes the plan's first output (o) also
+#: computes the combination.
+_BRANCHES = ("compressed_attention", "selected_attention", "window_attention")
 _BYTES = {"bf16": 2, "f16": 2, "f32": 4, "i32": 4, "i64": 8}
 
 
@@ -106,7 +116,8 @@ def load_build(directory, phase="fwd"):
 def launch_labels(plan, cfg):
     """Each launch's breakdown label: the plan's, with the two compress
     launches told apart by whether they read the keys argument (as
-    forward_check.find_roles does); a label seen twice gets ``#k``."""
+    forward_check.find_roles does) and `` + combine`` after the branch that
+    writes the output; a label seen twice gets ``#k``."""
     arg = {meaning: f"arg{i}" for i, meaning in enumerate(cfg["args"])}
     keys = arg.get("k_cmp", arg.get("k"))
     labels = []
@@ -114,6 +125,8 @@ def launch_labels(plan, cfg):
         label = launch["label"]
         if label == "compress":
             label = "compress (k)" if keys in launch["args"] else "compress (v)"
+        elif label in _BRANCHES and plan["outputs"][:1] == launch["args"][-1:]:
+            label += " + combine"
         if label in labels:
             label = f"{label}#{sum(x.split('#')[0] == label for x in labels)}"
         labels.append(label)
@@ -161,8 +174,8 @@ def flop_model(cfg):
         "compress (v)": compress["v"],
         "compressed_attention": 2.0 * B * HQ * p_cmp * (Dk + Dv),
         "select_blocks": 2.0 * B * HQ * p_cmp * Dk,
-        "selected_attention": 2.0 * B * HQ * p_slc * (Dk + Dv),
         "window_attention": 2.0 * B * HQ * p_win * (Dk + Dv),
+        "selected_attention": 2.0 * B * HQ * p_slc * (Dk + Dv),
         "combine": 5.0 * B * T * HQ * Dv,
     }
 
@@ -172,7 +185,11 @@ def describe(directory, phase="fwd"):
     only: the backward's recomputed forward) and least bytes."""
     cfg, plan = load_build(directory, phase)
     flops = flop_model(cfg)
-    return cfg, plan, [dict(label=label, kernel=launch["kernel"], flops=flops.get(label),
+
+    def work(label):
+        pieces = label.split(" + ")
+        return sum(flops[p] for p in pieces) if all(p in flops for p in pieces) else None
+    return cfg, plan, [dict(label=label, kernel=launch["kernel"], flops=work(label),
                             bytes=nbytes)
                        for label, launch, nbytes in zip(launch_labels(plan, cfg),
                                                         plan["launches"], launch_bytes(plan))]

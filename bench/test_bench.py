@@ -72,7 +72,7 @@ def test_attended_pairs_match_reference_masks(fields):
 def test_flop_model_at_paper_scale_matches_docs():
     cfg = build_kernels._cfg("paper", T=65536, **build_kernels.PAPER_D128)
     flops = nsa_bench.flop_model(cfg)
-    assert list(flops) == list(nsa_bench.LABELS)
+    assert list(flops) == list(nsa_bench.PIECES)
     # docs/performance.md: 4.4 + 2.2 + 2.2 + 1.1 + 0.03 = ~9.9 TFLOP.
     assert flops["compressed_attention"] == pytest.approx(4.4e12, rel=0.01)
     assert flops["select_blocks"] == pytest.approx(2.2e12, rel=0.01)
@@ -93,8 +93,11 @@ def test_launch_labels_and_bytes(kv):
     assert nsa_bench.launch_labels(plan, cfg) == list(nsa_bench.LABELS)
     nbytes = nsa_bench.launch_bytes(plan)
     Nc = (100 - 32) // 16 + 1
-    # combine: gates [1,100,8,3] + three o [1,100,2,4,16] bf16 in, out [1,100,8,16] bf16.
-    assert nbytes[-1] == 2 * (100 * 8 * 3 + 3 * 100 * 8 * 16 + 100 * 8 * 16)
+    # selected + combine: q [1,100,8,32], k [1,100,2,32], v [1,100,2,16], gates
+    # [1,100,8,3], o_cmp and o_win [1,100,8,16] bf16, idx [1,100,2,n] i32 in; o_slc and
+    # the output [1,100,8,16] bf16, lse_slc [1,100,8] f32 out.
+    assert nbytes[-1] == (2 * (100 * 8 * 32 + 100 * 2 * 32 + 100 * 2 * 16 + 100 * 8 * 3
+                               + 4 * 100 * 8 * 16) + 4 * (100 * 2 * cfg["n"] + 100 * 8))
     # compress (k): k [1,100,2,32], W [2,32*32,32], PE [2,32,32], kc [1,Nc,2,32].
     assert nbytes[0] == 2 * (100 * 2 * 32 + 2 * 1024 * 32 + 2 * 32 * 32 + Nc * 2 * 32)
 
@@ -103,7 +106,8 @@ def test_launch_labels_number_repeats():
     cfg = _full(build_kernels._cfg("rep", T=100, HQ=8, HKV=2, Dk=32, Dv=16))
     plan, _ = fc.synthetic_plan(cfg)
     plan["launches"].append(dict(plan["launches"][-1]))
-    assert nsa_bench.launch_labels(plan, cfg)[-2:] == ["combine", "combine#1"]
+    assert nsa_bench.launch_labels(plan, cfg)[-2:] == ["selected_attention + combine",
+                                                       "selected_attention + combine#1"]
 
 
 def _fake_build(root, name, **fields):
@@ -159,7 +163,7 @@ def grad_build(tmp_path_factory):
 
 def _plans_checked_not_run(monkeypatch, leave_poison=False):
     """Plan.run and Manifest.launch with every runtime check and no launch;
-    buffers zeroed (combine's left poisoned with ``leave_poison``). Returns the
+    buffers zeroed (the output left poisoned with ``leave_poison``). Returns the
     list of checked launches."""
     checked = []
 
@@ -167,7 +171,7 @@ def _plans_checked_not_run(monkeypatch, leave_poison=False):
         values = dict(self.bind(inputs))
         buffers = self.allocate()
         for name, t in buffers.items():
-            t.fill_(float("nan") if leave_poison and name.startswith("combine") else 0)
+            t.fill_(float("nan") if leave_poison and name == self.outputs[0] else 0)
         values.update(buffers)
         self.launch(values, 0, config)  # a raw stream: no CUDA here
         return values
@@ -199,17 +203,17 @@ def test_measure_nsa_on_cpu(small_build, monkeypatch, leave_poison):
     record = nsa_bench.measure_nsa(small_build, rt.Runtime(RUNTIME_LIB), "paper-d128", args,
                                    _time_pieces, _peak_mb, device="cpu")
     assert "error" not in record, record
-    assert len(checked) == 3 * 7  # first run, whole, split
+    assert len(checked) == 3 * 6  # first run, whole, split
     assert record["impl"] == "nsa" and record["phase"] == "fwd" and record["T"] == 1000
     assert [k["label"] for k in record["kernels"]] == list(nsa_bench.LABELS)
-    assert record["kernels_sum_ms"] == pytest.approx(7 * 0.25)
+    assert record["kernels_sum_ms"] == pytest.approx(6 * 0.25)
     assert record["ms"] == 2.0 and record["peak_mem_mb"] == 12.3
     cfg, _, _ = nsa_bench.describe(small_build)
     total = sum(nsa_bench.flop_model(cfg).values())
     assert record["flops"] == total
     assert record["tflops"] == round(total / 2e-3 / 1e12, 1)
     assert record["written"] is not leave_poison
-    assert ("POISON LEFT in combine0.0" in record["notes"]) is leave_poison
+    assert ("POISON LEFT in selected_attention0.2" in record["notes"]) is leave_poison
     json.dumps(record)  # the record goes into the result file as is
 
 
@@ -224,8 +228,8 @@ def test_measure_nsa_backward_takes_the_forwards_intermediates(grad_build, monke
     assert "error" not in record, record
     cfg, plan, launches = nsa_bench.describe(grad_build, "bwd")
     forward_kernels = [k for k, _ in checked if not k.startswith("nsa_layer_grad")]
-    assert len(forward_kernels) == 7  # one forward run, before the backward's three
-    assert len(checked) == 7 + 3 * len(plan["launches"])
+    assert len(forward_kernels) == 6  # one forward run, before the backward's three
+    assert len(checked) == 6 + 3 * len(plan["launches"])
     assert not set(nsa_bench.LABELS) & {info["label"] for info in launches}
     assert "saved intermediates" in record["notes"]
 
@@ -282,16 +286,16 @@ def test_bench_tables(bench):
                for i, label in enumerate(nsa_bench.LABELS)]
     records = [dense("sdpa_cudnn", 8192, 1.8), dense("sdpa_flash", 8192, 3.3),
                dict(dense("nsa", 8192, 0.9), tflops=500.0, flops=6e9, kernels=kernels,
-                    kernels_sum_ms=7.0, build="paper-d128-t8192"),
+                    kernels_sum_ms=6.0, build="paper-d128-t8192"),
                dense("sdpa_cudnn", 16384, 7.1),
                dict(impl="nsa", config="paper-d128", phase="fwd", B=1, T=16384,
                     error="no paper-d128 build for T=16384")]
     text = "\n".join(bench.markdown_tables(records, [8192, 16384]))
     assert "| 8192 | 0.90 | 1.80 | 3.30 | 2.00x | 3.67x | 500.0 |" in text
     assert "| 16384 | - (no paper-d128 build for T=16384) | 7.10 | - | - | - | - |" in text
-    assert "| compress (k) | 1.000 | 14.3% | - | - | 1000.0 |" in text
-    assert "| combine | 1.000 | 14.3% | 1.0 | 1.0 | 1000.0 |" in text
-    assert "| sum of launches | 7.000 |" in text
+    assert "| compress (k) | 1.000 | 16.7% | - | - | 1000.0 |" in text
+    assert "| selected_attention + combine | 1.000 | 16.7% | 1.0 | 1.0 | 1000.0 |" in text
+    assert "| sum of launches | 6.000 |" in text
     assert "| whole fwd | 0.900 | | 6.0 | 500.0 | |" in text
     assert "T = 16384" not in text  # no breakdown without kernels
 

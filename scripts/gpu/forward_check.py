@@ -50,9 +50,11 @@ from nsa.build_kernels import SAVED_NAMES, saved_types  # noqa: E402
 
 DTYPES = {"bf16": torch.bfloat16, "f16": torch.float16}
 # The compiler's kernel labels and what their results mean.
-ROLES = {"compressed_attention": ("o_cmp", "lse_cmp"), "select_blocks": ("idx",),
-         "selected_attention": ("o_slc", "lse_slc"), "window_attention": ("o_win", "lse_win"),
-         "combine": ("out",)}
+# A branch launch's third result, when it has one, is the final output: nsa-tile
+# fuses the combination into the program of the branch that runs last.
+ROLES = {"compressed_attention": ("o_cmp", "lse_cmp", "out"), "select_blocks": ("idx",),
+         "selected_attention": ("o_slc", "lse_slc", "out"),
+         "window_attention": ("o_win", "lse_win", "out"), "combine": ("out",)}
 
 
 # --------------------------------------------------------------------------
@@ -314,8 +316,8 @@ def run_isolated(directory, args):
 def synthetic_plan(cfg):
     """(plan, manifest) dicts in the compiler's formats for one configuration.
 
-    Branch o/lse buffers are GQA-grouped and combine reads them as
-    [B, T, HQ, Dv] views, as the compiler's plans do; every kernel has one
+    Branch o/lse buffers are GQA-grouped, and the selected launch, last,
+    also writes the combination, as the compiler's plans do; every kernel has one
     auto scalar (its T) so that the AUTO path is exercised.
     """
     B, T, HQ, HKV, Dk, Dv, n = (cfg[k] for k in ("B", "T", "HQ", "HKV", "Dk", "Dv", "n"))
@@ -354,19 +356,21 @@ def synthetic_plan(cfg):
            [(dt, grouped_o), ("f32", grouped_lse)], q_grouped)
     launch("select_blocks", 0, [arg["q"], "compress0.0", "compressed_attention0.1"],
            [("i32", [B, T, HKV, n])])
-    launch("selected_attention", 0, [arg["q"], a("k_slc"), a("v_slc"), "select_blocks0.0"],
-           [(dt, grouped_o), ("f32", grouped_lse)], q_grouped)
     launch("window_attention", 0, [arg["q"], a("k_win"), a("v_win")],
            [(dt, grouped_o), ("f32", grouped_lse)])
-    flat = {o: [B, T, HQ, Dv] for o in ("compressed_attention0.0", "selected_attention0.0",
-                                        "window_attention0.0")}
-    launch("combine", 0, [arg["gates"], "compressed_attention0.0", "selected_attention0.0",
-                          "window_attention0.0"], [(dt, [B, T, HQ, Dv])], flat)
+    # The selected program runs last and computes the combination too (its
+    # third result), reading the gates and the other branches grouped.
+    grouped = {arg["q"]: [B, T, HKV, G, Dk], arg["gates"]: [B, T, HKV, G, 3]}
+    launch("selected_attention", 0, [arg["q"], a("k_slc"), a("v_slc"), "select_blocks0.0",
+                                     arg["gates"], "compressed_attention0.0",
+                                     "window_attention0.0"],
+           [(dt, grouped_o), ("f32", grouped_lse), (dt, grouped_o)], grouped)
     plan = dict(format="nsa-host-plan", version=1, function="nsa_layer", manifest="manifest.json",
                 inputs=inputs, buffers=buffers, launches=launches,
-                outputs=["combine0.0", "compress0.0", "compress1.0", "compressed_attention0.0",
-                         "compressed_attention0.1", "select_blocks0.0", "selected_attention0.0",
-                         "selected_attention0.1", "window_attention0.0", "window_attention0.1"])
+                outputs=["selected_attention0.2", "compress0.0", "compress1.0",
+                         "compressed_attention0.0", "compressed_attention0.1", "select_blocks0.0",
+                         "selected_attention0.0", "selected_attention0.1", "window_attention0.0",
+                         "window_attention0.1"])
     manifest = dict(format="nsa-kernel-manifest", version=1, target="sm_90a", kernels=kernels)
     return plan, manifest
 
@@ -376,7 +380,7 @@ def simulate(cfg, plan, inputs, device):
 
     Fills poisoned buffers as a plan run would: compressed tokens in the
     activation dtype feed the compressed branch and the selection, and the
-    combine reads the rounded branch outputs.
+    combination reads the rounded branch outputs.
     """
     c, dt = fr.nsa_config(cfg), DTYPES[cfg["dtype"]]
     x = {k: (None if t is None else t.float()) for k, t in by_meaning(cfg, inputs).items()}
@@ -466,7 +470,7 @@ def _mutations(cfg, plan, inputs, device):
 
     return [
         ("final output element left unwritten", poke("out", float("nan")),
-         {"written:combine0.0", "output", "combine"}),
+         {f"written:{roles['out']}", "output", "combine"}),
         ("idx entry left as poison", poke("idx", INT_POISON),
          {"written:select_blocks0.0", "select.idx"}),
         ("kc off by 3%", scale_role("kc", 1.03), {"compress.kc"}),

@@ -128,6 +128,11 @@ Value AttentionProgram::selectedMask(Value keyStart, int64_t n,
   return e.cmp(arith::CmpIPredicate::sgt, col, row);
 }
 
+Value tiling::heaviestFirstStart(Emitter &e, Value id, Value numTiles,
+                                 int64_t tokens) {
+  return e.mul(e.sub(e.sub(numTiles, e.index(1)), id), e.index(tokens));
+}
+
 std::pair<Value, Value> tiling::windowKeyRange(Emitter &e, Value t0,
                                                int64_t tokens, Value numTokens,
                                                int64_t w, int64_t step) {

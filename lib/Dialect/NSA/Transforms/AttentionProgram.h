@@ -123,6 +123,27 @@ struct AttentionProgram {
   }
 };
 
+/// The first token of query tile `id` of `numTiles` tiles of `tokens`,
+/// numbered from the end: the GPU starts programs in grid order, so a
+/// program whose work grows with t then ends the launch on the shortest
+/// tiles instead of a last wave of the longest (select_blocks: 0.73 -> 0.71
+/// ms at T = 16384; compressed attention measured slower, 0.88 -> 0.91).
+Value heaviestFirstStart(Emitter &e, Value id, Value numTiles, int64_t tokens);
+
+/// An nsa.combine that a branch's program computes too (TileAttention.cpp),
+/// and which of its branches (0 cmp, 1 slc, 2 win) that program's is.
+struct FusedCombine {
+  CombineOp op;
+  int64_t branch = -1;
+  explicit operator bool() const { return static_cast<bool>(op); }
+};
+/// The nsa.combine whose branch `branch` (an attention op) computes, when
+/// its program can compute the combination too: it takes `branch`'s o
+/// (through nsa-group-gqa's ungrouping) once, and its other operands exist
+/// before `branch` runs (nsa-decompose emits the selected branch last).
+/// Empty otherwise.
+FusedCombine fusableCombine(Operation *branch);
+
 /// The key range a query tile [t0, t0 + tokens) sees, and its inverse, the
 /// query range that sees a key block [j0, j0 + n), per branch; `step` rounds
 /// the start down to a multiple of the loop's step (block-aligned tiles).

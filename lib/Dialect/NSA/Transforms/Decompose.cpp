@@ -96,15 +96,17 @@ Forward buildForward(OpBuilder &b, Location loc, const LayerOperands &in) {
   f.lseCmp = cmp.getLse();
   f.idx =
       SelectBlocksOp::create(b, loc, idxType, in.q, f.kc, f.lseCmp, in.config);
+  auto win = WindowAttentionOp::create(b, loc, oType, lseType, in.q,
+                                       in.key(Win), in.value(Win), in.config);
+  f.oWin = win.getO();
+  f.lseWin = win.getLse();
+  // The selected branch last: its program, the longest, also computes the
+  // combination (nsa-tile: fusableCombine), whose other operands then exist.
   auto slc =
       SelectedAttentionOp::create(b, loc, oType, lseType, in.q, in.key(Slc),
                                   in.value(Slc), f.idx, in.config);
   f.oSlc = slc.getO();
   f.lseSlc = slc.getLse();
-  auto win = WindowAttentionOp::create(b, loc, oType, lseType, in.q,
-                                       in.key(Win), in.value(Win), in.config);
-  f.oWin = win.getO();
-  f.lseWin = win.getLse();
   return f;
 }
 

@@ -3,6 +3,8 @@
 #include "nsa/Dialect/NSA/IR/NSADialect.h"
 #include "nsa/Dialect/NSA/Transforms/Passes.h"
 
+#include "HeadGroups.h"
+
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -15,34 +17,6 @@ using namespace mlir;
 using namespace mlir::nsa;
 
 namespace {
-
-/// [B, T, HQ, ...] <-> [B, T, HKV, G, ...]: dimension 2 splits in two.
-SmallVector<ReassociationIndices> headSplit(int64_t rank) {
-  SmallVector<ReassociationIndices> groups = {{0}, {1}, {2, 3}};
-  for (int64_t i = 4; i <= rank; ++i)
-    groups.push_back({i});
-  return groups;
-}
-
-RankedTensorType groupedType(Type type, int64_t hkv, int64_t g) {
-  auto t = cast<RankedTensorType>(type);
-  SmallVector<int64_t> shape(t.getShape());
-  shape[2] = hkv;
-  shape.insert(shape.begin() + 3, g);
-  return RankedTensorType::get(shape, t.getElementType());
-}
-
-Value group(OpBuilder &b, Location loc, Value v, int64_t hkv, int64_t g) {
-  auto type = cast<RankedTensorType>(v.getType());
-  return b.createOrFold<tensor::ExpandShapeOp>(loc, groupedType(type, hkv, g),
-                                               v, headSplit(type.getRank()));
-}
-
-Value ungroup(OpBuilder &b, Location loc, Value v) {
-  auto type = cast<RankedTensorType>(v.getType());
-  return b.createOrFold<tensor::CollapseShapeOp>(loc, v,
-                                                 headSplit(type.getRank() - 1));
-}
 
 /// Rewrites one query-side op: `queryOperands` and `queryResults` are the
 /// positions of its operands and results in [B, T, HQ, ...]; the others
@@ -67,7 +41,7 @@ template <typename OpT> struct GroupQueryHeads : OpRewritePattern<OpT> {
     Location loc = op.getLoc();
     SmallVector<Value> operands(op->getOperands());
     for (unsigned i : queryOperands)
-      operands[i] = group(rewriter, loc, operands[i], hkv, g);
+      operands[i] = groupHeads(rewriter, loc, operands[i], hkv, g);
     SmallVector<Type> resultTypes(op->getResultTypes());
     for (unsigned i : queryResults)
       resultTypes[i] = groupedType(resultTypes[i], hkv, g);
@@ -76,7 +50,7 @@ template <typename OpT> struct GroupQueryHeads : OpRewritePattern<OpT> {
                                          operands, resultTypes, op->getAttrs());
     SmallVector<Value> results(grouped->getResults());
     for (unsigned i : queryResults)
-      results[i] = ungroup(rewriter, loc, results[i]);
+      results[i] = ungroupHeads(rewriter, loc, results[i]);
     rewriter.replaceOp(op, results);
     return success();
   }

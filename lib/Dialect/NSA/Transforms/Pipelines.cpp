@@ -25,6 +25,7 @@ void mlir::nsa::buildNSAToGPUPipeline(OpPassManager &pm,
   tile.scanRows = options.scanRows;
   tile.keyTokens = options.keyTokens;
   tile.selectedQueryTokens = options.selectedQueryTokens;
+  tile.compressTokens = options.compressTokens;
   tile.selectBlocks = options.selectBlocks;
   tile.selectResident = options.selectResident;
   tile.gradSegments = options.gradSegments;

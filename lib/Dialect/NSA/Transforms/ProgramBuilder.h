@@ -253,6 +253,11 @@ tile::ProgramOp buildProgram(
     OpBuilder &b, Operation *op, ValueRange grid, ValueRange outs,
     function_ref<void(Emitter &, ValueRange ids, ValueRange outArgs)> body);
 
+/// SPEC.md 6's gated sum of the branches' rows for one tile: f32
+/// `sum_c gates[c] * branches[c]`, each gate [rows], each branch [rows, Dv]
+/// (nsa.combine's program, and the window program that takes it in).
+Value gatedSum(Emitter &e, ArrayRef<Value> gates, ArrayRef<Value> branches);
+
 /// An empty tensor of `type`; its dynamic dimension i takes the size paired
 /// with i in `dynamicFrom`.
 Value emptyLike(OpBuilder &b, Location loc, RankedTensorType type,

@@ -1,6 +1,9 @@
 //===- TileAttention.cpp - attention branches -> programs -----------------===//
 
 #include "AttentionProgram.h"
+#include "HeadGroups.h"
+
+#include "mlir/IR/Dominance.h"
 
 #include <cmath>
 #include <limits>
@@ -44,7 +47,10 @@ SoftmaxState loop(Emitter &e, Value lo, Value hi, Value stepSize,
 
 /// Sets up the program for `op` (any grouped attention branch) on a grid of
 /// (B, HKV, query tiles of `tokens`), runs `keyLoop` from the empty softmax
-/// state and stores o and lse.
+/// state and stores o and lse. When
+/// fusableCombine(op) names an nsa.combine, the program also stores the
+/// combination of its rows, which replaces that op: the branch output is
+/// not read back and the combination needs no launch of its own.
 template <typename OpT>
 LogicalResult tileAttention(
     OpT op, PatternRewriter &rewriter, int64_t tokens,
@@ -58,8 +64,22 @@ LogicalResult tileAttention(
   Value heads = outer.dim(op.getQ(), 2);
   auto oType = tensorTy(op.getO()), lseType = tensorTy(op.getLse());
   SmallVector<std::pair<int64_t, Value>> dyn = {{0, batch}, {1, numTokens}};
-  Value outs[2] = {emptyLike(rewriter, loc, oType, dyn),
-                   emptyLike(rewriter, loc, lseType, dyn)};
+  SmallVector<Value> outs = {emptyLike(rewriter, loc, oType, dyn),
+                             emptyLike(rewriter, loc, lseType, dyn)};
+  // The combination's operands in the program's layout (its gates, then
+  // its branches, this one's left null), and its output.
+  FusedCombine combine = fusableCombine(op);
+  SmallVector<Value> combineOperands;
+  if (combine) {
+    int64_t hkv = oType.getDimSize(2);
+    for (auto [i, v] : llvm::enumerate(combine.op->getOperands()))
+      combineOperands.push_back(i == combine.branch + 1
+                                    ? Value()
+                                    : groupHeads(rewriter, loc, v, hkv, x->g));
+    outs.push_back(
+        emptyLike(rewriter, loc,
+                  groupedType(combine.op.getO().getType(), hkv, x->g), dyn));
+  }
   Value grid[3] = {batch, heads, outer.ceilDiv(numTokens, tokens)};
 
   auto program = buildProgram(
@@ -79,8 +99,25 @@ LogicalResult tileAttention(
             s.max.getType(), s.max, s.sum, s.acc);
         p.storeRows(fin.getOut(), outArgs[0]);
         p.storeRows(fin.getLse(), outArgs[1]);
+        if (!combine)
+          return;
+        // This branch's rows as stored (rounded), as nsa.combine reads them.
+        Value zero = e.index(0), gates[3], branches[3];
+        for (int64_t c = 0; c < 3; ++c) {
+          gates[c] = e.load(combineOperands[0],
+                            {p.b, t0, p.h, zero, e.index(c)}, {1, 3}, {p.rows});
+          branches[c] = c == combine.branch
+                            ? fin.getOut()
+                            : p.loadRows(combineOperands[c + 1]);
+        }
+        p.storeRows(e.truncTo(gatedSum(e, gates, branches),
+                              tensorTy(outArgs[2]).getElementType()),
+                    outArgs[2]);
       });
-  rewriter.replaceOp(op, program.getResults());
+  rewriter.replaceOp(op, program.getResults().take_front(2));
+  if (combine)
+    rewriter.replaceOp(combine.op,
+                       ungroupHeads(rewriter, loc, program.getResult(2)));
   return success();
 }
 
@@ -173,6 +210,36 @@ struct TileSelectedAttention : TilePattern<SelectedAttentionOp> {
 };
 
 } // namespace
+
+FusedCombine tiling::fusableCombine(Operation *branch) {
+  if (!isa<CompressedAttentionOp, SelectedAttentionOp, WindowAttentionOp>(
+          branch))
+    return {};
+  Value o = branch->getResult(0);
+  auto ungrouped = dyn_cast_if_present<tensor::CollapseShapeOp>(
+      o.hasOneUse() ? *o.getUsers().begin() : nullptr);
+  if (!ungrouped)
+    return {};
+  DominanceInfo dominance;
+  for (Operation *user : ungrouped->getUsers()) {
+    auto combine = dyn_cast<CombineOp>(user);
+    if (!combine)
+      continue;
+    // Operand 0 is the gates, 1 + c branch c; every other one must exist
+    // before `branch` runs.
+    SmallVector<Value> operands(combine->getOperands());
+    int64_t c = llvm::find(operands, ungrouped.getResult()) - operands.begin();
+    if (c == 0 || llvm::count(operands, ungrouped.getResult()) != 1 ||
+        !llvm::all_of(operands, [&](Value v) {
+          return v == ungrouped.getResult() ||
+                 dominance.properlyDominates(v, branch);
+        }))
+      continue;
+    --c;
+    return {combine, c};
+  }
+  return {};
+}
 
 void tiling::populateAttentionTilingPatterns(RewritePatternSet &patterns,
                                              TileSizes sizes) {

@@ -1,10 +1,22 @@
 //===- TileCombine.cpp - nsa.combine -> programs --------------------------===//
 
-#include "ProgramBuilder.h"
+#include "AttentionProgram.h"
 
 using namespace mlir;
 using namespace mlir::nsa;
 using namespace mlir::nsa::tiling;
+
+Value tiling::gatedSum(Emitter &e, ArrayRef<Value> gates,
+                       ArrayRef<Value> branches) {
+  int64_t dv = tensorTy(branches[0]).getDimSize(1);
+  Value acc;
+  for (auto [gate, o] : llvm::zip_equal(gates, branches)) {
+    Value term = arith::MulFOp::create(e.b, e.loc, e.extF32(e.perRow(gate, dv)),
+                                       e.extF32(o));
+    acc = acc ? arith::AddFOp::create(e.b, e.loc, acc, term) : term;
+  }
+  return acc;
+}
 
 namespace {
 
@@ -13,6 +25,11 @@ struct TileCombine : TilePattern<CombineOp> {
   using TilePattern::TilePattern;
   LogicalResult matchAndRewrite(CombineOp op,
                                 PatternRewriter &rewriter) const override {
+    for (Value branch : {op.getCmp(), op.getSlc(), op.getWin()})
+      if (auto ungrouped = branch.getDefiningOp<tensor::CollapseShapeOp>())
+        if (Operation *def = ungrouped.getSrc().getDefiningOp())
+          if (fusableCombine(def).op == op)
+            return rewriter.notifyMatchFailure(op, "a branch program's");
     auto outType = tensorTy(op.getO());
     int64_t hq = outType.getDimSize(2), dv = outType.getDimSize(3);
     if (ShapedType::isDynamic(hq) || ShapedType::isDynamic(dv))
@@ -31,18 +48,15 @@ struct TileCombine : TilePattern<CombineOp> {
         [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
           Value b = ids[0], zero = e.index(0);
           Value t0 = e.mul(ids[1], e.index(tokens));
-          Value acc = e.constTensor({rows, dv}, 0.0f);
+          Value gates[3], rowsOf[3];
           for (auto [c, branch] : llvm::enumerate(branches)) {
-            Value gate = e.load(op.getGates(),
-                                {b, t0, zero, e.index(static_cast<int64_t>(c))},
-                                kTokenHeadRows, {rows});
-            Value o =
+            gates[c] = e.load(op.getGates(),
+                              {b, t0, zero, e.index(static_cast<int64_t>(c))},
+                              kTokenHeadRows, {rows});
+            rowsOf[c] =
                 e.load(branch, {b, t0, zero, zero}, kTokenHeadRows, {rows, dv});
-            acc = arith::AddFOp::create(
-                e.b, e.loc, acc,
-                arith::MulFOp::create(e.b, e.loc, e.extF32(e.perRow(gate, dv)),
-                                      e.extF32(o)));
           }
+          Value acc = gatedSum(e, gates, rowsOf);
           tile::StoreOp::create(
               e.b, e.loc, e.truncTo(acc, outType.getElementType()), outArgs[0],
               ValueRange{b, t0, zero, zero}, kTokenHeadRows);

@@ -89,7 +89,7 @@ struct TileSelectBlocks : TilePattern<SelectBlocksOp> {
         rewriter, op, grid, init0,
         [&](Emitter &e, ValueRange ids, ValueRange outArgs) {
           Value b = ids[0], h = ids[1], zero = e.index(0);
-          Value t0 = e.mul(ids[2], e.index(bm));
+          Value t0 = heaviestFirstStart(e, ids[2], grid[2], bm);
           AttentionProgram cmp =
               AttentionProgram::at(e, cmpOperands, b, h, t0, bm);
           Value lse2 = e.scaled(cmp.loadRows(lse), log2e);

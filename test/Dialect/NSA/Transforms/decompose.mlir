@@ -11,8 +11,8 @@
 // CHECK: %[[OC:.*]], %[[LC:.*]] = nsa.compressed_attention %[[Q]], %[[KC]], %[[VC]]
 // CHECK: %[[IDX:.*]] = nsa.select_blocks %[[Q]], %[[KC]], %[[LC]]
 // CHECK-SAME: -> tensor<1x100x2x16xi32>
-// CHECK: %[[OS:.*]], %{{.*}} = nsa.selected_attention %[[Q]], %[[K]], %[[V]], %[[IDX]]
 // CHECK: %[[OW:.*]], %{{.*}} = nsa.window_attention %[[Q]], %[[K]], %[[V]]
+// CHECK: %[[OS:.*]], %{{.*}} = nsa.selected_attention %[[Q]], %[[K]], %[[V]], %[[IDX]]
 // CHECK: %[[O:.*]] = nsa.combine %[[G]], %[[OC]], %[[OS]], %[[OW]]
 // CHECK: return %[[O]]
 // CHECK-NOT: nsa.attention
@@ -37,8 +37,8 @@ func.func @shared_mean(%q: tensor<1x100x4x32xbf16>, %k: tensor<1x100x2x32xbf16>,
 // CHECK: nsa.compressed_attention %[[Q]], %[[KC]], %[[VC]] config <l = 16, d = 8, l_sel = 32, n = 8, init = 1, local = 2, w = 128>
 // CHECK: nsa.select_blocks %[[Q]], %[[KC]]
 // CHECK-SAME: -> tensor<1x?x2x8xi32>
-// CHECK: nsa.selected_attention %[[Q]], %[[K1]], %[[V1]]
 // CHECK: nsa.window_attention %[[Q]], %[[K2]], %[[V2]]
+// CHECK: nsa.selected_attention %[[Q]], %[[K1]], %[[V1]]
 // CHECK: nsa.combine %[[G]]
 func.func @per_branch_linear(%q: tensor<1x?x4x32xf16>,
     %k0: tensor<1x?x2x32xf16>, %k1: tensor<1x?x2x32xf16>, %k2: tensor<1x?x2x32xf16>,
@@ -66,8 +66,8 @@ func.func @per_branch_linear(%q: tensor<1x?x4x32xf16>,
 // CHECK: %[[VC:.*]] = nsa.compress linear %[[V]] weight %[[WV]]
 // CHECK: %[[OC:.*]], %[[LC:.*]] = nsa.compressed_attention %[[Q]], %[[KC]], %[[VC]]
 // CHECK: %[[IDX:.*]] = nsa.select_blocks %[[Q]], %[[KC]], %[[LC]]
-// CHECK: %[[OS:.*]], %[[LS:.*]] = nsa.selected_attention %[[Q]], %[[K]], %[[V]], %[[IDX]]
 // CHECK: %[[OW:.*]], %[[LW:.*]] = nsa.window_attention %[[Q]], %[[K]], %[[V]]
+// CHECK: %[[OS:.*]], %[[LS:.*]] = nsa.selected_attention %[[Q]], %[[K]], %[[V]], %[[IDX]]
 // CHECK: %[[DG:.*]], %[[DOC:.*]], %[[DOS:.*]], %[[DOW:.*]] = nsa.combine_grad %[[G]], %[[OC]], %[[OS]], %[[OW]] grad %[[DO]]
 // CHECK: %[[DQC:.*]], %[[DKC:.*]], %[[DVC:.*]] = nsa.compressed_attention_grad %[[Q]], %[[KC]], %[[VC]], %[[OC]], %[[LC]] grad %[[DOC]]
 // CHECK: %[[CK:.*]]:2 = nsa.compress_grad linear %[[K]] weight %[[WK]] grad %[[DKC]]
@@ -138,8 +138,8 @@ func.func @grad_per_branch_mean(%q: tensor<1x100x4x32xbf16>,
 // CHECK: %[[VC:.*]] = nsa.compress mean
 // CHECK: %[[OC:.*]], %[[LC:.*]] = nsa.compressed_attention
 // CHECK: %[[IDX:.*]] = nsa.select_blocks
-// CHECK: %[[OS:.*]], %[[LS:.*]] = nsa.selected_attention
 // CHECK: %[[OW:.*]], %[[LW:.*]] = nsa.window_attention
+// CHECK: %[[OS:.*]], %[[LS:.*]] = nsa.selected_attention
 // CHECK: %[[O:.*]] = nsa.combine
 // CHECK: return %[[O]], %[[KC]], %[[VC]], %[[OC]], %[[LC]], %[[IDX]], %[[OS]], %[[LS]], %[[OW]], %[[LW]]
 func.func @forward_saves(%q: tensor<1x100x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v: tensor<1x100x2x16xbf16>,

@@ -209,6 +209,73 @@ func.func @combine(%g: tensor<1x100x4x3xbf16>, %a: tensor<1x100x4x16xbf16>, %b: 
 
 // -----
 
+// The combination of a branch computed last (its other operands exist
+// before it) is fused into that branch's program: a third output, the
+// gates of the program's rows loaded per column, the other branches' rows
+// loaded, and no combine program.
+// CHECK-LABEL: func.func @combine_fused
+// CHECK-DAG: %[[G5:.*]] = tensor.expand_shape %{{.*}} {{\[\[}}0], [1], [2, 3], [4]] output_shape [1, 100, 2, 2, 3]
+// CHECK-DAG: %[[C5:.*]] = tensor.expand_shape %{{.*}} {{\[\[}}0], [1], [2, 3], [4]] output_shape [1, 100, 2, 2, 16]
+// CHECK: %[[P:.*]]:3 = tile.program grid(%c1, %c2, %c100) outs({{.*}}, {{.*}}, {{.*}} : tensor<1x100x2x2x16xbf16>, tensor<1x100x2x2xf32>, tensor<1x100x2x2x16xbf16>)
+// CHECK:   scf.for
+// CHECK:   tile.softmax_finalize
+// CHECK:   tile.load %[[G5]][{{.*}}, %c0] {row_dims = array<i64: 1, 3>} : tensor<1x100x2x2x3xbf16> -> tensor<2xbf16>
+// CHECK:   tile.load %[[C5]][{{.*}}] {row_dims = array<i64: 1, 3>} : tensor<1x100x2x2x16xbf16> -> tensor<2x16xbf16>
+// CHECK:   tile.load %[[G5]][{{.*}}, %c1] {row_dims = array<i64: 1, 3>}
+// CHECK:   tile.load %[[G5]][{{.*}}, %c2] {row_dims = array<i64: 1, 3>}
+// CHECK:   tile.store {{.*}} : tensor<2x16xbf16> into tensor<1x100x2x2x16xbf16>
+// CHECK: } {label = "selected_attention"}
+// CHECK: %[[O:.*]] = tensor.collapse_shape %[[P]]#2
+// CHECK-NOT: label = "combine"
+// CHECK: return %[[O]]
+func.func @combine_fused(%g: tensor<1x100x4x3xbf16>, %cmp: tensor<1x100x4x16xbf16>,
+    %win: tensor<1x100x4x16xbf16>, %q: tensor<1x100x2x2x32xbf16>, %k: tensor<1x100x2x32xbf16>,
+    %v: tensor<1x100x2x16xbf16>, %idx: tensor<1x100x2x4xi32>) -> tensor<1x100x4x16xbf16> {
+  %o, %lse = nsa.selected_attention %q, %k, %v, %idx config <n = 4>
+      : (tensor<1x100x2x2x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x2x4xi32>)
+      -> (tensor<1x100x2x2x16xbf16>, tensor<1x100x2x2xf32>)
+  %slc = tensor.collapse_shape %o [[0], [1], [2, 3], [4]] : tensor<1x100x2x2x16xbf16> into tensor<1x100x4x16xbf16>
+  %out = nsa.combine %g, %cmp, %slc, %win
+      : (tensor<1x100x4x3xbf16>, tensor<1x100x4x16xbf16>, tensor<1x100x4x16xbf16>, tensor<1x100x4x16xbf16>)
+      -> tensor<1x100x4x16xbf16>
+  return %out : tensor<1x100x4x16xbf16>
+}
+
+// -----
+
+// A branch whose combination needs a branch computed after it keeps its two
+// outputs; the combination gets its own program.
+// CHECK-LABEL: func.func @combine_unfused
+// CHECK: tile.program {{.*}} outs({{.*}}, {{.*}} : tensor<1x100x2x2x16xbf16>, tensor<1x100x2x2xf32>)
+// CHECK: } {label = "window_attention"}
+// CHECK: tile.program {{.*}} outs({{.*}}, {{.*}} : tensor<1x100x2x2x16xbf16>, tensor<1x100x2x2xf32>)
+// CHECK: } {label = "selected_attention"}
+// CHECK: } {label = "combine"}
+// CHECK: } {label = "combine"}
+func.func @combine_unfused(%g: tensor<1x100x4x3xbf16>, %cmp: tensor<1x100x4x16xbf16>,
+    %q: tensor<1x100x2x2x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v: tensor<1x100x2x16xbf16>,
+    %idx: tensor<1x100x2x4xi32>) -> (tensor<1x100x4x16xbf16>, tensor<1x100x4x16xbf16>) {
+  %ow, %lw = nsa.window_attention %q, %k, %v config <>
+      : (tensor<1x100x2x2x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>)
+      -> (tensor<1x100x2x2x16xbf16>, tensor<1x100x2x2xf32>)
+  %win = tensor.collapse_shape %ow [[0], [1], [2, 3], [4]] : tensor<1x100x2x2x16xbf16> into tensor<1x100x4x16xbf16>
+  %os, %ls = nsa.selected_attention %q, %k, %v, %idx config <n = 4>
+      : (tensor<1x100x2x2x32xbf16>, tensor<1x100x2x32xbf16>, tensor<1x100x2x16xbf16>, tensor<1x100x2x4xi32>)
+      -> (tensor<1x100x2x2x16xbf16>, tensor<1x100x2x2xf32>)
+  %slc = tensor.collapse_shape %os [[0], [1], [2, 3], [4]] : tensor<1x100x2x2x16xbf16> into tensor<1x100x4x16xbf16>
+  // The window's program cannot compute it (the selected branch comes
+  // after); the selected one reads %win twice, so it does not either.
+  %out = nsa.combine %g, %cmp, %slc, %slc
+      : (tensor<1x100x4x3xbf16>, tensor<1x100x4x16xbf16>, tensor<1x100x4x16xbf16>, tensor<1x100x4x16xbf16>)
+      -> tensor<1x100x4x16xbf16>
+  %out2 = nsa.combine %g, %cmp, %win, %win
+      : (tensor<1x100x4x3xbf16>, tensor<1x100x4x16xbf16>, tensor<1x100x4x16xbf16>, tensor<1x100x4x16xbf16>)
+      -> tensor<1x100x4x16xbf16>
+  return %out, %out2 : tensor<1x100x4x16xbf16>, tensor<1x100x4x16xbf16>
+}
+
+// -----
+
 func.func @ungrouped(%q: tensor<1x100x4x32xbf16>, %k: tensor<1x100x2x32xbf16>, %v: tensor<1x100x2x16xbf16>)
     -> tensor<1x100x4x16xbf16> {
   // expected-error @+1 {{nsa-tile: cannot tile this op: it needs the grouped form of nsa-group-gqa}}

@@ -30,6 +30,9 @@ struct NSAToGPUOptions : public PassPipelineOptions<NSAToGPUOptions> {
   Option<int64_t> selectedQueryTokens{
       *this, "selected-query-tokens",
       llvm::cl::desc("nsa-tile selected-query-tokens"), llvm::cl::init(0)};
+  Option<int64_t> compressTokens{*this, "compress-tokens",
+                                 llvm::cl::desc("nsa-tile compress-tokens"),
+                                 llvm::cl::init(0)};
   Option<int64_t> selectBlocks{*this, "select-blocks",
                                llvm::cl::desc("nsa-tile select-blocks"),
                                llvm::cl::init(0)};
