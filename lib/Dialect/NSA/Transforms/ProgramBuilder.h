@@ -255,7 +255,7 @@ tile::ProgramOp buildProgram(
 
 /// SPEC.md 6's gated sum of the branches' rows for one tile: f32
 /// `sum_c gates[c] * branches[c]`, each gate [rows], each branch [rows, Dv]
-/// (nsa.combine's program, and the window program that takes it in).
+/// (nsa.combine's program, and the branch program that computes it).
 Value gatedSum(Emitter &e, ArrayRef<Value> gates, ArrayRef<Value> branches);
 
 /// An empty tensor of `type`; its dynamic dimension i takes the size paired

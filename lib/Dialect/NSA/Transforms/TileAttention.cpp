@@ -47,10 +47,10 @@ SoftmaxState loop(Emitter &e, Value lo, Value hi, Value stepSize,
 
 /// Sets up the program for `op` (any grouped attention branch) on a grid of
 /// (B, HKV, query tiles of `tokens`), runs `keyLoop` from the empty softmax
-/// state and stores o and lse. When
-/// fusableCombine(op) names an nsa.combine, the program also stores the
-/// combination of its rows, which replaces that op: the branch output is
-/// not read back and the combination needs no launch of its own.
+/// state and stores o and lse. When fusableCombine(op) names an nsa.combine,
+/// the program also stores the combination of its rows, which replaces that
+/// op: the branch output is not read back and the combination needs no
+/// launch of its own.
 template <typename OpT>
 LogicalResult tileAttention(
     OpT op, PatternRewriter &rewriter, int64_t tokens,
