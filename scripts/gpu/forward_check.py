@@ -360,7 +360,7 @@ def synthetic_plan(cfg):
            [(dt, grouped_o), ("f32", grouped_lse)])
     # The selected program runs last and computes the combination too (its
     # third result), reading the gates and the other branches grouped.
-    grouped = {arg["q"]: [B, T, HKV, G, Dk], arg["gates"]: [B, T, HKV, G, 3]}
+    grouped = {**q_grouped, arg["gates"]: [B, T, HKV, G, 3]}
     launch("selected_attention", 0, [arg["q"], a("k_slc"), a("v_slc"), "select_blocks0.0",
                                      arg["gates"], "compressed_attention0.0",
                                      "window_attention0.0"],

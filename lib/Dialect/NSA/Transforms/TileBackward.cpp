@@ -734,9 +734,9 @@ struct TileCompressGrad : TilePattern<CompressGradOp> {
 // Combine
 //===----------------------------------------------------------------------===//
 
-/// Per token tile of one query head: d_gates[c] = rowsum(d_o * o_c) and
-/// d_c = g_c * d_o for the three branches c.
-/// One program per TileSizes::headTokensFor tokens, all their heads as rows.
+/// d_gates[c] = rowsum(d_o * o_c) and d_c = g_c * d_o for the three branches
+/// c; one program per TileSizes::headTokensFor tokens, all their heads as
+/// rows.
 struct TileCombineGrad : TilePattern<CombineGradOp> {
   using TilePattern::TilePattern;
   LogicalResult matchAndRewrite(CombineGradOp op,

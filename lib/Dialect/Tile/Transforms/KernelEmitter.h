@@ -261,8 +261,15 @@ private:
   LogicalResult emitRowAccess(Operation *op);
   LogicalResult emitStagedLoad(LoadOp op);
   LogicalResult emitStagedGather(GatherOp op);
-  /// Whether `op` must wait for the staged gathers in flight: it reads one
-  /// of them (directly or widened), has regions, or is a staged load.
+  /// Closes the cp.async group of the staged tile `v` (a load outside a
+  /// pipelined loop, or a gather), which is then waited for where it is
+  /// first read (landCopies), so the ops in between issue meanwhile.
+  void commitInFlight(Value v) {
+    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+    inFlight.insert(v);
+  }
+  /// Whether `op` must wait for the staged tiles in flight: it reads one of
+  /// them (directly or widened) or has regions.
   bool needsLandedCopies(Operation *op);
   /// Waits for the copies in flight, if any, and publishes them (fence,
   /// barrier). Also the end of every emitted block: copies issued in a
@@ -416,7 +423,7 @@ private:
   /// tile.load and tile.gather results staged in shared memory, and extf's
   /// of them. A rank-1 one is read from there by get(), in the form asked.
   DenseMap<Value, Staged> staged;
-  /// Staged gathers whose copies are issued but not yet waited for.
+  /// Staged tiles whose copies are issued but not yet waited for.
   llvm::SmallPtrSet<Value, 4> inFlight;
   int64_t stagedBytes = 0, scratchBytes = 0;
   int64_t constCounter = 0;

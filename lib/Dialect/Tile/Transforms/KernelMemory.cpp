@@ -170,11 +170,9 @@ LogicalResult KernelEmitter::emitStagedLoad(LoadOp op) {
       llvm::map_to_vector(op.getIndices(), [&](Value v) { return scalar(v); });
   gpu::BarrierOp::create(b, loc); // earlier readers of the region are done
   issueCopies(op, indices, sharedPtr(s.offset));
-  NVVM::CpAsyncCommitGroupOp::create(b, loc);
-  // Waited for where the tile is first read (landCopies), as a gather: the
-  // selected attention's K and V blocks are then in flight together, one
-  // round trip to L2 instead of two.
-  inFlight.insert(op.getResult());
+  // The selected attention's K and V blocks are then in flight together,
+  // one round trip to L2 instead of two.
+  commitInFlight(op.getResult());
   return success();
 }
 
@@ -194,8 +192,7 @@ LogicalResult KernelEmitter::emitStagedGather(GatherOp op) {
     // The threads that hold the row indices in row form copy the elements.
     gpu::BarrierOp::create(b, loc); // earlier readers of the region are done
     issueElementCopies(op, indices, sharedPtr(s.offset), &rows);
-    NVVM::CpAsyncCommitGroupOp::create(b, loc);
-    inFlight.insert(op.getResult());
+    commitInFlight(op.getResult());
     return success();
   }
   auto rowsType = cast<RankedTensorType>(op.getRows().getType());
@@ -206,11 +203,9 @@ LogicalResult KernelEmitter::emitStagedGather(GatherOp op) {
   writeDist(rows, rowsType, rowIndex, 1, b.getI32Type());
   gpu::BarrierOp::create(b, loc);
   issueCopies(op, indices, sharedPtr(s.offset), rowIndex);
-  NVVM::CpAsyncCommitGroupOp::create(b, loc);
-  // Waited for where the tile is first read (landCopies), so that the ops
-  // in between (the next gathers: a selected d_k/d_v visit gathers q, lse,
-  // d_o and Delta) issue while these copies are in flight.
-  inFlight.insert(op.getResult());
+  // The next gathers (a selected d_k/d_v visit gathers q, lse, d_o and
+  // Delta) then issue while these copies are in flight.
+  commitInFlight(op.getResult());
   return success();
 }
 
